@@ -1,0 +1,602 @@
+//! hubsim's storage: bare git repositories (real commits, LFS files as pointer blobs) under
+//! `DATA/repos/{models,datasets,spaces}/NS/NAME.git`, a small JSON metadata file in each, and the
+//! content-addressed LFS object store shared by all repos. Which objects a repo may reference is
+//! recorded per repo (`hubsim-lfs/<oid>` markers), so a commit can only name objects that were
+//! uploaded to that repo, as on the Hugging Face Hub.
+
+pub mod git;
+pub mod lfs;
+pub mod tree;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::repo::{RepoId, RepoKind};
+pub use git::GitError;
+pub use lfs::LfsStore;
+pub use tree::{Entry, LfsPointer, Tree};
+
+/// Storage errors surfaced to handlers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("repository already exists")]
+    Exists,
+    #[error("repository not found")]
+    NotFound,
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad metadata: {0}")]
+    Meta(#[from] serde_json::Error),
+}
+
+/// Per-repo settings that git does not hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepoMeta {
+    /// Opaque id (24 hex, like the Hub's Mongo ids).
+    pub id: String,
+    /// Numeric id (ModelScope exposes one for datasets).
+    pub num_id: u64,
+    pub private: bool,
+    /// `None` (not gated), `"auto"` or `"manual"`.
+    #[serde(default)]
+    pub gated: Option<String>,
+    pub created: u64,
+    pub default_branch: String,
+    /// Next pull-request number (`refs/pr/N`).
+    #[serde(default = "one")]
+    pub next_pr: u64,
+    /// Flavor-specific settings (space sdk, license, ModelScope visibility code...).
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// One change of a commit.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Create or replace a file with this blob content (pointer text for LFS files).
+    Put { path: String, data: Vec<u8> },
+    /// Remove a file or a whole directory.
+    Delete { path: String },
+}
+
+/// The storage root.
+pub struct Store {
+    root: PathBuf,
+    pub lfs: LfsStore,
+    locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
+    trees: Mutex<HashMap<(PathBuf, String), Arc<Tree>>>,
+    sha256s: Mutex<HashMap<String, String>>,
+}
+
+const TREE_CACHE: usize = 64;
+
+impl Store {
+    /// Opens (creating if needed) the store under `data`.
+    pub fn open(data: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(data.join("repos"))?;
+        Ok(Store {
+            root: data.to_path_buf(),
+            lfs: LfsStore::open(data)?,
+            locks: Mutex::new(HashMap::new()),
+            trees: Mutex::new(HashMap::new()),
+            sha256s: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The bare repository directory of `id`.
+    pub fn repo_dir(&self, id: &RepoId) -> PathBuf {
+        self.root
+            .join("repos")
+            .join(id.kind.plural())
+            .join(&id.ns)
+            .join(format!("{}.git", id.name))
+    }
+
+    /// The directory git http-backend serves for repos of `kind`.
+    pub fn kind_root(&self, kind: RepoKind) -> PathBuf {
+        self.root.join("repos").join(kind.plural())
+    }
+
+    /// Serialises writers of one repo. Hold the guard across read-check-write sequences.
+    pub async fn lock(&self, id: &RepoId) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(id.clone()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+
+    /// The repo's metadata, or `None` when it does not exist.
+    pub async fn meta(&self, id: &RepoId) -> Result<Option<RepoMeta>, StoreError> {
+        match tokio::fs::read(self.repo_dir(id).join("hubsim.json")).await {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Rewrites the repo's metadata (atomically).
+    pub async fn save_meta(&self, id: &RepoId, meta: &RepoMeta) -> Result<(), StoreError> {
+        let dir = self.repo_dir(id);
+        let tmp = dir.join("hubsim.json.tmp");
+        tokio::fs::write(&tmp, serde_json::to_vec_pretty(meta)?).await?;
+        tokio::fs::rename(&tmp, dir.join("hubsim.json")).await?;
+        Ok(())
+    }
+
+    /// Creates a repo with an initial commit of `files` on `meta.default_branch`.
+    /// The caller holds the repo lock.
+    pub async fn create(
+        &self,
+        id: &RepoId,
+        meta: &RepoMeta,
+        files: Vec<(String, Vec<u8>)>,
+        author: &str,
+        message: &str,
+    ) -> Result<String, StoreError> {
+        let dir = self.repo_dir(id);
+        if tokio::fs::metadata(dir.join("hubsim.json")).await.is_ok() {
+            return Err(StoreError::Exists);
+        }
+        if let Some(parent) = dir.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let _ = tokio::fs::remove_dir_all(&dir).await; // a half-created leftover
+        git::init_bare(&dir, &meta.default_branch).await?;
+        let ops: Vec<Op> = files
+            .into_iter()
+            .map(|(path, data)| Op::Put { path, data })
+            .collect();
+        let target = format!("refs/heads/{}", meta.default_branch);
+        let commit = self
+            .write_commit(id, &target, None, &ops, author, message)
+            .await?;
+        self.save_meta(id, meta).await?;
+        Ok(commit)
+    }
+
+    /// Deletes a repo and everything in its directory. The caller holds the repo lock.
+    pub async fn delete(&self, id: &RepoId) -> Result<(), StoreError> {
+        let dir = self.repo_dir(id);
+        if self.meta(id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        tokio::fs::remove_dir_all(&dir).await?;
+        Ok(())
+    }
+
+    /// Every repo of `kind`, optionally only in namespace `ns`.
+    pub async fn list(&self, kind: RepoKind, ns: Option<&str>) -> Result<Vec<RepoId>, StoreError> {
+        let base = self.kind_root(kind);
+        let mut out = Vec::new();
+        let namespaces: Vec<String> = match ns {
+            Some(n) => vec![n.to_string()],
+            None => read_names(&base).await?,
+        };
+        for n in namespaces {
+            for name in read_names(&base.join(&n)).await? {
+                if let Some(stem) = name.strip_suffix(".git")
+                    && let Ok(id) = RepoId::new(kind, &n, stem)
+                    && self.meta(&id).await?.is_some()
+                {
+                    out.push(id);
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
+        Ok(out)
+    }
+
+    /// Resolves a client revision (branch, tag, full ref or 40-hex commit id) to a commit id.
+    pub async fn resolve(&self, id: &RepoId, rev: &str) -> Result<Option<String>, StoreError> {
+        if check_rev(rev).is_err() {
+            return Ok(None);
+        }
+        let dir = self.repo_dir(id);
+        let candidates: Vec<String> = if crate::util::is_hex(rev, 40) {
+            vec![rev.to_string()]
+        } else if rev.starts_with("refs/") {
+            vec![rev.to_string()]
+        } else {
+            vec![format!("refs/heads/{rev}"), format!("refs/tags/{rev}")]
+        };
+        for c in candidates {
+            if let Some(commit) = git::resolve_commit(&dir, &c).await? {
+                return Ok(Some(commit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The head commit of branch `branch`, if the branch exists.
+    pub async fn branch_head(
+        &self,
+        id: &RepoId,
+        branch: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if check_rev(branch).is_err() {
+            return Ok(None);
+        }
+        Ok(git::resolve_commit(&self.repo_dir(id), &format!("refs/heads/{branch}")).await?)
+    }
+
+    /// Every ref of the repo with its commit.
+    pub async fn refs(&self, id: &RepoId) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(git::refs(&self.repo_dir(id)).await?)
+    }
+
+    /// The file tree at `commit` (cached: commits are immutable).
+    pub async fn tree(&self, id: &RepoId, commit: &str) -> Result<Arc<Tree>, StoreError> {
+        let dir = self.repo_dir(id);
+        let key = (dir.clone(), commit.to_string());
+        if let Some(t) = self
+            .trees
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(t.clone());
+        }
+        let raw = git::ls_tree(&dir, commit).await?;
+        let mut entries: Vec<Entry> = raw
+            .iter()
+            .map(|r| Entry {
+                path: r.path.clone(),
+                is_dir: r.is_tree,
+                oid: r.oid.clone(),
+                size: if r.is_tree { 0 } else { r.size },
+                lfs: None,
+            })
+            .collect();
+        let candidates: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_dir && e.size <= tree::MAX_POINTER && e.size > 40)
+            .map(|(i, _)| i)
+            .collect();
+        if !candidates.is_empty() {
+            let mut cat = git::CatFile::start(&dir)?;
+            for i in candidates {
+                if let Some(size) = cat.request(&entries[i].oid).await? {
+                    let body = cat.read_body(size).await?;
+                    if let Some(p) = tree::parse_pointer(&body) {
+                        entries[i].size = p.size;
+                        entries[i].lfs = Some(p);
+                    }
+                }
+            }
+            cat.finish().await;
+        }
+        let t = Arc::new(Tree::new(commit.to_string(), entries));
+        let mut cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= TREE_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, t.clone());
+        Ok(t)
+    }
+
+    /// sha256 of the content of each file entry: the pointer's oid for LFS files, the blob
+    /// content's hash (computed once per blob, then cached) for regular files.
+    pub async fn content_sha256(
+        &self,
+        id: &RepoId,
+        entries: &[&Entry],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self.sha256s.lock().unwrap_or_else(|e| e.into_inner());
+            for e in entries.iter().filter(|e| !e.is_dir) {
+                if let Some(p) = &e.lfs {
+                    out.insert(e.path.clone(), p.oid.clone());
+                } else if let Some(h) = cache.get(&e.oid) {
+                    out.insert(e.path.clone(), h.clone());
+                } else {
+                    missing.push(*e);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut cat = git::CatFile::start(&self.repo_dir(id))?;
+        let mut computed = Vec::new();
+        for e in missing {
+            let Some(size) = cat.request(&e.oid).await? else {
+                continue;
+            };
+            let mut h = Sha256::new();
+            cat.for_each_chunk(size, |c| h.update(c)).await?;
+            let hex = hex::encode(h.finalize());
+            computed.push((e.oid.clone(), hex.clone()));
+            out.insert(e.path.clone(), hex);
+        }
+        cat.finish().await;
+        let mut cache = self.sha256s.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 1_000_000 {
+            cache.clear();
+        }
+        cache.extend(computed);
+        Ok(out)
+    }
+
+    /// Reads a whole (small) blob.
+    pub async fn read_blob(&self, id: &RepoId, oid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cat = git::CatFile::start(&self.repo_dir(id))?;
+        let body = match cat.request(oid).await? {
+            Some(size) => Some(cat.read_body(size).await?),
+            None => None,
+        };
+        cat.finish().await;
+        Ok(body)
+    }
+
+    /// Writes one commit on `target` (a full ref) with parent `base` (`None`: a root commit) and
+    /// returns its id. The caller holds the repo lock and has validated every path.
+    pub async fn write_commit(
+        &self,
+        id: &RepoId,
+        target: &str,
+        base: Option<&str>,
+        ops: &[Op],
+        author: &str,
+        message: &str,
+    ) -> Result<String, StoreError> {
+        let dir = self.repo_dir(id);
+        let stream =
+            fast_import_stream(target, base, ops, author, message, crate::util::now_secs());
+        git::fast_import(&dir, &stream).await?;
+        git::resolve_commit(&dir, target).await?.ok_or_else(|| {
+            StoreError::Git(GitError {
+                args: "fast-import".into(),
+                message: "ref not written".into(),
+            })
+        })
+    }
+
+    /// True when LFS object `oid` was uploaded to (or pushed into) this repo and is stored.
+    pub async fn repo_has_object(&self, id: &RepoId, oid: &str) -> bool {
+        crate::util::is_hex(oid, 64)
+            && tokio::fs::metadata(self.repo_dir(id).join("hubsim-lfs").join(oid))
+                .await
+                .is_ok()
+            && self.lfs.size(oid).await.is_some()
+    }
+
+    /// Records that this repo may reference LFS object `oid`.
+    pub async fn link_object(&self, id: &RepoId, oid: &str) -> Result<(), StoreError> {
+        let dir = self.repo_dir(id).join("hubsim-lfs");
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::write(dir.join(oid), b"").await?;
+        Ok(())
+    }
+}
+
+async fn read_names(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut rd = match tokio::fs::read_dir(dir).await {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(ent) = rd.next_entry().await? {
+        if let Some(n) = ent.file_name().to_str() {
+            out.push(n.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a revision or branch name from a client before it goes near git.
+pub fn check_rev(rev: &str) -> Result<(), String> {
+    let ok = !rev.is_empty()
+        && rev.len() <= 255
+        && !rev.starts_with('-')
+        && !rev.starts_with('/')
+        && !rev.ends_with('/')
+        && !rev.ends_with(".lock")
+        && !rev.contains("..")
+        && !rev.contains("//")
+        && !rev.contains("@{")
+        && rev
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Invalid rev id: {rev}"))
+    }
+}
+
+/// C-style quoting for fast-import paths (always quoted, so spaces and unicode are safe).
+fn quote_path(p: &str) -> String {
+    let mut s = String::with_capacity(p.len() + 2);
+    s.push('"');
+    for c in p.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Builds the `git fast-import` input for one commit.
+fn fast_import_stream(
+    target: &str,
+    base: Option<&str>,
+    ops: &[Op],
+    author: &str,
+    message: &str,
+    time: u64,
+) -> Vec<u8> {
+    let mut s = Vec::new();
+    s.extend_from_slice(format!("commit {target}\n").as_bytes());
+    s.extend_from_slice(
+        format!("committer {author} <{author}@users.hubsim> {time} +0000\n").as_bytes(),
+    );
+    s.extend_from_slice(format!("data {}\n{message}\n", message.len()).as_bytes());
+    if let Some(b) = base {
+        s.extend_from_slice(format!("from {b}\n").as_bytes());
+    }
+    for op in ops {
+        match op {
+            Op::Put { path, data } => {
+                s.extend_from_slice(
+                    format!(
+                        "M 100644 inline {}\ndata {}\n",
+                        quote_path(path),
+                        data.len()
+                    )
+                    .as_bytes(),
+                );
+                s.extend_from_slice(data);
+                s.push(b'\n');
+            }
+            Op::Delete { path } => {
+                s.extend_from_slice(format!("D {}\n", quote_path(path)).as_bytes())
+            }
+        }
+    }
+    s.extend_from_slice(b"\ndone\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::random_hex;
+
+    fn meta() -> RepoMeta {
+        RepoMeta {
+            id: random_hex(12),
+            num_id: 1,
+            private: false,
+            gated: None,
+            created: 0,
+            default_branch: "main".into(),
+            next_pr: 1,
+            extra: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_trees_and_pointers() {
+        let data = std::env::temp_dir().join(format!("hubsim-store-{}", random_hex(4)));
+        let store = Store::open(&data).unwrap();
+        let id = RepoId::new(RepoKind::Model, "alice", "m1").unwrap();
+        let first = store
+            .create(
+                &id,
+                &meta(),
+                vec![(
+                    ".gitattributes".into(),
+                    b"*.bin filter=lfs diff=lfs merge=lfs -text\n".to_vec(),
+                )],
+                "system",
+                "initial commit",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create(&id, &meta(), vec![], "x", "y").await,
+            Err(StoreError::Exists)
+        ));
+        let oid = crate::util::sha256_hex(b"weights");
+        let ops = vec![
+            Op::Put {
+                path: "dir with space/ünï [1].txt".into(),
+                data: b"hi".to_vec(),
+            },
+            Op::Put {
+                path: "w/model.bin".into(),
+                data: tree::pointer_text(&oid, 7).into_bytes(),
+            },
+            Op::Put {
+                path: "empty".into(),
+                data: vec![],
+            },
+        ];
+        let second = store
+            .write_commit(
+                &id,
+                "refs/heads/main",
+                Some(&first),
+                &ops,
+                "alice",
+                "upload",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.resolve(&id, "main").await.unwrap().as_deref(),
+            Some(second.as_str())
+        );
+        assert_eq!(
+            store.resolve(&id, &first).await.unwrap().as_deref(),
+            Some(first.as_str())
+        );
+        assert_eq!(store.resolve(&id, "nope").await.unwrap(), None);
+        let t = store.tree(&id, &second).await.unwrap();
+        assert_eq!(t.get("dir with space/ünï [1].txt").unwrap().size, 2);
+        let bin = t.get("w/model.bin").unwrap();
+        assert_eq!(bin.lfs.as_ref().unwrap().oid, oid);
+        assert_eq!(bin.size, 7);
+        assert!(t.get("w").unwrap().is_dir);
+        let refs: Vec<&Entry> = t.files().collect();
+        let hashes = store.content_sha256(&id, &refs).await.unwrap();
+        assert_eq!(hashes["empty"], crate::util::sha256_hex(b""));
+        assert_eq!(hashes["w/model.bin"], oid);
+        let third = store
+            .write_commit(
+                &id,
+                "refs/heads/main",
+                Some(&second),
+                &[Op::Delete { path: "w".into() }],
+                "alice",
+                "rm",
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .tree(&id, &third)
+                .await
+                .unwrap()
+                .get("w/model.bin")
+                .is_none()
+        );
+        let log = git::log(&store.repo_dir(&id), &third, 0, 10).await.unwrap();
+        assert_eq!(
+            log.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+            ["rm", "upload", "initial commit"]
+        );
+        std::fs::remove_dir_all(data).unwrap();
+    }
+
+    #[test]
+    fn revisions_are_checked() {
+        assert!(
+            check_rev("main").is_ok()
+                && check_rev("refs/pr/1").is_ok()
+                && check_rev("v1.0").is_ok()
+        );
+        for bad in ["", "-x", "a..b", "a b", "x@{1}", "/x", "--output=x"] {
+            assert!(check_rev(bad).is_err(), "{bad}");
+        }
+    }
+}

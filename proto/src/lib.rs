@@ -1,0 +1,1 @@
+//! gRPC messages between coordinator and workers. Filled in by the pipeline issue (#3).

@@ -1,0 +1,899 @@
+"""Conformance of hubsim's Hugging Face flavour with the official `huggingface_hub` client.
+
+Reference: shared/protocols/huggingface.md (the wire protocol of the real Hub). hubsim must behave like the
+real Hub, never more leniently. Every test makes its own repos (unique names), so tests are independent.
+
+The session hub (conftest.py) runs with `--multipart-threshold 8MiB --part-size 5MiB` and the default tree
+page size (1000 entries).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import pathlib
+import urllib.parse
+
+import pytest
+import requests
+
+import hubsim
+from huggingface_hub import CommitOperationAdd
+from huggingface_hub import lfs as hf_lfs
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.hf_api import RepoFile, RepoFolder
+
+ALICE = hubsim.USERS["alice"]
+BOB = hubsim.USERS["bob"]
+CAROL = hubsim.READ_USERS["carol"]
+MiB = 1024 * 1024
+THRESHOLD = 8 * MiB  # --multipart-threshold of the session hub
+PART = 5 * MiB  # --part-size of the session hub
+LFS_SUFFIXES = (".bin", ".safetensors")
+TIMEOUT = 60
+
+
+# ----------------------------------------------------------------------------------------------------
+# helpers
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256(data)}\nsize {len(data)}\n".encode()
+
+
+def is_lfs_path(path: str) -> bool:
+    return path.endswith(LFS_SUFFIXES)
+
+
+def write_tree(root: pathlib.Path, files: dict[str, bytes]) -> pathlib.Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def sample_files() -> dict[str, bytes]:
+    """A small tree covering the interesting cases; LFS contents are random so every test uploads fresh oids."""
+    return {
+        "README.md": b"---\nlicense: mit\n---\n# conformance\n",
+        "config.json": json.dumps({"hidden_size": 8, "nonce": os.urandom(4).hex()}).encode(),
+        "empty.txt": b"",
+        "dir with space/\u00fcn\u00ef c\u00f8d\u00e9 [1].txt": "unicode \u2713\n".encode(),
+        "nested/a/b/deep.txt": b"deep\n" * 3,
+        "nested/a/sibling.txt": b"sibling\n",
+        "weights/model.safetensors": os.urandom(200_000),
+        "data/blob.bin": os.urandom(3000),
+    }
+
+
+def upload_tree(api, repo_id: str, tmp_path: pathlib.Path, files: dict[str, bytes], **kw):
+    folder = write_tree(tmp_path / f"upload-{os.urandom(4).hex()}", files)
+    return api.upload_folder(repo_id=repo_id, folder_path=folder, **kw)
+
+
+def file_paths(entries) -> list[str]:
+    return [e.path for e in entries if isinstance(e, RepoFile)]
+
+
+def raw(method: str, url: str, token: str | None = None, headers: dict | None = None, **kw) -> requests.Response:
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    kw.setdefault("allow_redirects", False)
+    return requests.request(method, url, headers=h, timeout=TIMEOUT, **kw)
+
+
+def same_origin(a: str, b: str) -> bool:
+    pa, pb = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
+    return (pa.scheme, pa.netloc) == (pb.scheme, pb.netloc)
+
+
+def head_following_hub_redirects(url: str, token: str | None) -> requests.Response:
+    """HEAD like huggingface_hub 2.4.0: follow same-origin redirects, stop at a redirect to another origin."""
+    for _ in range(20):
+        r = raw("HEAD", url, token, headers={"Accept-Encoding": "identity"})
+        if r.status_code in (301, 302, 303, 307, 308):
+            target = urllib.parse.urljoin(url, r.headers["Location"])
+            if same_origin(target, url):
+                url = target
+                continue
+        return r
+    raise AssertionError(f"redirect loop at {url}")
+
+
+def lfs_batch(hub_url: str, repo_id: str, objects: list[dict], token: str | None, prefix: str = "", op="upload"):
+    body = {
+        "operation": op,
+        "transfers": ["basic", "multipart"],
+        "objects": objects,
+        "hash_algo": "sha256",
+        "ref": {"name": "main"},
+    }
+    return raw(
+        "POST",
+        f"{hub_url}/{prefix}{repo_id}.git/info/lfs/objects/batch",
+        token,
+        headers={"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"},
+        data=json.dumps(body),
+    )
+
+
+def ndjson_commit(hub_url: str, repo_id: str, lines: list[dict], token: str, revision: str = "main"):
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+    return raw(
+        "POST",
+        f"{hub_url}/api/models/{repo_id}/commit/{urllib.parse.quote(revision, safe='')}",
+        token,
+        headers={"Content-Type": "application/x-ndjson"},
+        data=body.encode(),
+    )
+
+
+@pytest.fixture
+def alice(hf_api):
+    return hf_api(ALICE)
+
+
+@pytest.fixture
+def bob(hf_api):
+    return hf_api(BOB)
+
+
+@pytest.fixture
+def carol(hf_api):
+    return hf_api(CAROL)
+
+
+@pytest.fixture
+def anon(hf_api):
+    return hf_api(None)
+
+
+# ----------------------------------------------------------------------------------------------------
+# whoami
+
+
+def test_whoami_write_token(alice, bob):
+    me = alice.whoami()
+    assert me["name"] == "alice"
+    assert "acme" in [o["name"] for o in me["orgs"]]
+    assert me["type"] == "user"
+    assert me["auth"]["accessToken"]["role"] == "write"
+    assert "acme" not in [o["name"] for o in bob.whoami()["orgs"]]
+    assert bob.whoami()["name"] == "bob"
+
+
+def test_whoami_read_token(carol):
+    me = carol.whoami()
+    assert me["name"] == "carol"
+    assert me["auth"]["accessToken"]["role"] == "read"
+    assert "acme" not in [o["name"] for o in me["orgs"]]
+
+
+def test_whoami_bad_token(hf_api, hf_hub):
+    with pytest.raises(HfHubHTTPError) as exc:
+        hf_api("hf_this_token_does_not_exist").whoami()
+    assert exc.value.response.status_code == 401
+    # Raw: bad and missing credentials are both 401; a bad token carries the message the client keys on.
+    r = raw("GET", f"{hf_hub.url}/api/whoami-v2", "hf_this_token_does_not_exist")
+    assert r.status_code == 401
+    assert r.headers.get("X-Error-Message") == "Invalid credentials in Authorization header"
+    assert raw("GET", f"{hf_hub.url}/api/whoami-v2").status_code == 401
+
+
+# ----------------------------------------------------------------------------------------------------
+# create_repo / visibility / permissions
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+@pytest.mark.parametrize("repo_type", ["model", "dataset", "space"])
+def test_create_repo(alice, anon, hf_hub, repo_name, repo_type, private):
+    repo_id = f"alice/{repo_name}"
+    kw = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    url = alice.create_repo(repo_id, repo_type=repo_type, private=private, **kw)
+    assert url.repo_id == repo_id
+    assert url.repo_type == repo_type
+    assert url.endpoint == hf_hub.url
+    prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
+    assert str(url) == f"{hf_hub.url}/{prefix}{repo_id}"
+
+    info = alice.repo_info(repo_id, repo_type=repo_type)
+    assert info.id == repo_id
+    assert info.private is private
+    assert len(info.sha) == 40
+    # A new repo holds the system "initial commit" with only .gitattributes.
+    assert alice.list_repo_files(repo_id, repo_type=repo_type) == [".gitattributes"]
+    assert alice.repo_exists(repo_id, repo_type=repo_type)
+    assert anon.repo_exists(repo_id, repo_type=repo_type) is (not private)
+    # The same name of another type is another repo.
+    other = "dataset" if repo_type == "model" else "model"
+    assert not alice.repo_exists(repo_id, repo_type=other)
+
+
+def test_create_repo_exist_ok_and_conflict(alice, repo_name):
+    repo_id = f"alice/{repo_name}"
+    first = alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"keep me\n", path_in_repo="keep.txt", repo_id=repo_id)
+    sha = alice.repo_info(repo_id).sha
+
+    with pytest.raises(HfHubHTTPError) as exc:
+        alice.create_repo(repo_id)
+    assert exc.value.response.status_code == 409
+
+    again = alice.create_repo(repo_id, exist_ok=True)
+    assert again.repo_id == repo_id and str(again) == str(first)
+    # exist_ok did not touch the repo
+    assert alice.repo_info(repo_id).sha == sha
+    assert "keep.txt" in alice.list_repo_files(repo_id)
+
+    # A dataset of the same name is a different repo: no conflict.
+    ds = alice.create_repo(repo_id, repo_type="dataset")
+    assert ds.repo_type == "dataset"
+    with pytest.raises(HfHubHTTPError) as exc:
+        alice.create_repo(repo_id, repo_type="dataset")
+    assert exc.value.response.status_code == 409
+
+
+def test_create_space_without_sdk_is_rejected(hf_hub, alice, repo_name):
+    # The client refuses locally; the server must refuse too (sdk is required for spaces).
+    r = raw("POST", f"{hf_hub.url}/api/repos/create", ALICE, json={"name": repo_name, "organization": "alice",
+                                                                    "type": "space"})
+    assert 400 <= r.status_code < 500, r.text
+    assert not alice.repo_exists(f"alice/{repo_name}", repo_type="space")
+
+
+def test_create_repo_in_org_and_foreign_namespaces(alice, bob, repo_name):
+    # alice is a member of acme: she writes there.
+    url = alice.create_repo(f"acme/{repo_name}")
+    assert url.namespace == "acme"
+    assert alice.repo_info(f"acme/{repo_name}").id == f"acme/{repo_name}"
+    # bob is not: neither acme nor alice's namespace are his.
+    for ns in ("acme", "alice"):
+        with pytest.raises(HfHubHTTPError) as exc:
+            bob.create_repo(f"{ns}/{repo_name}-bob")
+        assert 400 <= exc.value.response.status_code < 500
+        assert exc.value.response.status_code != 409
+        assert not alice.repo_exists(f"{ns}/{repo_name}-bob")
+    # bob writes to his own namespace.
+    assert bob.create_repo(f"bob/{repo_name}").namespace == "bob"
+
+
+@pytest.mark.parametrize("namespace", ["alice", "acme"])
+def test_private_repo_is_not_found_for_others(hf_hub, alice, bob, carol, anon, repo_name, tmp_path, namespace):
+    repo_id = f"{namespace}/{repo_name}"
+    alice.create_repo(repo_id, private=True)
+    files = {"secret.txt": b"top secret\n", "weights.bin": os.urandom(1000)}
+    upload_tree(alice, repo_id, tmp_path, files)
+
+    info = alice.repo_info(repo_id)
+    assert info.private is True
+    # alice reads, including the LFS file (whose CDN redirect must work without the Hub token).
+    for name, data in files.items():
+        path = alice.hf_hub_download(repo_id, name, cache_dir=tmp_path / "cache-alice")
+        assert pathlib.Path(path).read_bytes() == data
+
+    # bob (another writer), carol (a reader outside acme) and anonymous see nothing.
+    for who in (bob, carol, anon):
+        with pytest.raises(RepositoryNotFoundError):
+            who.repo_info(repo_id)
+        with pytest.raises(RepositoryNotFoundError):
+            who.list_repo_files(repo_id)
+        with pytest.raises(RepositoryNotFoundError):
+            who.hf_hub_download(repo_id, "secret.txt", cache_dir=tmp_path / "cache-other")
+        with pytest.raises(RepositoryNotFoundError):
+            who.hf_hub_download(repo_id, "weights.bin", cache_dir=tmp_path / "cache-other")
+        assert who.repo_exists(repo_id) is False
+
+    # Wire level, like the real Hub: anonymous -> 401 RepoNotFound, another token -> 404 RepoNotFound.
+    api_url = f"{hf_hub.url}/api/models/{repo_id}"
+    resolve_url = f"{hf_hub.url}/{repo_id}/resolve/main/secret.txt"
+    for url in (api_url, resolve_url):
+        r = raw("GET", url)
+        assert r.status_code == 401, url
+        assert r.headers.get("X-Error-Code") == "RepoNotFound", url
+        for token in (BOB, CAROL):
+            r = raw("GET", url, token)
+            assert r.status_code == 404, url
+            assert r.headers.get("X-Error-Code") == "RepoNotFound", url
+    # A repo that does not exist at all looks the same as a private one.
+    r = raw("GET", f"{hf_hub.url}/api/models/{namespace}/{repo_name}-nope", BOB)
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (404, "RepoNotFound")
+
+
+def test_read_token_reads_public_but_cannot_write(alice, carol, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"public\n", path_in_repo="pub.txt", repo_id=repo_id)
+    sha = alice.repo_info(repo_id).sha
+
+    # carol reads public content.
+    assert carol.repo_info(repo_id).sha == sha
+    assert pathlib.Path(carol.hf_hub_download(repo_id, "pub.txt", cache_dir=tmp_path)).read_bytes() == b"public\n"
+
+    # carol cannot create anything anywhere.
+    for ns in ("carol", "acme", "alice"):
+        with pytest.raises(HfHubHTTPError) as exc:
+            carol.create_repo(f"{ns}/{repo_name}-carol")
+        assert 400 <= exc.value.response.status_code < 500
+        assert not alice.repo_exists(f"{ns}/{repo_name}-carol")
+    # ... nor upload, change settings or delete.
+    with pytest.raises(HfHubHTTPError):
+        carol.upload_file(path_or_fileobj=b"nope\n", path_in_repo="carol.txt", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError):
+        carol.upload_file(path_or_fileobj=os.urandom(100), path_in_repo="carol.bin", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError):
+        carol.update_repo_settings(repo_id, private=True)
+    with pytest.raises(HfHubHTTPError):
+        carol.create_branch(repo_id, branch="carol")
+    with pytest.raises(HfHubHTTPError):
+        carol.delete_repo(repo_id)
+
+    info = alice.repo_info(repo_id)
+    assert info.sha == sha and info.private is False
+    assert sorted(alice.list_repo_files(repo_id)) == [".gitattributes", "pub.txt"]
+    assert [b.name for b in alice.list_repo_refs(repo_id).branches] == ["main"]
+
+
+def test_other_writer_cannot_modify_foreign_repo(alice, bob, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"v1\n", path_in_repo="f.txt", repo_id=repo_id)
+    sha = alice.repo_info(repo_id).sha
+
+    with pytest.raises(HfHubHTTPError):
+        bob.upload_file(path_or_fileobj=b"bob\n", path_in_repo="f.txt", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError):
+        bob.upload_file(path_or_fileobj=os.urandom(100), path_in_repo="bob.bin", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError):
+        bob.update_repo_settings(repo_id, private=True)
+    with pytest.raises(HfHubHTTPError):
+        bob.delete_repo(repo_id)
+    # The LFS batch API refuses uploads too: no credentials -> 401, a reader without push rights -> 403.
+    obj = [{"oid": sha256(os.urandom(16)), "size": 10}]
+    assert lfs_batch(hf_hub.url, repo_id, obj, None).status_code == 401
+    assert lfs_batch(hf_hub.url, repo_id, obj, BOB).status_code == 403  # can read, cannot push
+
+    assert alice.repo_info(repo_id).sha == sha
+    assert alice.repo_info(repo_id).private is False
+
+
+# ----------------------------------------------------------------------------------------------------
+# uploads
+
+
+def test_upload_folder_mixed_tree(alice, hf_hub, repo_name, tmp_path, monkeypatch):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = sample_files()
+    files["big/huge.bin"] = os.urandom(12 * MiB)  # above the 8MiB multipart threshold
+
+    # Observe which LFS transfer the client picks (the server decides via `chunk_size`).
+    calls = {"multi": [], "single": []}
+    orig_multi, orig_single = hf_lfs._upload_multi_part, hf_lfs._upload_single_part
+
+    def multi(operation, header, chunk_size, upload_url):
+        calls["multi"].append((operation.path_in_repo, chunk_size))
+        return orig_multi(operation=operation, header=header, chunk_size=chunk_size, upload_url=upload_url)
+
+    def single(operation, upload_url):
+        calls["single"].append(operation.path_in_repo)
+        return orig_single(operation=operation, upload_url=upload_url)
+
+    monkeypatch.setattr(hf_lfs, "_upload_multi_part", multi)
+    monkeypatch.setattr(hf_lfs, "_upload_single_part", single)
+
+    info = upload_tree(alice, repo_id, tmp_path, files, commit_message="add mixed tree")
+    assert len(info.oid) == 40
+    assert info.commit_url == f"{hf_hub.url}/{repo_id}/commit/{info.oid}"
+    assert info.repo_url.repo_id == repo_id
+
+    assert calls["multi"] == [("big/huge.bin", PART)]
+    assert sorted(calls["single"]) == ["data/blob.bin", "weights/model.safetensors"]
+
+    assert sorted(alice.list_repo_files(repo_id)) == sorted([".gitattributes", *files])
+    assert alice.repo_info(repo_id).sha == info.oid
+
+    meta = {s.rfilename: s for s in alice.repo_info(repo_id, files_metadata=True).siblings}
+    for path, data in files.items():
+        assert meta[path].size == len(data), path
+        if is_lfs_path(path):
+            assert meta[path].lfs is not None, path
+            assert meta[path].lfs.sha256 == sha256(data), path
+            assert meta[path].lfs.size == len(data), path
+        else:
+            assert meta[path].lfs is None, path
+
+    cache = tmp_path / "cache"
+    for path, data in files.items():
+        got = pathlib.Path(alice.hf_hub_download(repo_id, path, cache_dir=cache)).read_bytes()
+        assert sha256(got) == sha256(data), path
+
+
+@pytest.mark.parametrize("repo_type", ["dataset", "space"])
+def test_upload_and_download_other_repo_types(alice, anon, repo_name, tmp_path, repo_type):
+    repo_id = f"alice/{repo_name}"
+    kw = {"space_sdk": "static"} if repo_type == "space" else {}
+    alice.create_repo(repo_id, repo_type=repo_type, **kw)
+    files = {"index.html": b"<html></html>\n", "data/train.bin": os.urandom(5000), "sub dir/a.txt": b"a\n"}
+    upload_tree(alice, repo_id, tmp_path, files, repo_type=repo_type)
+
+    assert sorted(anon.list_repo_files(repo_id, repo_type=repo_type)) == sorted([".gitattributes", *files])
+    meta = {s.rfilename: s for s in alice.repo_info(repo_id, repo_type=repo_type, files_metadata=True).siblings}
+    assert meta["data/train.bin"].lfs.sha256 == sha256(files["data/train.bin"])
+    for path, data in files.items():
+        got = anon.hf_hub_download(repo_id, path, repo_type=repo_type, cache_dir=tmp_path / "c")
+        assert pathlib.Path(got).read_bytes() == data, path
+
+
+def test_lfs_batch_offers_multipart_at_threshold(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+
+    def offer(size: int) -> dict:
+        oid = sha256(os.urandom(32))  # fresh oid, never uploaded
+        r = lfs_batch(hf_hub.url, repo_id, [{"oid": oid, "size": size}], ALICE)
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"].startswith("application/vnd.git-lfs+json")
+        body = r.json()
+        (obj,) = body["objects"]
+        assert (obj["oid"], obj["size"]) == (oid, size)
+        assert "error" not in obj
+        return obj["actions"]["upload"]
+
+    for size in (THRESHOLD, THRESHOLD + 1, 12 * MiB):
+        upload = offer(size)
+        header = upload["header"]
+        assert int(header["chunk_size"]) == PART, size
+        parts = sorted(k for k in header if k.isdigit())
+        assert parts == [f"{i:05d}" for i in range(1, math.ceil(size / PART) + 1)], size
+        assert all(header[k].startswith("http") for k in parts)
+        assert upload["href"].startswith("http")
+
+    for size in (1, THRESHOLD - 1):
+        upload = offer(size)
+        assert "chunk_size" not in (upload.get("header") or {}), size
+        assert upload["href"].startswith("http")
+
+
+def test_lfs_batch_skips_objects_already_stored(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    data = os.urandom(4096)
+    alice.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)
+    r = lfs_batch(hf_hub.url, repo_id, [{"oid": sha256(data), "size": len(data)}], ALICE)
+    assert r.status_code == 200, r.text
+    (obj,) = r.json()["objects"]
+    assert obj["oid"] == sha256(data)
+    # No `actions` at all means "already stored" to the client (an empty `actions` would crash it).
+    assert obj.get("actions") is None, obj
+
+
+def test_reupload_identical_content_makes_no_commit(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = {"a.txt": b"same\n", "w.bin": os.urandom(2000)}
+    first = upload_tree(alice, repo_id, tmp_path, files)
+    n_commits = len(alice.list_repo_commits(repo_id))
+    # preupload returns the existing oids, the client drops unchanged files and sends no commit.
+    again = upload_tree(alice, repo_id, tmp_path, files)
+    assert again.oid == first.oid
+    assert len(alice.list_repo_commits(repo_id)) == n_commits
+
+
+def test_commit_rejects_large_non_lfs_file(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    sha = alice.repo_info(repo_id).sha
+    big = b"x" * (10 * MiB + 1)
+    r = ndjson_commit(hf_hub.url, repo_id, [
+        {"key": "header", "value": {"summary": "too big", "description": ""}},
+        {"key": "file", "value": {"content": base64.b64encode(big).decode(), "path": "big.txt",
+                                  "encoding": "base64"}},
+    ], ALICE)
+    assert r.status_code == 400, r.text[:500]
+    assert alice.repo_info(repo_id).sha == sha
+
+
+def test_commit_rejects_unknown_lfs_object(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    sha = alice.repo_info(repo_id).sha
+    r = ndjson_commit(hf_hub.url, repo_id, [
+        {"key": "header", "value": {"summary": "dangling", "description": ""}},
+        {"key": "lfsFile", "value": {"path": "ghost.bin", "algo": "sha256", "oid": sha256(os.urandom(8)),
+                                     "size": 1234}},
+    ], ALICE)
+    assert 400 <= r.status_code < 500, r.text[:500]
+    assert alice.repo_info(repo_id).sha == sha
+    assert "ghost.bin" not in alice.list_repo_files(repo_id)
+
+
+def test_commit_with_stale_parent_commit_fails(alice, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    base = alice.upload_file(path_or_fileobj=b"1\n", path_in_repo="f.txt", repo_id=repo_id).oid
+    head = alice.upload_file(path_or_fileobj=b"2\n", path_in_repo="f.txt", repo_id=repo_id, parent_commit=base).oid
+    with pytest.raises(HfHubHTTPError):
+        alice.create_commit(repo_id, operations=[CommitOperationAdd("g.txt", b"3\n")], commit_message="stale",
+                            parent_commit=base)
+    assert alice.repo_info(repo_id).sha == head
+    assert "g.txt" not in alice.list_repo_files(repo_id)
+
+
+# ----------------------------------------------------------------------------------------------------
+# listing
+
+
+def test_list_repo_tree_paginates_over_1000_entries(alice, anon, hf_hub, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = {f"f{i % 5}/sub{i % 2}/file-{i:04d}.txt": b"%d\n" % i for i in range(1100)}
+    upload_tree(alice, repo_id, tmp_path, files, commit_message="1100 files")
+
+    expected_files = sorted([".gitattributes", *files])
+    expected_dirs = sorted({f"f{i}" for i in range(5)} | {f"f{i}/sub{j}" for i in range(5) for j in range(2)})
+
+    entries = list(anon.list_repo_tree(repo_id, recursive=True))
+    paths = [e.path for e in entries]
+    assert len(paths) == len(set(paths)), "an entry was listed twice"
+    assert sorted(file_paths(entries)) == expected_files
+    assert sorted(e.path for e in entries if isinstance(e, RepoFolder)) == expected_dirs
+
+    files_listed = alice.list_repo_files(repo_id)
+    assert len(files_listed) == len(set(files_listed))
+    assert sorted(files_listed) == expected_files
+
+    # Wire level: first page is at most 1000 entries and points to the next with an absolute Link.
+    r = raw("GET", f"{hf_hub.url}/api/models/{repo_id}/tree/main?recursive=true&expand=false")
+    assert r.status_code == 200
+    assert len(r.json()) <= 1000
+    assert "next" in r.links, f"no rel=next Link on a listing of {len(expected_files)} files: {r.headers}"
+    nxt = r.links["next"]["url"]
+    assert same_origin(nxt, hf_hub.url), nxt
+    seen = [e["path"] for e in r.json()]
+    while nxt:
+        r = raw("GET", nxt)
+        assert r.status_code == 200
+        seen += [e["path"] for e in r.json()]
+        nxt = r.links.get("next", {}).get("url")
+    assert sorted(seen) == sorted(expected_files + expected_dirs)
+
+    # Non-recursive root listing: only the top level.
+    top = list(anon.list_repo_tree(repo_id))
+    assert sorted(e.path for e in top) == sorted([".gitattributes", *(f"f{i}" for i in range(5))])
+
+
+def test_list_repo_tree_subfolders_and_paths_info(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = sample_files()
+    upload_tree(alice, repo_id, tmp_path, files)
+
+    sub = {e.path: e for e in alice.list_repo_tree(repo_id, path_in_repo="nested/a")}
+    assert set(sub) == {"nested/a/b", "nested/a/sibling.txt"}
+    assert isinstance(sub["nested/a/b"], RepoFolder)
+    assert isinstance(sub["nested/a/sibling.txt"], RepoFile)
+    assert sub["nested/a/sibling.txt"].blob_id == git_blob_sha1(files["nested/a/sibling.txt"])
+
+    spaced = [e.path for e in alice.list_repo_tree(repo_id, path_in_repo="dir with space")]
+    assert spaced == ["dir with space/\u00fcn\u00ef c\u00f8d\u00e9 [1].txt"]
+
+    deep = list(alice.list_repo_tree(repo_id, path_in_repo="nested", recursive=True))
+    assert sorted(file_paths(deep)) == ["nested/a/b/deep.txt", "nested/a/sibling.txt"]
+
+    with pytest.raises(RemoteEntryNotFoundError):
+        list(alice.list_repo_tree(repo_id, path_in_repo="no/such/folder"))
+
+    infos = {e.path: e for e in alice.get_paths_info(repo_id, ["weights/model.safetensors", "nested", "missing.txt"])}
+    assert set(infos) == {"weights/model.safetensors", "nested"}
+    w = infos["weights/model.safetensors"]
+    assert w.lfs.sha256 == sha256(files["weights/model.safetensors"])
+    assert w.size == len(files["weights/model.safetensors"])
+    assert isinstance(infos["nested"], RepoFolder)
+
+
+def test_repo_info_files_metadata(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = sample_files()
+    upload_tree(alice, repo_id, tmp_path, files)
+
+    info = alice.repo_info(repo_id, files_metadata=True)
+    meta = {s.rfilename: s for s in info.siblings}
+    assert set(meta) == {".gitattributes", *files}
+    for path, data in files.items():
+        s = meta[path]
+        assert s.size == len(data), path
+        if is_lfs_path(path):
+            assert s.lfs.sha256 == sha256(data), path
+            assert s.lfs.size == len(data), path
+            assert s.lfs.pointer_size == len(lfs_pointer(data)), path
+            assert s.blob_id == git_blob_sha1(lfs_pointer(data)), path
+        else:
+            assert s.lfs is None, path
+            assert s.blob_id == git_blob_sha1(data), path
+
+    # The tree API agrees, with the same sizes and `lfs.oid`.
+    tree = {e.path: e for e in alice.list_repo_tree(repo_id, recursive=True) if isinstance(e, RepoFile)}
+    for path, data in files.items():
+        assert tree[path].size == len(data), path
+        assert tree[path].blob_id == meta[path].blob_id, path
+        assert (tree[path].lfs.sha256 if tree[path].lfs else None) == (sha256(data) if is_lfs_path(path) else None)
+        assert tree[path].xet_hash is None
+
+    # Without files_metadata: names only.
+    plain = alice.repo_info(repo_id)
+    assert {s.rfilename for s in plain.siblings} == {".gitattributes", *files}
+
+
+def test_list_repo_commits(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    commit = upload_tree(alice, repo_id, tmp_path, {"a.txt": b"a\n", "w.bin": os.urandom(100)},
+                         commit_message="upload two files", commit_description="with a description")
+
+    commits = alice.list_repo_commits(repo_id)
+    assert [c.title for c in commits] == ["upload two files", "initial commit"]
+    assert commits[0].commit_id == commit.oid == alice.repo_info(repo_id).sha
+    assert commits[0].authors == ["alice"]
+    assert commits[-1].authors == ["system"]
+    # The initial commit holds only the default .gitattributes, which routes *.bin/*.safetensors to LFS.
+    initial = commits[-1].commit_id
+    assert alice.list_repo_files(repo_id, revision=initial) == [".gitattributes"]
+    ga = pathlib.Path(alice.hf_hub_download(repo_id, ".gitattributes", revision=initial,
+                                            cache_dir=tmp_path / "c")).read_text()
+    rules = [line.split()[0] for line in ga.splitlines() if line.strip() and not line.startswith("#")]
+    assert "*.bin" in rules and "*.safetensors" in rules
+    for line in ga.splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert line.split()[1:] == ["filter=lfs", "diff=lfs", "merge=lfs", "-text"], line
+
+
+# ----------------------------------------------------------------------------------------------------
+# refs, branches, downloads
+
+
+def test_list_repo_refs_and_branches(alice, anon, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"main\n", path_in_repo="main.txt", repo_id=repo_id)
+
+    refs = alice.list_repo_refs(repo_id)
+    assert [(b.name, b.ref) for b in refs.branches] == [("main", "refs/heads/main")]
+    main_sha = alice.repo_info(repo_id).sha
+    assert refs.branches[0].target_commit == main_sha
+    assert refs.tags == [] and refs.converts == []
+
+    for branch in ("dev", "release/v1"):
+        alice.create_branch(repo_id, branch=branch)
+        with pytest.raises(HfHubHTTPError) as exc:
+            alice.create_branch(repo_id, branch=branch)
+        assert exc.value.response.status_code == 409
+        alice.create_branch(repo_id, branch=branch, exist_ok=True)
+
+    on_dev = alice.upload_file(path_or_fileobj=b"dev only\n", path_in_repo="dev.txt", repo_id=repo_id,
+                               revision="dev")
+    on_rel = alice.upload_file(path_or_fileobj=os.urandom(300), path_in_repo="rel.bin", repo_id=repo_id,
+                               revision="release/v1")
+
+    branches = {b.name: b for b in alice.list_repo_refs(repo_id).branches}
+    assert set(branches) == {"main", "dev", "release/v1"}
+    assert branches["main"].target_commit == main_sha == alice.repo_info(repo_id).sha
+    assert branches["dev"].target_commit == on_dev.oid
+    assert branches["dev"].ref == "refs/heads/dev"
+    assert branches["release/v1"].target_commit == on_rel.oid
+    assert alice.repo_info(repo_id, revision="release/v1").sha == on_rel.oid
+
+    assert sorted(anon.list_repo_files(repo_id, revision="dev")) == [".gitattributes", "dev.txt", "main.txt"]
+    assert "dev.txt" not in anon.list_repo_files(repo_id)
+    got = anon.hf_hub_download(repo_id, "dev.txt", revision="dev", cache_dir=tmp_path)
+    assert pathlib.Path(got).read_bytes() == b"dev only\n"
+    assert "rel.bin" in anon.list_repo_files(repo_id, revision="release/v1")
+    with pytest.raises(RemoteEntryNotFoundError):
+        anon.hf_hub_download(repo_id, "dev.txt", revision="main", cache_dir=tmp_path)
+
+    alice.create_tag(repo_id, tag="v1.0", revision="dev")
+    tags = alice.list_repo_refs(repo_id).tags
+    assert [(t.name, t.ref, t.target_commit) for t in tags] == [("v1.0", "refs/tags/v1.0", on_dev.oid)]
+    assert pathlib.Path(anon.hf_hub_download(repo_id, "dev.txt", revision="v1.0",
+                                             cache_dir=tmp_path / "t")).read_bytes() == b"dev only\n"
+
+    alice.delete_branch(repo_id, branch="dev")
+    assert {b.name for b in alice.list_repo_refs(repo_id).branches} == {"main", "release/v1"}
+    with pytest.raises(RevisionNotFoundError):
+        anon.repo_info(repo_id, revision="dev")
+
+
+def test_download_by_branch_and_commit(alice, anon, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    v1 = {"cfg.json": b'{"v": 1}', "w.safetensors": os.urandom(5000)}
+    v2 = {"cfg.json": b'{"v": 2}', "w.safetensors": os.urandom(5000)}
+    c1 = upload_tree(alice, repo_id, tmp_path, v1).oid
+    c2 = upload_tree(alice, repo_id, tmp_path, v2).oid
+    assert c1 != c2
+
+    for revision, files in ((c1, v1), ("main", v2), (c2, v2)):
+        for name, data in files.items():
+            got = anon.hf_hub_download(repo_id, name, revision=revision, cache_dir=tmp_path / "cache")
+            assert sha256(pathlib.Path(got).read_bytes()) == sha256(data), (revision, name)
+    # A short commit id is not something the client sends; an unknown revision is RevisionNotFound.
+    with pytest.raises(RevisionNotFoundError):
+        anon.hf_hub_download(repo_id, "cfg.json", revision="no-such-branch", cache_dir=tmp_path / "x")
+    with pytest.raises(RemoteEntryNotFoundError):
+        anon.hf_hub_download(repo_id, "no-such-file.txt", cache_dir=tmp_path / "x")
+
+
+def test_resolve_wire_format(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    reg, blob = b"0123456789 regular\n", os.urandom(70_000)
+    sha = alice.create_commit(repo_id, operations=[CommitOperationAdd("r.txt", reg),
+                                                   CommitOperationAdd("b.bin", blob)],
+                              commit_message="two").oid
+    base = f"{hf_hub.url}/{repo_id}/resolve/main"
+
+    # Regular file: (same-origin redirects followed) 200 with X-Repo-Commit and ETag = git blob sha1.
+    r = head_following_hub_redirects(f"{base}/r.txt", None)
+    assert r.status_code == 200
+    assert r.headers["X-Repo-Commit"] == sha
+    assert r.headers["ETag"].strip('"').removeprefix("W/").strip('"') == git_blob_sha1(reg)
+    assert int(r.headers["Content-Length"]) == len(reg)
+    r = raw("GET", f"{base}/r.txt", headers={"Range": "bytes=2-5"}, allow_redirects=True)
+    assert r.status_code == 206
+    assert r.content == reg[2:6]
+    assert r.headers["Content-Range"] == f"bytes 2-5/{len(reg)}"
+
+    # LFS file: 302 to the CDN origin (another port) with the linked metadata.
+    r = head_following_hub_redirects(f"{base}/b.bin", None)
+    assert r.status_code == 302
+    assert r.headers["X-Repo-Commit"] == sha
+    assert r.headers["X-Linked-Etag"].strip('"') == sha256(blob)
+    assert int(r.headers["X-Linked-Size"]) == len(blob)
+    assert "X-Xet-Hash" not in r.headers
+    loc = r.headers["Location"]
+    assert urllib.parse.urlsplit(loc).scheme == "http"
+    assert not same_origin(loc, hf_hub.url)
+    cdn = raw("GET", loc)  # no Hub credentials: the client strips them off-origin
+    assert cdn.status_code == 200
+    assert cdn.content == blob
+    part = raw("GET", loc, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == blob[100:200]
+
+    # Errors carry the codes the client maps.
+    r = raw("HEAD", f"{base}/missing.txt")
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (404, "EntryNotFound")
+    assert r.headers.get("X-Repo-Commit") == sha
+    r = raw("HEAD", f"{hf_hub.url}/{repo_id}/resolve/nobranch/r.txt")
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (404, "RevisionNotFound")
+
+
+def test_snapshot_download_allow_patterns(alice, anon, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = sample_files()
+    upload_tree(alice, repo_id, tmp_path, files)
+
+    patterns = ["*.json", "weights/*", "dir with space/*"]
+    expected = {"config.json", "weights/model.safetensors", "dir with space/\u00fcn\u00ef c\u00f8d\u00e9 [1].txt"}
+    target = tmp_path / "snapshot"
+    out = pathlib.Path(anon.snapshot_download(repo_id, allow_patterns=patterns, local_dir=target))
+    assert out == target
+    got = {
+        p.relative_to(out).as_posix(): p
+        for p in out.rglob("*")
+        if p.is_file() and ".cache" not in p.relative_to(out).parts
+    }
+    assert set(got) == expected
+    for rel, p in got.items():
+        assert sha256(p.read_bytes()) == sha256(files[rel]), rel
+
+    # Cache mode, everything: same bytes through the snapshot folder.
+    snap = pathlib.Path(anon.snapshot_download(repo_id, cache_dir=tmp_path / "cache"))
+    assert snap.name == alice.repo_info(repo_id).sha
+    for rel, data in files.items():
+        assert sha256((snap / rel).read_bytes()) == sha256(data), rel
+
+
+# ----------------------------------------------------------------------------------------------------
+# settings and deletion
+
+
+def test_update_repo_settings_visibility(alice, anon, bob, hf_hub, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"hello\n", path_in_repo="h.txt", repo_id=repo_id)
+    assert anon.repo_info(repo_id).private is False
+
+    alice.update_repo_settings(repo_id, private=True)
+    assert alice.repo_info(repo_id).private is True
+    for who in (anon, bob):
+        with pytest.raises(RepositoryNotFoundError):
+            who.repo_info(repo_id)
+        with pytest.raises(RepositoryNotFoundError):
+            who.hf_hub_download(repo_id, "h.txt", cache_dir=tmp_path / "a")
+    assert raw("GET", f"{hf_hub.url}/{repo_id}/resolve/main/h.txt").status_code == 401
+
+    alice.update_repo_settings(repo_id, private=False)
+    assert alice.repo_info(repo_id).private is False
+    assert anon.repo_info(repo_id).private is False
+    got = anon.hf_hub_download(repo_id, "h.txt", cache_dir=tmp_path / "b")
+    assert pathlib.Path(got).read_bytes() == b"hello\n"
+
+    # 0.x clients send {"private": bool}; the Hub accepts both forms.
+    r = raw("PUT", f"{hf_hub.url}/api/models/{repo_id}/settings", ALICE, json={"private": True})
+    assert r.status_code == 200
+    assert isinstance(r.json(), dict)  # 0.x clients parse the body
+    assert alice.repo_info(repo_id).private is True
+    with pytest.raises(RepositoryNotFoundError):
+        anon.repo_info(repo_id)
+
+
+@pytest.mark.parametrize("repo_type", ["model", "dataset"])
+def test_delete_repo(alice, anon, repo_name, repo_type):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id, repo_type=repo_type)
+    alice.upload_file(path_or_fileobj=b"bye\n", path_in_repo="bye.txt", repo_id=repo_id, repo_type=repo_type)
+    alice.delete_repo(repo_id, repo_type=repo_type)
+
+    for who in (alice, anon):
+        with pytest.raises(RepositoryNotFoundError):
+            who.repo_info(repo_id, repo_type=repo_type)
+    with pytest.raises(RepositoryNotFoundError):
+        alice.delete_repo(repo_id, repo_type=repo_type)
+    alice.delete_repo(repo_id, repo_type=repo_type, missing_ok=True)
+
+    # The name is free again, and the new repo starts empty.
+    alice.create_repo(repo_id, repo_type=repo_type)
+    assert alice.list_repo_files(repo_id, repo_type=repo_type) == [".gitattributes"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# a hub with a tiny tree page size (--tree-page-size)
+
+
+@pytest.fixture(scope="module")
+def small_page_hub():
+    hub = hubsim.start("hf", "--tree-page-size", "3")
+    yield hub
+    hubsim.cleanup(hub)
+
+
+def test_tree_page_size_flag(small_page_hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=small_page_hub.url, token=ALICE)
+    repo_id = "alice/paged"
+    api.create_repo(repo_id)
+    files = {f"d{i % 2}/x{i}.txt": b"%d" % i for i in range(9)}
+    upload_tree(api, repo_id, tmp_path, files)
+
+    r = raw("GET", f"{small_page_hub.url}/api/models/{repo_id}/tree/main?recursive=true&expand=false")
+    assert r.status_code == 200
+    assert len(r.json()) == 3
+    assert same_origin(r.links["next"]["url"], small_page_hub.url)
+
+    entries = list(api.list_repo_tree(repo_id, recursive=True))
+    paths = [e.path for e in entries]
+    assert len(paths) == len(set(paths))
+    assert sorted(paths) == sorted([".gitattributes", "d0", "d1", *files])
+    sub = [e.path for e in api.list_repo_tree(repo_id, path_in_repo="d0")]
+    assert sorted(sub) == sorted(p for p in files if p.startswith("d0/"))
