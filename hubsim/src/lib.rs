@@ -3,6 +3,17 @@
 //! git repositories; LFS objects live in a content-addressed store verified on every upload.
 
 pub mod auth;
+pub mod cli;
+pub mod faults;
+pub mod githttp;
+pub mod glob;
+pub mod hf;
+pub mod http;
+pub mod lfs_api;
 pub mod repo;
+pub mod seed;
+pub mod serve;
+pub mod sign;
+pub mod state;
 pub mod store;
 pub mod util;

@@ -1,2 +1,37 @@
-//! The `hubsim` binary: parses arguments and hands over to the library.
-fn main() {}
+//! The `hubsim` binary: parses arguments, sets up logging and hands over to the library.
+
+use clap::Parser;
+use hubsim::cli::{Cli, Command, LogFormat};
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBSIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            hubsim::serve::run(args).await
+        }
+        Command::Seed(args) => {
+            init_logging(LogFormat::Text);
+            hubsim::seed::run(args).await
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("hubsim: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,156 @@
+//! Command-line interface of `hubsim` (clap derive): `serve` runs a hub, `seed` builds a
+//! synthetic repo on disk for a hub to serve.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::state::Flavor;
+use crate::util::{parse_duration, parse_share, parse_size};
+
+/// A local Hugging Face / ModelScope hub for tests, demos and benchmarks.
+///
+/// hubsim stores repos as real bare git repositories and LFS objects in a content-addressed
+/// store, and speaks the hubs' own protocols, so the official clients, git and git-lfs work
+/// against it unchanged.
+#[derive(Parser, Debug)]
+#[command(name = "hubsim", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve a hub until killed; prints its base URL as the first line of stdout.
+    Serve(ServeArgs),
+    /// Build a synthetic repo with deterministic content directly in a data directory.
+    Seed(SeedArgs),
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    parse_size(s)
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    parse_share(s)
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Which hub protocol to speak.
+    #[arg(long, value_enum)]
+    pub flavor: Flavor,
+    /// Port to listen on; 0 picks a free one (the URL printed first on stdout tells which).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Data directory: repos, LFS objects and temporary uploads live here.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A user with write access to its own namespace and its orgs: NAME=TOKEN (repeatable).
+    #[arg(long = "user", value_name = "NAME=TOKEN")]
+    pub users: Vec<String>,
+    /// A user whose token may only read: NAME=TOKEN (repeatable).
+    #[arg(long = "read-user", value_name = "NAME=TOKEN")]
+    pub read_users: Vec<String>,
+    /// An organisation and its members: ORG=USER1,USER2 (repeatable).
+    #[arg(long = "org", value_name = "ORG=USERS")]
+    pub orgs: Vec<String>,
+    /// LFS objects at or above this size are offered the multipart transfer (HF flavor).
+    #[arg(long, default_value = "64MiB", value_parser = size)]
+    pub multipart_threshold: u64,
+    /// Part size of multipart transfers.
+    #[arg(long, default_value = "16MiB", value_parser = size)]
+    pub part_size: u64,
+    /// Entries per page of tree listings (the Hub uses 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub tree_page_size: usize,
+    /// Largest API request body; bigger ones get 413 (LFS object uploads are not limited).
+    #[arg(long, default_value = "256MiB", value_parser = size)]
+    pub max_request_body: u64,
+    /// Bandwidth cap per connection, bytes per second, both directions (e.g. 40MiB).
+    #[arg(long, value_parser = size)]
+    pub conn_rate: Option<u64>,
+    /// Bandwidth cap over all connections, bytes per second, both directions (e.g. 400MiB).
+    #[arg(long, value_parser = size)]
+    pub total_rate: Option<u64>,
+    /// Latency added to every request (e.g. 50ms).
+    #[arg(long, value_parser = duration)]
+    pub latency: Option<Duration>,
+    /// Share of requests answered 429 with Retry-After (0 to 1).
+    #[arg(long = "fail-429", default_value = "0", value_parser = share)]
+    pub fail_429: f64,
+    /// Share of requests answered with a 5xx error (0 to 1).
+    #[arg(long = "fail-5xx", default_value = "0", value_parser = share)]
+    pub fail_5xx: f64,
+    /// Share of download bodies cut short (0 to 1).
+    #[arg(long, default_value = "0", value_parser = share)]
+    pub truncate: f64,
+    /// Share of downloads with one byte flipped (0 to 1).
+    #[arg(long, default_value = "0", value_parser = share)]
+    pub corrupt: f64,
+    /// Refuse the API listing routes with 403 while git and download routes keep working.
+    #[arg(long = "api-403")]
+    pub api_403: bool,
+    /// Commits allowed per repo per hour (the Hugging Face Hub allows 128).
+    #[arg(long)]
+    pub commit_limit: Option<u32>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Data directory of the hub that will serve the repo.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which hub's conventions to follow (default branch, .gitattributes).
+    #[arg(long, value_enum)]
+    pub flavor: Flavor,
+    /// The repo to create: NAMESPACE/NAME.
+    #[arg(long)]
+    pub repo: String,
+    /// Repo type.
+    #[arg(long, default_value = "model", value_parser = ["model", "dataset", "space"])]
+    pub repo_type: String,
+    /// Number of small regular files.
+    #[arg(long, default_value_t = 0)]
+    pub files: u64,
+    /// Size of each small regular file.
+    #[arg(long, default_value = "1KiB", value_parser = size)]
+    pub file_size: u64,
+    /// Number of LFS files of --lfs-size each.
+    #[arg(long, default_value_t = 0)]
+    pub lfs_files: u64,
+    /// Size of each of the --lfs-files.
+    #[arg(long, default_value = "1MiB", value_parser = size)]
+    pub lfs_size: u64,
+    /// An LFS file with an exact path and size: PATH=SIZE (repeatable).
+    #[arg(long = "lfs-file", value_name = "PATH=SIZE")]
+    pub lfs_file: Vec<String>,
+    /// Make the repo private.
+    #[arg(long)]
+    pub private: bool,
+    /// Write the list of files (path, size, sha256, lfs) as JSON to this file.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Seed of the deterministic content generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}

@@ -1,0 +1,379 @@
+//! The Hugging Face flavor: the Hub API that `huggingface_hub` uses, `/resolve` downloads, the
+//! LFS batch API and git smart HTTP (see ../shared/protocols/huggingface.md). URLs are routed
+//! by hand on the raw path because revisions arrive percent-encoded (`refs%2Fpr%2F1`) and must be
+//! decoded per segment, after routing.
+
+mod commit;
+mod error;
+mod listing;
+mod repos;
+mod resolve;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+
+use crate::auth::Caller;
+use crate::repo::{RepoId, RepoKind};
+use crate::state::Hub;
+use crate::store::RepoMeta;
+pub use error::{HfError, HfResult, render};
+
+/// A request that reached a handler: the hub and who is calling.
+pub struct Ctx {
+    pub hub: Arc<Hub>,
+    pub caller: Caller,
+}
+
+impl Ctx {
+    /// The repo's metadata if the caller may see it (and write to it, with `write`), else the
+    /// error the Hub gives: 401/404 RepoNotFound for invisible repos, 403 for missing rights.
+    pub async fn access(&self, id: &RepoId, write: bool) -> HfResult<RepoMeta> {
+        let anonymous = self.caller.principal().is_none();
+        let meta = self
+            .hub
+            .store
+            .meta(id)
+            .await?
+            .ok_or_else(|| HfError::repo_not_found(anonymous))?;
+        if !self.hub.users.can_read(&self.caller, &id.ns, meta.private) {
+            return Err(HfError::repo_not_found(anonymous));
+        }
+        if write && !self.hub.users.can_write(&self.caller, &id.ns) {
+            if anonymous {
+                return Err(HfError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "You must be authenticated to write to this repo",
+                ));
+            }
+            return Err(HfError::forbidden(format!(
+                "You don't have the rights to write to {}. Make sure your token has write access to the '{}' namespace.",
+                id.full(),
+                id.ns
+            )));
+        }
+        Ok(meta)
+    }
+
+    /// Resolves a revision or answers RevisionNotFound.
+    pub async fn commit_of(&self, id: &RepoId, rev: &str) -> HfResult<String> {
+        self.hub
+            .store
+            .resolve(id, rev)
+            .await?
+            .ok_or_else(|| HfError::revision_not_found(rev))
+    }
+}
+
+/// Every route of the flavor, parsed from method and raw path.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Whoami,
+    CreateRepo,
+    DeleteRepo,
+    ValidateYaml,
+    CompleteMultipart,
+    Info {
+        id: RepoId,
+        rev: Option<String>,
+    },
+    Settings(RepoId),
+    Tree {
+        id: RepoId,
+        rev: String,
+        path: String,
+    },
+    PathsInfo {
+        id: RepoId,
+        rev: String,
+    },
+    Refs(RepoId),
+    Commits {
+        id: RepoId,
+        rev: String,
+    },
+    Preupload {
+        id: RepoId,
+        rev: String,
+    },
+    Commit {
+        id: RepoId,
+        rev: String,
+    },
+    Branch {
+        id: RepoId,
+        name: String,
+    },
+    Tag {
+        id: RepoId,
+        name: String,
+    },
+    Resolve {
+        id: RepoId,
+        rev: String,
+        path: String,
+    },
+    LfsBatch(RepoId),
+    LfsVerify(RepoId),
+    Git {
+        id: RepoId,
+        service: String,
+    },
+}
+
+fn decode(seg: &str) -> String {
+    percent_decode_str(seg).decode_utf8_lossy().into_owned()
+}
+
+/// Parses a request line into a route; `Err(status)` for unknown paths or methods.
+fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
+    let segs: Vec<&str> = raw_path.trim_start_matches('/').split('/').collect();
+    let nf = StatusCode::NOT_FOUND;
+    let m = method.clone();
+    match segs.as_slice() {
+        ["api", "whoami-v2"] if m == Method::GET => Ok(Route::Whoami),
+        ["api", "repos", "create"] if m == Method::POST => Ok(Route::CreateRepo),
+        ["api", "repos", "delete"] if m == Method::DELETE => Ok(Route::DeleteRepo),
+        ["api", "validate-yaml"] if m == Method::POST => Ok(Route::ValidateYaml),
+        ["api", "complete_multipart"] if m == Method::POST => Ok(Route::CompleteMultipart),
+        ["api", kind, ns, name, rest @ ..] => {
+            let kind = RepoKind::from_plural(kind).ok_or(nf)?;
+            let id = RepoId::new(kind, &decode(ns), &decode(name)).map_err(|_| nf)?;
+            parse_api(m, id, rest)
+        }
+        [first, rest @ ..] if !first.is_empty() && *first != "api" => {
+            let (kind, rest) = match *first {
+                "datasets" => (RepoKind::Dataset, rest),
+                "spaces" => (RepoKind::Space, rest),
+                _ => (RepoKind::Model, &segs[..]),
+            };
+            let [ns, name, rest @ ..] = rest else {
+                return Err(nf);
+            };
+            let name = decode(name);
+            let git_suffix = name.ends_with(".git");
+            let id =
+                RepoId::new(kind, &decode(ns), name.trim_end_matches(".git")).map_err(|_| nf)?;
+            parse_web(m, id, git_suffix, rest)
+        }
+        _ => Err(nf),
+    }
+}
+
+fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> {
+    let joined = |parts: &[&str]| {
+        parts
+            .iter()
+            .map(|s| decode(s))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    Ok(match (m, rest) {
+        (Method::GET, []) => Route::Info { id, rev: None },
+        (Method::GET, ["revision", rev]) => Route::Info {
+            id,
+            rev: Some(decode(rev)),
+        },
+        (Method::PUT, ["settings"]) => Route::Settings(id),
+        (Method::GET, ["tree", rev, path @ ..]) => Route::Tree {
+            id,
+            rev: decode(rev),
+            path: joined(path),
+        },
+        (Method::POST, ["paths-info", rev]) => Route::PathsInfo {
+            id,
+            rev: decode(rev),
+        },
+        (Method::GET, ["refs"]) => Route::Refs(id),
+        (Method::GET, ["commits", rev]) => Route::Commits {
+            id,
+            rev: decode(rev),
+        },
+        (Method::POST, ["preupload", rev]) => Route::Preupload {
+            id,
+            rev: decode(rev),
+        },
+        (Method::POST, ["commit", rev]) => Route::Commit {
+            id,
+            rev: decode(rev),
+        },
+        (Method::POST | Method::DELETE, ["branch", name]) => Route::Branch {
+            id,
+            name: decode(name),
+        },
+        (Method::POST | Method::DELETE, ["tag", name]) => Route::Tag {
+            id,
+            name: decode(name),
+        },
+        _ => return Err(StatusCode::NOT_FOUND),
+    })
+}
+
+fn parse_web(m: Method, id: RepoId, git_suffix: bool, rest: &[&str]) -> Result<Route, StatusCode> {
+    Ok(match (m, rest) {
+        (Method::GET | Method::HEAD, ["resolve", rev, path @ ..]) if !path.is_empty() => {
+            Route::Resolve {
+                id,
+                rev: decode(rev),
+                path: path.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/"),
+            }
+        }
+        (Method::POST, ["info", "lfs", "objects", "batch"]) if git_suffix => Route::LfsBatch(id),
+        (Method::POST, ["info", "lfs", "objects", "verify"]) if git_suffix => Route::LfsVerify(id),
+        (Method::GET, ["info", "refs"]) => Route::Git {
+            id,
+            service: "info/refs".into(),
+        },
+        (Method::POST, [svc @ ("git-upload-pack" | "git-receive-pack")]) => Route::Git {
+            id,
+            service: (*svc).into(),
+        },
+        _ => return Err(StatusCode::NOT_FOUND),
+    })
+}
+
+/// The flavor's router: one handler that parses and dispatches every request.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new().fallback(dispatch).with_state(hub)
+}
+
+async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = match parse(&method, &path) {
+        Ok(r) => r,
+        Err(status) => {
+            return HfError::new(status, "Sorry, we can't find the page you are looking for.")
+                .into_response();
+        }
+    };
+    let caller = hub
+        .users
+        .caller(crate::http::token(req.headers(), false).as_deref());
+    if matches!(caller, Caller::Invalid) && !matches!(route, Route::Git { .. }) {
+        return HfError::invalid_token().into_response();
+    }
+    let ctx = Ctx { hub, caller };
+    let (parts, body) = req.into_parts();
+    let result = handle(&ctx, route, &parts, body).await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn handle(
+    ctx: &Ctx,
+    route: Route,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> HfResult {
+    let query = parts.uri.query();
+    match route {
+        Route::Whoami => repos::whoami(ctx),
+        Route::CreateRepo => repos::create(ctx, body).await,
+        Route::DeleteRepo => repos::delete(ctx, body).await,
+        Route::Settings(id) => repos::settings(ctx, &id, body).await,
+        Route::Info { id, rev } => repos::info(ctx, &id, rev.as_deref(), query).await,
+        Route::ValidateYaml => {
+            Ok(axum::Json(serde_json::json!({"errors": [], "warnings": []})).into_response())
+        }
+        Route::Tree { id, rev, path } => listing::tree(ctx, &id, &rev, &path, query).await,
+        Route::PathsInfo { id, rev } => listing::paths_info(ctx, &id, &rev, parts, body).await,
+        Route::Refs(id) => listing::refs(ctx, &id, query).await,
+        Route::Commits { id, rev } => listing::commits(ctx, &id, &rev, query).await,
+        Route::Branch { id, name } => listing::branch(ctx, &id, &name, &parts.method, body).await,
+        Route::Tag { id, name } => listing::tag(ctx, &id, &name, &parts.method, body).await,
+        Route::Preupload { id, rev } => commit::preupload(ctx, &id, &rev, body).await,
+        Route::Commit { id, rev } => commit::commit(ctx, &id, &rev, query, body).await,
+        Route::Resolve { id, rev, path } => resolve::resolve(ctx, &id, &rev, &path, parts).await,
+        Route::LfsBatch(id) => crate::lfs_api::batch(ctx, &id, parts, body).await,
+        Route::LfsVerify(id) => crate::lfs_api::verify(ctx, &id, body).await,
+        Route::CompleteMultipart => crate::lfs_api::complete_multipart(&ctx.hub, query, body).await,
+        Route::Git { id, service } => crate::githttp::serve(ctx, &id, &service, parts, body).await,
+    }
+}
+
+/// Is this an API listing route (the ones `--api-403` refuses)?
+pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
+    matches!(
+        parse(method, raw_path),
+        Ok(Route::Info { .. } | Route::Tree { .. } | Route::PathsInfo { .. })
+    )
+}
+
+/// The web URL of a repo: `{base}/{prefix}{ns}/{name}`.
+pub fn repo_url(hub: &Hub, id: &RepoId) -> String {
+    format!(
+        "{}/{}{}/{}",
+        hub.base_url,
+        id.kind.url_prefix(),
+        id.ns,
+        id.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(kind: RepoKind) -> RepoId {
+        RepoId::new(kind, "alice", "m1").unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(parse(&Method::GET, "/api/whoami-v2"), Ok(Route::Whoami));
+        assert_eq!(
+            parse(&Method::GET, "/api/models/alice/m1/revision/refs%2Fpr%2F1"),
+            Ok(Route::Info {
+                id: id(RepoKind::Model),
+                rev: Some("refs/pr/1".into())
+            })
+        );
+        assert_eq!(
+            parse(
+                &Method::GET,
+                "/api/datasets/alice/m1/tree/main/sub%2Fdeeper"
+            ),
+            Ok(Route::Tree {
+                id: id(RepoKind::Dataset),
+                rev: "main".into(),
+                path: "sub/deeper".into()
+            })
+        );
+        assert_eq!(
+            parse(&Method::HEAD, "/alice/m1/resolve/main/dir%20x/%C3%BC.txt"),
+            Ok(Route::Resolve {
+                id: id(RepoKind::Model),
+                rev: "main".into(),
+                path: "dir x/ü.txt".into()
+            })
+        );
+        assert_eq!(
+            parse(&Method::POST, "/spaces/alice/m1.git/info/lfs/objects/batch"),
+            Ok(Route::LfsBatch(id(RepoKind::Space)))
+        );
+        assert_eq!(
+            parse(&Method::POST, "/alice/m1/info/lfs/objects/batch"),
+            Err(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            parse(&Method::GET, "/datasets/alice/m1/info/refs"),
+            Ok(Route::Git {
+                id: id(RepoKind::Dataset),
+                service: "info/refs".into()
+            })
+        );
+        assert_eq!(
+            parse(&Method::GET, "/api/foos/alice/x"),
+            Err(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            parse(&Method::GET, "/api/models/alice/.."),
+            Err(StatusCode::NOT_FOUND)
+        );
+    }
+}

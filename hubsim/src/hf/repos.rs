@@ -1,0 +1,309 @@
+//! Account and repository endpoints: whoami, create, delete, settings and repo info.
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Ctx, HfError, HfResult, repo_url};
+use crate::http::{param_bool, query_pairs, read_body};
+use crate::repo::{RepoId, RepoKind};
+use crate::store::{RepoMeta, StoreError};
+use crate::util::{iso8601, now_secs, random_hex, random_u64};
+
+/// `GET /api/whoami-v2`.
+pub fn whoami(ctx: &Ctx) -> HfResult {
+    let p = ctx.caller.principal().ok_or_else(HfError::invalid_token)?;
+    let orgs: Vec<Value> = ctx
+        .hub
+        .users
+        .orgs_of(&p.name)
+        .into_iter()
+        .map(|o| json!({"type": "org", "name": o, "fullname": o, "roleInOrg": if p.can_write {"write"} else {"read"}}))
+        .collect();
+    let role = if p.can_write { "write" } else { "read" };
+    Ok(Json(json!({
+        "type": "user",
+        "id": crate::util::sha256_hex(p.name.as_bytes())[..24].to_string(),
+        "name": p.name,
+        "fullname": p.name,
+        "email": format!("{}@users.hubsim", p.name),
+        "emailVerified": true,
+        "isPro": false,
+        "orgs": orgs,
+        "auth": {"type": "access_token", "accessToken": {"displayName": "hubsim", "role": role}},
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    organization: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    private: Option<bool>,
+    visibility: Option<String>,
+    sdk: Option<String>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> HfResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
+}
+
+fn kind_of(kind: Option<&str>) -> HfResult<RepoKind> {
+    match kind {
+        None => Ok(RepoKind::Model),
+        Some(k) => RepoKind::from_singular(k)
+            .ok_or_else(|| HfError::bad_request(format!("Invalid repo type: {k}"))),
+    }
+}
+
+/// The default `.gitattributes` of a new repo (the Hub's list, models and the dataset extras).
+fn default_gitattributes(kind: RepoKind) -> String {
+    let mut patterns = vec![
+        "*.7z",
+        "*.arrow",
+        "*.bin",
+        "*.bz2",
+        "*.ckpt",
+        "*.ftz",
+        "*.gz",
+        "*.h5",
+        "*.joblib",
+        "*.lfs.*",
+        "*.mlmodel",
+        "*.model",
+        "*.msgpack",
+        "*.npy",
+        "*.npz",
+        "*.onnx",
+        "*.ot",
+        "*.parquet",
+        "*.pb",
+        "*.pickle",
+        "*.pkl",
+        "*.pt",
+        "*.pth",
+        "*.rar",
+        "*.safetensors",
+        "saved_model/**/*",
+        "*.tar.*",
+        "*.tar",
+        "*.tflite",
+        "*.tgz",
+        "*.wasm",
+        "*.xz",
+        "*.zip",
+        "*.zst",
+        "*tfevents*",
+    ];
+    if kind == RepoKind::Dataset {
+        patterns.extend([
+            "*.lz4", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav",
+            "*.bmp", "*.gif", "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp",
+        ]);
+    }
+    patterns
+        .iter()
+        .map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n"))
+        .collect()
+}
+
+/// `POST /api/repos/create`.
+pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
+    let bytes = read_body(&ctx.hub, body).await?;
+    let req: CreateBody = parse_json(&bytes)?;
+    let kind = kind_of(req.kind.as_deref())?;
+    let p = ctx.caller.principal().ok_or_else(|| {
+        HfError::new(
+            StatusCode::UNAUTHORIZED,
+            "You must be authenticated to create a repo",
+        )
+    })?;
+    let ns = req.organization.clone().unwrap_or_else(|| p.name.clone());
+    let id = RepoId::new(kind, &ns, &req.name).map_err(HfError::bad_request)?;
+    if !ctx.hub.users.can_write(&ctx.caller, &ns) {
+        return Err(HfError::forbidden(format!(
+            "You don't have the rights to create a {} under the namespace \"{ns}\"",
+            kind.as_str()
+        )));
+    }
+    let private = match (req.visibility.as_deref(), req.private) {
+        (Some("private") | Some("protected"), _) => true,
+        (Some("public"), _) => false,
+        (Some(v), _) => return Err(HfError::bad_request(format!("Invalid visibility: {v}"))),
+        (None, p) => p.unwrap_or(false),
+    };
+    let mut extra = serde_json::Map::new();
+    if kind == RepoKind::Space {
+        let sdk = req.sdk.clone().ok_or_else(|| {
+            HfError::bad_request("Space SDK is required (gradio, streamlit, docker or static)")
+        })?;
+        if !["gradio", "streamlit", "docker", "static"].contains(&sdk.as_str()) {
+            return Err(HfError::bad_request(format!("Invalid space SDK: {sdk}")));
+        }
+        extra.insert("sdk".into(), Value::String(sdk));
+    }
+    let meta = RepoMeta {
+        id: random_hex(12),
+        num_id: random_u64() % 1_000_000_000,
+        private,
+        gated: None,
+        created: now_secs(),
+        default_branch: "main".into(),
+        next_pr: 1,
+        extra,
+    };
+    let url = repo_url(&ctx.hub, &id);
+    let _guard = ctx.hub.store.lock(&id).await;
+    let files = vec![(
+        ".gitattributes".to_string(),
+        default_gitattributes(kind).into_bytes(),
+    )];
+    match ctx.hub.store.create(&id, &meta, files, "system", "initial commit").await {
+        Ok(_) => {
+            tracing::info!(repo = %id, private, "created repo");
+            Ok(Json(json!({"url": url, "name": id.full(), "id": meta.id})).into_response())
+        }
+        Err(StoreError::Exists) => Ok((
+            StatusCode::CONFLICT,
+            [("x-error-message", format!("You already created this {} repo", kind.as_str()))],
+            Json(json!({"error": format!("You already created this {} repo", kind.as_str()), "url": url})),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteBody {
+    name: String,
+    organization: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// `DELETE /api/repos/delete`.
+pub async fn delete(ctx: &Ctx, body: Body) -> HfResult {
+    let bytes = read_body(&ctx.hub, body).await?;
+    let req: DeleteBody = parse_json(&bytes)?;
+    let kind = kind_of(req.kind.as_deref())?;
+    let p = ctx
+        .caller
+        .principal()
+        .ok_or_else(|| HfError::repo_not_found(true))?;
+    let ns = req.organization.clone().unwrap_or_else(|| p.name.clone());
+    let id = RepoId::new(kind, &ns, &req.name).map_err(|_| HfError::repo_not_found(false))?;
+    ctx.access(&id, true).await?;
+    let _guard = ctx.hub.store.lock(&id).await;
+    ctx.hub.store.delete(&id).await?;
+    tracing::info!(repo = %id, "deleted repo");
+    Ok("OK".into_response())
+}
+
+/// `PUT /api/{type}s/{ns}/{name}/settings`: visibility and gating.
+pub async fn settings(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
+    ctx.access(id, true).await?;
+    let bytes = read_body(&ctx.hub, body).await?;
+    let req: Value = parse_json(&bytes)?;
+    let _guard = ctx.hub.store.lock(id).await;
+    let mut meta = ctx
+        .hub
+        .store
+        .meta(id)
+        .await?
+        .ok_or_else(|| HfError::repo_not_found(false))?;
+    match req.get("visibility").and_then(Value::as_str) {
+        Some("private") | Some("protected") => meta.private = true,
+        Some("public") => meta.private = false,
+        Some(v) => return Err(HfError::bad_request(format!("Invalid visibility: {v}"))),
+        None => {}
+    }
+    if let Some(p) = req.get("private") {
+        meta.private = p
+            .as_bool()
+            .ok_or_else(|| HfError::bad_request("'private' must be a boolean"))?;
+    }
+    match req.get("gated") {
+        None => {}
+        Some(Value::Bool(false)) => meta.gated = None,
+        Some(Value::String(g)) if g == "auto" || g == "manual" => meta.gated = Some(g.clone()),
+        Some(other) => {
+            return Err(HfError::bad_request(format!(
+                "Invalid gated value: {other}"
+            )));
+        }
+    }
+    ctx.hub.store.save_meta(id, &meta).await?;
+    tracing::info!(repo = %id, private = meta.private, "updated settings");
+    Ok(Json(json!({})).into_response())
+}
+
+/// `GET /api/{type}s/{ns}/{name}[/revision/{rev}]`.
+pub async fn info(ctx: &Ctx, id: &RepoId, rev: Option<&str>, query: Option<&str>) -> HfResult {
+    let meta = ctx.access(id, false).await?;
+    let rev = rev.unwrap_or(&meta.default_branch);
+    let commit = ctx.commit_of(id, rev).await?;
+    let q = query_pairs(query);
+    let blobs = param_bool(&q, "blobs");
+    let tree = ctx.hub.store.tree(id, &commit).await?;
+    let last = crate::store::git::log(&ctx.hub.store.repo_dir(id), &commit, 0, 1)
+        .await
+        .map_err(HfError::internal)?;
+    let modified = last.first().map(|c| c.time).unwrap_or(meta.created);
+    let siblings: Vec<Value> = tree
+        .files()
+        .map(|e| {
+            if !blobs {
+                return json!({"rfilename": e.path});
+            }
+            let mut s = json!({"rfilename": e.path, "blobId": e.oid, "size": e.size});
+            if let Some(p) = &e.lfs {
+                s["lfs"] = json!({"sha256": p.oid, "size": p.size, "pointerSize": p.pointer_size});
+            }
+            s
+        })
+        .collect();
+    let used: u64 = tree.files().map(|e| e.size).sum();
+    let mut v = json!({
+        "_id": meta.id,
+        "id": id.full(),
+        "author": id.ns,
+        "sha": commit,
+        "lastModified": iso8601(modified),
+        "createdAt": iso8601(meta.created),
+        "private": meta.private,
+        "gated": meta.gated.clone().map(Value::String).unwrap_or(Value::Bool(false)),
+        "disabled": false,
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "siblings": siblings,
+        "usedStorage": used,
+        "xetEnabled": false,
+    });
+    match id.kind {
+        RepoKind::Model => v["modelId"] = json!(id.full()),
+        RepoKind::Space => v["sdk"] = meta.extra.get("sdk").cloned().unwrap_or(Value::Null),
+        RepoKind::Dataset => {}
+    }
+    let expand: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "expand" || k == "expand[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !expand.is_empty() {
+        let mut only = serde_json::Map::new();
+        for key in ["_id", "id"].iter().chain(expand.iter()) {
+            if let Some(val) = v.get(*key) {
+                only.insert((*key).to_string(), val.clone());
+            }
+        }
+        v = Value::Object(only);
+    }
+    Ok(Json(v).into_response())
+}

@@ -1,0 +1,495 @@
+//! The Git LFS side of a hub: the batch API (`{repo}.git/info/lfs/objects/batch`, used by
+//! `huggingface_hub` and by `git-lfs`), verify, multipart completion, and the object "CDN": a
+//! second origin serving presigned upload, part and download URLs without the caller's token,
+//! as S3 and the Hub's CDN do. Uploads are hashed while they stream and refused unless the bytes
+//! match the announced sha256 and size.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::hf::{Ctx, HfError, HfResult};
+use crate::http::{apply_range, enc, file_body, hv, param, query_pairs, read_body};
+use crate::repo::{RepoId, RepoKind};
+use crate::state::Hub;
+use crate::store::lfs::{PutError, write_hashed};
+use crate::util::{is_hex, random_hex};
+
+const LFS_JSON: &str = "application/vnd.git-lfs+json";
+
+fn lfs_response(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, hv(LFS_JSON));
+    resp
+}
+
+#[derive(Deserialize)]
+struct BatchObject {
+    oid: String,
+    size: u64,
+}
+
+#[derive(Deserialize)]
+struct BatchRequest {
+    operation: String,
+    #[serde(default)]
+    transfers: Vec<String>,
+    objects: Vec<BatchObject>,
+}
+
+fn repo_key(id: &RepoId) -> String {
+    format!("{}/{}/{}", id.kind.plural(), id.ns, id.name)
+}
+
+fn parse_repo_key(key: &str) -> Option<RepoId> {
+    let mut it = key.splitn(3, '/');
+    let kind = RepoKind::from_plural(it.next()?)?;
+    RepoId::new(kind, it.next()?, it.next()?).ok()
+}
+
+/// A presigned download URL for object `oid` on the CDN origin.
+pub fn download_url(hub: &Hub, oid: &str, filename: &str) -> String {
+    let (exp, sig) = hub.signer.sign(&["download", oid]);
+    format!(
+        "{}/objects/{oid}?name={}&exp={exp}&sig={sig}",
+        hub.cdn_url,
+        enc(filename)
+    )
+}
+
+/// `POST {repo}.git/info/lfs/objects/batch`.
+pub async fn batch(
+    ctx: &Ctx,
+    id: &RepoId,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> HfResult {
+    let bytes = read_body(&ctx.hub, body).await?;
+    let req: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(lfs_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": format!("Invalid batch request: {e}")}),
+            ));
+        }
+    };
+    let upload = match req.operation.as_str() {
+        "upload" => true,
+        "download" => false,
+        other => {
+            return Ok(lfs_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": format!("Unknown operation {other:?}")}),
+            ));
+        }
+    };
+    if let Err(e) = ctx.access(id, upload).await {
+        let mut resp = e.into_response();
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, hv("Basic realm=\"hubsim\""));
+            resp.headers_mut()
+                .insert("lfs-authenticate", hv("Basic realm=\"hubsim\""));
+        }
+        return Ok(resp);
+    }
+    let multipart_ok = req.transfers.iter().any(|t| t == "multipart");
+    let auth = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut objects = Vec::with_capacity(req.objects.len());
+    for o in &req.objects {
+        if !is_hex(&o.oid, 64) {
+            objects.push(json!({"oid": o.oid, "size": o.size, "error": {"code": 422, "message": "Invalid oid: expected a sha256 in lowercase hex"}}));
+            continue;
+        }
+        let present = ctx.hub.store.repo_has_object(id, &o.oid).await
+            && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size);
+        let mut v = json!({"oid": o.oid, "size": o.size, "authenticated": true});
+        if upload {
+            if !present {
+                v["actions"] = upload_actions(ctx, id, o, multipart_ok, &auth);
+            }
+        } else if present {
+            let exp = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
+            v["actions"] = json!({"download": {"href": download_url(&ctx.hub, &o.oid, &o.oid), "expires_at": exp}});
+        } else {
+            v = json!({"oid": o.oid, "size": o.size, "error": {"code": 404, "message": "Object does not exist"}});
+        }
+        objects.push(v);
+    }
+    Ok(lfs_response(
+        StatusCode::OK,
+        json!({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}),
+    ))
+}
+
+fn upload_actions(
+    ctx: &Ctx,
+    id: &RepoId,
+    o: &BatchObject,
+    multipart_ok: bool,
+    auth: &str,
+) -> Value {
+    let hub = &ctx.hub;
+    let repo = repo_key(id);
+    let size = o.size.to_string();
+    let exp_at = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
+    let verify_href = format!(
+        "{}/{}{}/{}.git/info/lfs/objects/verify",
+        hub.base_url,
+        id.kind.url_prefix(),
+        id.ns,
+        id.name
+    );
+    let mut verify = json!({"href": verify_href});
+    if !auth.is_empty() {
+        verify["header"] = json!({"Authorization": auth});
+    }
+    let chunk = hub.cfg.part_size.max(1);
+    if multipart_ok && o.size >= hub.cfg.multipart_threshold && o.size > 0 {
+        let upload_id = random_hex(12);
+        let chunk_s = chunk.to_string();
+        let n_parts = o.size.div_ceil(chunk);
+        let mut header = serde_json::Map::new();
+        header.insert("chunk_size".into(), json!(chunk_s));
+        for n in 1..=n_parts {
+            let n_s = n.to_string();
+            let (exp, sig) = hub
+                .signer
+                .sign(&["part", &repo, &o.oid, &size, &upload_id, &chunk_s, &n_s]);
+            header.insert(
+                format!("{n:05}"),
+                json!(format!("{}/upload/{}/{n}?repo={}&size={size}&upload_id={upload_id}&chunk={chunk_s}&exp={exp}&sig={sig}", hub.cdn_url, o.oid, enc(&repo))),
+            );
+        }
+        let (exp, sig) = hub
+            .signer
+            .sign(&["complete", &repo, &o.oid, &size, &upload_id, &chunk_s]);
+        let href = format!(
+            "{}/api/complete_multipart?repo={}&oid={}&size={size}&upload_id={upload_id}&chunk={chunk_s}&exp={exp}&sig={sig}",
+            hub.base_url,
+            enc(&repo),
+            o.oid
+        );
+        return json!({"upload": {"href": href, "header": header, "expires_at": exp_at}, "verify": verify});
+    }
+    let (exp, sig) = hub.signer.sign(&["upload", &repo, &o.oid, &size]);
+    let href = format!(
+        "{}/upload/{}?repo={}&size={size}&exp={exp}&sig={sig}",
+        hub.cdn_url,
+        o.oid,
+        enc(&repo)
+    );
+    json!({"upload": {"href": href, "expires_at": exp_at}, "verify": verify})
+}
+
+/// `POST {repo}.git/info/lfs/objects/verify` with `{"oid", "size"}`.
+pub async fn verify(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
+    ctx.access(id, false).await?;
+    let bytes = read_body(&ctx.hub, body).await?;
+    let o: BatchObject = serde_json::from_slice(&bytes).map_err(|e| {
+        HfError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid verify request: {e}"),
+        )
+    })?;
+    if ctx.hub.store.repo_has_object(id, &o.oid).await
+        && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size)
+    {
+        Ok(lfs_response(StatusCode::OK, json!({"message": "ok"})))
+    } else {
+        Ok(lfs_response(
+            StatusCode::NOT_FOUND,
+            json!({"message": format!("Object {} of size {} was not uploaded", o.oid, o.size)}),
+        ))
+    }
+}
+
+/// A signed-URL failure or a refused upload, as the object store answers it.
+fn store_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    tracing::warn!(%status, %message, "object request refused");
+    (status, Json(json!({"message": message, "error": message}))).into_response()
+}
+
+fn put_error(e: PutError) -> Response {
+    let status = match e {
+        PutError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    store_error(status, e.to_string())
+}
+
+struct Signed {
+    q: Vec<(String, String)>,
+}
+
+impl Signed {
+    fn get(&self, k: &str) -> &str {
+        param(&self.q, k).unwrap_or("")
+    }
+
+    fn check(
+        hub: &Hub,
+        query: Option<&str>,
+        fields: impl Fn(&Signed) -> Vec<String>,
+    ) -> Result<Signed, Response> {
+        let s = Signed {
+            q: query_pairs(query),
+        };
+        let exp: u64 = s.get("exp").parse().unwrap_or(0);
+        let f = fields(&s);
+        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+        if hub.signer.verify(&refs, exp, s.get("sig")) {
+            Ok(s)
+        } else {
+            Err(store_error(
+                StatusCode::FORBIDDEN,
+                "Request has expired or its signature does not match",
+            ))
+        }
+    }
+}
+
+fn body_stream(
+    body: Body,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
+    body.into_data_stream().map_err(std::io::Error::other)
+}
+
+/// `PUT {cdn}/upload/{oid}`: a basic (single) upload.
+async fn put_object(
+    State(hub): State<Arc<Hub>>,
+    Path(oid): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    let s = match Signed::check(&hub, q.as_deref(), |s| {
+        vec![
+            "upload".into(),
+            s.get("repo").into(),
+            oid.clone(),
+            s.get("size").into(),
+        ]
+    }) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Some(id), Ok(size)) = (parse_repo_key(s.get("repo")), s.get("size").parse::<u64>()) else {
+        return store_error(StatusCode::BAD_REQUEST, "malformed upload URL");
+    };
+    if let Err(e) = hub
+        .store
+        .lfs
+        .put_stream(&oid, size, body_stream(body))
+        .await
+    {
+        return put_error(e);
+    }
+    if let Err(e) = hub.store.link_object(&id, &oid).await {
+        return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    tracing::info!(repo = %id, %oid, size, "stored LFS object");
+    StatusCode::OK.into_response()
+}
+
+fn parts_dir(hub: &Hub, upload_id: &str) -> PathBuf {
+    hub.store
+        .lfs
+        .temp_path("x")
+        .with_file_name(format!("mp-{upload_id}"))
+}
+
+/// `PUT {cdn}/upload/{oid}/{n}`: one part of a multipart upload; answers with its `ETag`.
+async fn put_part(
+    State(hub): State<Arc<Hub>>,
+    Path((oid, n)): Path<(String, u64)>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    let n_s = n.to_string();
+    let s = match Signed::check(&hub, q.as_deref(), |s| {
+        vec![
+            "part".into(),
+            s.get("repo").into(),
+            oid.clone(),
+            s.get("size").into(),
+            s.get("upload_id").into(),
+            s.get("chunk").into(),
+            n_s.clone(),
+        ]
+    }) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Ok(size), Ok(chunk)) = (s.get("size").parse::<u64>(), s.get("chunk").parse::<u64>())
+    else {
+        return store_error(StatusCode::BAD_REQUEST, "malformed part URL");
+    };
+    let upload_id = s.get("upload_id");
+    if !is_hex(upload_id, 24) || n == 0 || chunk == 0 {
+        return store_error(StatusCode::BAD_REQUEST, "malformed part URL");
+    }
+    let expected = chunk.min(size.saturating_sub((n - 1) * chunk));
+    let dir = parts_dir(&hub, upload_id);
+    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+        return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let path = dir.join(n_s.clone());
+    let hash = match write_hashed(&path, expected, body_stream(body)).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return put_error(e);
+        }
+    };
+    let etag = hash[..32].to_string();
+    if let Err(e) = tokio::fs::write(dir.join(format!("{n}.etag")), &etag).await {
+        return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert(header::ETAG, hv(&format!("\"{etag}\"")));
+    resp
+}
+
+#[derive(Deserialize)]
+struct CompletionPart {
+    #[serde(rename = "partNumber")]
+    part_number: u64,
+    etag: String,
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    oid: String,
+    parts: Vec<CompletionPart>,
+}
+
+/// `POST {hub}/api/complete_multipart?...`: assembles the parts into the object.
+pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body) -> HfResult {
+    let s = match Signed::check(hub, query, |s| {
+        vec![
+            "complete".into(),
+            s.get("repo").into(),
+            s.get("oid").into(),
+            s.get("size").into(),
+            s.get("upload_id").into(),
+            s.get("chunk").into(),
+        ]
+    }) {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let bytes = read_body(hub, body).await?;
+    let req: Completion = serde_json::from_slice(&bytes)
+        .map_err(|e| HfError::bad_request(format!("Invalid completion body: {e}")))?;
+    let (Some(id), Ok(size), Ok(chunk)) = (
+        parse_repo_key(s.get("repo")),
+        s.get("size").parse::<u64>(),
+        s.get("chunk").parse::<u64>(),
+    ) else {
+        return Err(HfError::bad_request("malformed completion URL"));
+    };
+    let oid = s.get("oid").to_string();
+    if req.oid != oid {
+        return Err(HfError::bad_request(
+            "The completion body names another object",
+        ));
+    }
+    let n_parts = size.div_ceil(chunk.max(1));
+    let mut numbers: Vec<u64> = req.parts.iter().map(|p| p.part_number).collect();
+    numbers.sort_unstable();
+    if numbers != (1..=n_parts).collect::<Vec<_>>() {
+        return Err(HfError::bad_request(format!(
+            "Expected parts 1..={n_parts}, got {numbers:?}"
+        )));
+    }
+    let dir = parts_dir(hub, s.get("upload_id"));
+    for p in &req.parts {
+        let stored = tokio::fs::read_to_string(dir.join(format!("{}.etag", p.part_number)))
+            .await
+            .unwrap_or_default();
+        if stored.is_empty() || p.etag.trim_matches('"') != stored {
+            return Err(HfError::bad_request(format!(
+                "Part {} is missing or its ETag does not match",
+                p.part_number
+            )));
+        }
+    }
+    let files: Vec<PathBuf> = (1..=n_parts).map(|n| dir.join(n.to_string())).collect();
+    let result = hub.store.lfs.put_parts(&oid, size, &files).await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    if let Err(e) = result {
+        return Ok(put_error(e));
+    }
+    hub.store.link_object(&id, &oid).await?;
+    tracing::info!(repo = %id, %oid, size, parts = n_parts, "assembled multipart LFS object");
+    Ok(Json(json!({"success": true})).into_response())
+}
+
+/// `GET|HEAD {cdn}/objects/{oid}`: a presigned download, with Range support.
+async fn get_object(
+    State(hub): State<Arc<Hub>>,
+    Path(oid): Path<String>,
+    req: Request,
+) -> Response {
+    let query = req.uri().query().map(str::to_string);
+    let s = match Signed::check(&hub, query.as_deref(), |_| {
+        vec!["download".into(), oid.clone()]
+    }) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(len) = hub.store.lfs.size(&oid).await else {
+        return store_error(StatusCode::NOT_FOUND, "The specified key does not exist.");
+    };
+    let headers: &HeaderMap = req.headers();
+    let mut resp = Response::new(Body::empty());
+    resp.headers_mut()
+        .insert(header::ETAG, hv(&format!("\"{oid}\"")));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, hv("application/octet-stream"));
+    let name = s.get("name");
+    if !name.is_empty() {
+        resp.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            hv(&format!("inline; filename*=UTF-8''{}", enc(name))),
+        );
+    }
+    let Some((offset, count)) = apply_range(headers, len, &mut resp) else {
+        return resp;
+    };
+    if req.method() == Method::GET && count > 0 {
+        match file_body(&hub, &hub.store.lfs.path(&oid), offset, count).await {
+            Ok(b) => *resp.body_mut() = b,
+            Err(e) => return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+    resp
+}
+
+/// The CDN origin: presigned object downloads, uploads and multipart parts.
+pub fn cdn_router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/objects/{oid}", get(get_object).head(get_object))
+        .route("/upload/{oid}", put(put_object))
+        .route("/upload/{oid}/{n}", put(put_part))
+        .with_state(hub)
+}

@@ -1,0 +1,141 @@
+//! `hubsim serve`: binds the hub and its object CDN (a second origin), wraps both in the fault
+//! and bandwidth layers, prints the base URL and serves until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use tokio::net::TcpListener;
+
+use crate::auth::Users;
+use crate::cli::ServeArgs;
+use crate::faults::{
+    FaultConfig, FaultCtx, Faults, RateLimits, ThrottledListener, TokenBucket, inject,
+};
+use crate::state::{Flavor, Hub, HubConfig};
+use crate::store::Store;
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    // Paths only: query strings of presigned URLs carry signatures.
+    tracing::info!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+/// Runs a hub until a shutdown signal.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let users =
+        Users::from_flags(&args.users, &args.read_users, &args.orgs).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create data directory {}", args.data.display()))?;
+    let store = Store::open(&args.data)
+        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let faults = Arc::new(Faults::new(FaultConfig {
+        latency: args.latency,
+        fail_429: args.fail_429,
+        fail_5xx: args.fail_5xx,
+        truncate: args.truncate,
+        corrupt: args.corrupt,
+        api_403: args.api_403,
+        ..FaultConfig::default()
+    }));
+    let main = TcpListener::bind((args.bind.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot bind {}:{}", args.bind, args.port))?;
+    let cdn = TcpListener::bind((args.bind.as_str(), 0))
+        .await
+        .context("cannot bind the CDN port")?;
+    let host = if args.bind == "0.0.0.0" {
+        "127.0.0.1".to_string()
+    } else {
+        args.bind.clone()
+    };
+    let base_url = format!("http://{host}:{}", main.local_addr()?.port());
+    let cdn_url = format!("http://{host}:{}", cdn.local_addr()?.port());
+    let cfg = HubConfig {
+        flavor: args.flavor,
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size.max(1),
+        tree_page_size: args.tree_page_size.max(1),
+        commit_limit: args.commit_limit,
+        max_request_body: usize::try_from(args.max_request_body).unwrap_or(usize::MAX),
+    };
+    let hub = Arc::new(Hub::new(
+        store,
+        users,
+        cfg,
+        faults.clone(),
+        base_url.clone(),
+        cdn_url.clone(),
+    ));
+    let (api, fctx) = match args.flavor {
+        Flavor::Hf => (
+            crate::hf::router(hub.clone()),
+            FaultCtx::new(faults.clone(), crate::hf::is_api_listing, crate::hf::render),
+        ),
+        Flavor::Ms => anyhow::bail!("the ms flavor is not available yet"),
+    };
+    let layer = |r: Router| {
+        r.layer(from_fn_with_state(fctx.clone(), inject))
+            .layer(from_fn(log_request))
+    };
+    let api = layer(api);
+    let cdn_router = layer(crate::lfs_api::cdn_router(hub.clone()));
+    let limits = RateLimits {
+        per_conn: args.conn_rate,
+        total: args.total_rate.map(|r| Arc::new(TokenBucket::new(r))),
+    };
+
+    println!("{base_url}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    tracing::info!(flavor = ?args.flavor, url = %base_url, cdn = %cdn_url, data = %args.data.display(), "hubsim serving");
+
+    let shutdown = shutdown_signal();
+    let a = axum::serve(ThrottledListener::new(main, limits.clone()), api)
+        .with_graceful_shutdown(shutdown.clone_signal());
+    let b = axum::serve(ThrottledListener::new(cdn, limits), cdn_router)
+        .with_graceful_shutdown(shutdown.clone_signal());
+    tokio::try_join!(async { a.await }, async { b.await })?;
+    Ok(())
+}
+
+/// A shutdown signal that several servers can wait on.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    fn clone_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+}
+
+fn shutdown_signal() -> Shutdown {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    Shutdown(rx)
+}
