@@ -50,6 +50,57 @@ impl RepoKind {
         }
     }
 
+    /// The default `.gitattributes` of a new repo (the Hub's list, models and the dataset extras).
+    pub fn default_gitattributes(self) -> String {
+        let mut patterns = vec![
+            "*.7z",
+            "*.arrow",
+            "*.bin",
+            "*.bz2",
+            "*.ckpt",
+            "*.ftz",
+            "*.gz",
+            "*.h5",
+            "*.joblib",
+            "*.lfs.*",
+            "*.mlmodel",
+            "*.model",
+            "*.msgpack",
+            "*.npy",
+            "*.npz",
+            "*.onnx",
+            "*.ot",
+            "*.parquet",
+            "*.pb",
+            "*.pickle",
+            "*.pkl",
+            "*.pt",
+            "*.pth",
+            "*.rar",
+            "*.safetensors",
+            "saved_model/**/*",
+            "*.tar.*",
+            "*.tar",
+            "*.tflite",
+            "*.tgz",
+            "*.wasm",
+            "*.xz",
+            "*.zip",
+            "*.zst",
+            "*tfevents*",
+        ];
+        if self == RepoKind::Dataset {
+            patterns.extend([
+                "*.lz4", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav",
+                "*.bmp", "*.gif", "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp",
+            ]);
+        }
+        patterns
+            .iter()
+            .map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n"))
+            .collect()
+    }
+
     /// The prefix of web, git and resolve URLs on the Hugging Face Hub (`""` for models).
     pub fn url_prefix(self) -> &'static str {
         match self {

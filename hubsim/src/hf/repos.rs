@@ -62,57 +62,6 @@ fn kind_of(kind: Option<&str>) -> HfResult<RepoKind> {
     }
 }
 
-/// The default `.gitattributes` of a new repo (the Hub's list, models and the dataset extras).
-fn default_gitattributes(kind: RepoKind) -> String {
-    let mut patterns = vec![
-        "*.7z",
-        "*.arrow",
-        "*.bin",
-        "*.bz2",
-        "*.ckpt",
-        "*.ftz",
-        "*.gz",
-        "*.h5",
-        "*.joblib",
-        "*.lfs.*",
-        "*.mlmodel",
-        "*.model",
-        "*.msgpack",
-        "*.npy",
-        "*.npz",
-        "*.onnx",
-        "*.ot",
-        "*.parquet",
-        "*.pb",
-        "*.pickle",
-        "*.pkl",
-        "*.pt",
-        "*.pth",
-        "*.rar",
-        "*.safetensors",
-        "saved_model/**/*",
-        "*.tar.*",
-        "*.tar",
-        "*.tflite",
-        "*.tgz",
-        "*.wasm",
-        "*.xz",
-        "*.zip",
-        "*.zst",
-        "*tfevents*",
-    ];
-    if kind == RepoKind::Dataset {
-        patterns.extend([
-            "*.lz4", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav",
-            "*.bmp", "*.gif", "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp",
-        ]);
-    }
-    patterns
-        .iter()
-        .map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n"))
-        .collect()
-}
-
 /// `POST /api/repos/create`.
 pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     let bytes = read_body(&ctx.hub, body).await?;
@@ -162,7 +111,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     let _guard = ctx.hub.store.lock(&id).await;
     let files = vec![(
         ".gitattributes".to_string(),
-        default_gitattributes(kind).into_bytes(),
+        kind.default_gitattributes().into_bytes(),
     )];
     match ctx.hub.store.create(&id, &meta, files, "system", "initial commit").await {
         Ok(_) => {
