@@ -121,6 +121,24 @@ pub fn escape_attr_path(path: &str) -> String {
     s
 }
 
+/// Appends a `filter=lfs` rule for each path in `paths` that no rule of `attrs` covers yet (the
+/// Hub does this on commit); `None` when every path is covered already.
+pub fn add_lfs_rules(attrs: &str, paths: &[String]) -> Option<String> {
+    let mut out = attrs.to_string();
+    for p in paths {
+        if !lfs_tracked(&out, p) {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "{} filter=lfs diff=lfs merge=lfs -text\n",
+                escape_attr_path(p)
+            ));
+        }
+    }
+    (out != attrs).then_some(out)
+}
+
 /// True when `.gitattributes` content routes `path` through the LFS filter (last match wins).
 pub fn lfs_tracked(gitattributes: &str, path: &str) -> bool {
     let mut tracked = false;

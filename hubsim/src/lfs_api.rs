@@ -306,7 +306,9 @@ async fn put_object(
         return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
     tracing::info!(repo = %id, %oid, size, "stored LFS object");
-    StatusCode::OK.into_response()
+    // S3 ignores the body; ModelScope's SDK insists on its envelope, so every flavor gets it.
+    Json(json!({"Code": 200, "Message": "success", "Success": true, "RequestId": random_hex(16)}))
+        .into_response()
 }
 
 fn parts_dir(hub: &Hub, upload_id: &str) -> PathBuf {

@@ -10,6 +10,7 @@ pub mod glob;
 pub mod hf;
 pub mod http;
 pub mod lfs_api;
+pub mod ms;
 pub mod repo;
 pub mod seed;
 pub mod serve;

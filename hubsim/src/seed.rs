@@ -59,7 +59,11 @@ pub fn content_block(state: &mut u64, buf: &mut [u8], text: bool) {
     }
     if text {
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = if i % 64 == 63 { b'\n' } else { b'a' + (*b % 26) };
+            *b = if i % 64 == 63 {
+                b'\n'
+            } else {
+                b'a' + (*b % 26)
+            };
         }
     }
 }
@@ -102,15 +106,25 @@ fn write_lfs_object(store: &Store, seed: u64, path: &str, size: u64) -> anyhow::
 fn plan(args: &SeedArgs) -> anyhow::Result<Vec<(String, u64, bool)>> {
     let mut files = Vec::new();
     for i in 0..args.files {
-        files.push((format!("files/part-{:03}/file-{i:05}.txt", i / PER_FOLDER), args.file_size, false));
+        files.push((
+            format!("files/part-{:03}/file-{i:05}.txt", i / PER_FOLDER),
+            args.file_size,
+            false,
+        ));
     }
     for i in 0..args.lfs_files {
         files.push((format!("weights/model-{i:05}.bin"), args.lfs_size, true));
     }
     for spec in &args.lfs_file {
-        let (path, size) = spec.rsplit_once('=').context("--lfs-file takes PATH=SIZE")?;
+        let (path, size) = spec
+            .rsplit_once('=')
+            .context("--lfs-file takes PATH=SIZE")?;
         check_path(path).map_err(anyhow::Error::msg)?;
-        files.push((path.to_string(), parse_size(size).map_err(anyhow::Error::msg)?, true));
+        files.push((
+            path.to_string(),
+            parse_size(size).map_err(anyhow::Error::msg)?,
+            true,
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for (p, _, _) in &files {
@@ -124,30 +138,46 @@ fn plan(args: &SeedArgs) -> anyhow::Result<Vec<(String, u64, bool)>> {
 /// Builds the repo described by `args`.
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (ns, name) = args.repo.split_once('/').context("--repo takes NAMESPACE/NAME")?;
-    let kind = RepoKind::from_singular(&args.repo_type).context("--repo-type is model, dataset or space")?;
+    let (ns, name) = args
+        .repo
+        .split_once('/')
+        .context("--repo takes NAMESPACE/NAME")?;
+    let kind = RepoKind::from_singular(&args.repo_type)
+        .context("--repo-type is model, dataset or space")?;
     let id = RepoId::new(kind, ns, name).map_err(anyhow::Error::msg)?;
     let files = plan(&args)?;
-    let store = std::sync::Arc::new(Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?);
+    let store = std::sync::Arc::new(
+        Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?,
+    );
     if store.meta(&id).await?.is_some() {
         bail!("{} already exists in {}", id.full(), args.data.display());
     }
 
     // LFS objects first, generated in parallel on every core.
-    let lfs: Vec<(String, u64)> = files.iter().filter(|f| f.2).map(|f| (f.0.clone(), f.1)).collect();
+    let lfs: Vec<(String, u64)> = files
+        .iter()
+        .filter(|f| f.2)
+        .map(|f| (f.0.clone(), f.1))
+        .collect();
     let seed = args.seed;
     let st = store.clone();
     let oids: Vec<String> = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(lfs.len().max(1));
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(lfs.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<String>>> = lfs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<std::sync::Mutex<Option<String>>> =
+            lfs.iter().map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|s| -> anyhow::Result<()> {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
                     s.spawn(|| -> anyhow::Result<()> {
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((path, size)) = lfs.get(i) else { return Ok(()) };
+                            let Some((path, size)) = lfs.get(i) else {
+                                return Ok(());
+                            };
                             let oid = write_lfs_object(&st, seed, path, *size)?;
                             *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(oid);
                         }
@@ -155,27 +185,59 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                 })
                 .collect();
             for h in handles {
-                h.join().map_err(|_| anyhow::anyhow!("a seed worker panicked"))??;
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a seed worker panicked"))??;
             }
             Ok(())
         })?;
-        Ok(results.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_default()).collect())
+        Ok(results
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_default()
+            })
+            .collect())
     })
     .await??;
 
     let attrs = kind.default_gitattributes();
-    let mut manifest = vec![ManifestEntry { path: ".gitattributes".into(), size: attrs.len() as u64, sha256: crate::util::sha256_hex(attrs.as_bytes()), lfs: false }];
-    let mut ops = vec![Op::Put { path: ".gitattributes".into(), data: attrs.into_bytes() }];
+    let mut manifest = vec![ManifestEntry {
+        path: ".gitattributes".into(),
+        size: attrs.len() as u64,
+        sha256: crate::util::sha256_hex(attrs.as_bytes()),
+        lfs: false,
+    }];
+    let mut ops = vec![Op::Put {
+        path: ".gitattributes".into(),
+        data: attrs.into_bytes(),
+    }];
     let mut oid_iter = oids.iter();
     for (path, size, is_lfs) in &files {
         if *is_lfs {
             let oid = oid_iter.next().context("missing object")?;
-            ops.push(Op::Put { path: path.clone(), data: pointer_text(oid, *size).into_bytes() });
-            manifest.push(ManifestEntry { path: path.clone(), size: *size, sha256: oid.clone(), lfs: true });
+            ops.push(Op::Put {
+                path: path.clone(),
+                data: pointer_text(oid, *size).into_bytes(),
+            });
+            manifest.push(ManifestEntry {
+                path: path.clone(),
+                size: *size,
+                sha256: oid.clone(),
+                lfs: true,
+            });
         } else {
             let data = text_content(seed, path, *size);
-            manifest.push(ManifestEntry { path: path.clone(), size: *size, sha256: crate::util::sha256_hex(&data), lfs: false });
-            ops.push(Op::Put { path: path.clone(), data });
+            manifest.push(ManifestEntry {
+                path: path.clone(),
+                size: *size,
+                sha256: crate::util::sha256_hex(&data),
+                lfs: false,
+            });
+            ops.push(Op::Put {
+                path: path.clone(),
+                data,
+            });
         }
     }
     let branch = match args.flavor {
@@ -193,10 +255,19 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         extra: Default::default(),
     };
     let _guard = store.lock(&id).await;
-    store.create(&id, &meta, Vec::new(), "system", "initial commit").await?;
+    store
+        .create(&id, &meta, Vec::new(), "system", "initial commit")
+        .await?;
     let base = store.branch_head(&id, branch).await?;
     store
-        .write_commit(&id, &format!("refs/heads/{branch}"), base.as_deref(), &ops, "hubsim-seed", "Seed synthetic repo")
+        .write_commit(
+            &id,
+            &format!("refs/heads/{branch}"),
+            base.as_deref(),
+            &ops,
+            "hubsim-seed",
+            "Seed synthetic repo",
+        )
         .await?;
     for oid in &oids {
         store.link_object(&id, oid).await?;
@@ -210,7 +281,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
 }
 
 fn write_manifest(path: &Path, manifest: &[ManifestEntry]) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_vec_pretty(manifest)?).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, serde_json::to_vec_pretty(manifest)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -222,6 +294,10 @@ mod tests {
         assert_eq!(text_content(0, "a.txt", 100), text_content(0, "a.txt", 100));
         assert_ne!(text_content(0, "a.txt", 100), text_content(0, "b.txt", 100));
         assert_ne!(text_content(0, "a.txt", 100), text_content(1, "a.txt", 100));
-        assert!(text_content(0, "a.txt", 200).iter().all(|b| b.is_ascii_lowercase() || *b == b'\n'));
+        assert!(
+            text_content(0, "a.txt", 200)
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || *b == b'\n')
+        );
     }
 }

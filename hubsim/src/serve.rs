@@ -79,7 +79,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             crate::hf::router(hub.clone()),
             FaultCtx::new(faults.clone(), crate::hf::is_api_listing, crate::hf::render),
         ),
-        Flavor::Ms => anyhow::bail!("the ms flavor is not available yet"),
+        Flavor::Ms => (
+            crate::ms::router(hub.clone()),
+            FaultCtx::new(faults.clone(), crate::ms::is_api_listing, crate::ms::render),
+        ),
     };
     let layer = |r: Router| {
         r.layer(from_fn_with_state(fctx.clone(), inject))

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, HfError, HfResult, repo_url};
-use crate::glob::{escape_attr_path, lfs_tracked, matches_attr};
+use crate::glob::{add_lfs_rules, lfs_tracked, matches_attr};
 use crate::http::{hv, param_bool, query_pairs, read_body};
 use crate::repo::{RepoId, check_path};
 use crate::store::{Op, Tree, tree::pointer_text};
@@ -53,21 +53,6 @@ fn commit_target(rev: &str) -> HfResult<String> {
     Ok(format!("refs/heads/{branch}"))
 }
 
-async fn attributes_at(ctx: &Ctx, id: &RepoId, tree: &Tree) -> HfResult<String> {
-    match tree.get(".gitattributes") {
-        Some(e) if !e.is_dir && e.lfs.is_none() => {
-            let data = ctx
-                .hub
-                .store
-                .read_blob(id, &e.oid)
-                .await?
-                .unwrap_or_default();
-            Ok(String::from_utf8_lossy(&data).into_owned())
-        }
-        _ => Ok(String::new()),
-    }
-}
-
 fn ignored(gitignore: &str, path: &str) -> bool {
     let mut hit = false;
     for line in gitignore
@@ -103,7 +88,7 @@ pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResul
         None => ctx.commit_of(id, &meta.default_branch).await?,
     };
     let tree = ctx.hub.store.tree(id, &commit).await?;
-    let attrs = attributes_at(ctx, id, &tree).await?;
+    let attrs = ctx.hub.store.gitattributes(id, &tree).await?;
     let gitignore = match (&req.git_ignore, tree.get(".gitignore")) {
         (Some(g), _) => g.clone(),
         (None, Some(e)) if !e.is_dir => String::from_utf8_lossy(
@@ -412,27 +397,15 @@ async fn build_ops(ctx: &Ctx, id: &RepoId, tree: &Tree, lines: &[Line]) -> HfRes
                 .join(" ")
         )));
     }
-    let mut attrs = match attrs {
+    let attrs = match attrs {
         Some(a) => a,
-        None => attributes_at(ctx, id, tree).await?,
+        None => ctx.hub.store.gitattributes(id, tree).await?,
     };
-    let before = attrs.clone();
-    for p in lfs_paths {
-        if !lfs_tracked(&attrs, &p) {
-            if !attrs.is_empty() && !attrs.ends_with('\n') {
-                attrs.push('\n');
-            }
-            attrs.push_str(&format!(
-                "{} filter=lfs diff=lfs merge=lfs -text\n",
-                escape_attr_path(&p)
-            ));
-        }
-    }
-    if attrs != before {
+    if let Some(updated) = add_lfs_rules(&attrs, &lfs_paths) {
         ops.retain(|op| !matches!(op, Op::Put { path, .. } if path == ".gitattributes"));
         ops.push(Op::Put {
             path: ".gitattributes".into(),
-            data: attrs.into_bytes(),
+            data: updated.into_bytes(),
         });
     }
     Ok(ops)

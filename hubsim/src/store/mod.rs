@@ -76,6 +76,16 @@ pub struct Store {
     locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
     trees: Mutex<HashMap<(PathBuf, String), Arc<Tree>>>,
     sha256s: Mutex<HashMap<String, String>>,
+    last: Mutex<HashMap<(PathBuf, String), Arc<HashMap<String, LastCommit>>>>,
+}
+
+/// The newest commit that touched a path (ModelScope lists it per file).
+#[derive(Debug, Clone)]
+pub struct LastCommit {
+    pub id: String,
+    pub time: u64,
+    pub author: String,
+    pub title: String,
 }
 
 const TREE_CACHE: usize = 64;
@@ -90,6 +100,7 @@ impl Store {
             locks: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             sha256s: Mutex::new(HashMap::new()),
+            last: Mutex::new(HashMap::new()),
         })
     }
 
@@ -329,6 +340,75 @@ impl Store {
         }
         cache.extend(computed);
         Ok(out)
+    }
+
+    /// For every path changed in the history of `commit`, the newest commit that touched it
+    /// (one `git log` walk per commit, cached).
+    pub async fn last_commits(
+        &self,
+        id: &RepoId,
+        commit: &str,
+    ) -> Result<Arc<HashMap<String, LastCommit>>, StoreError> {
+        let dir = self.repo_dir(id);
+        let key = (dir.clone(), commit.to_string());
+        if let Some(m) = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(m.clone());
+        }
+        let out = git::run(
+            &dir,
+            &[
+                "log",
+                "--name-only",
+                "--no-renames",
+                "-z",
+                "--format=%x01%H%x02%ct%x02%an%x02%s",
+                "--end-of-options",
+                commit,
+            ],
+        )
+        .await?;
+        let mut map = HashMap::new();
+        let mut current: Option<LastCommit> = None;
+        for tok in out.split(|b| *b == 0) {
+            let tok = String::from_utf8_lossy(tok);
+            let tok = tok.trim_start_matches('\n');
+            if let Some(h) = tok.strip_prefix('\x01') {
+                let mut f = h.split('\x02');
+                current = Some(LastCommit {
+                    id: f.next().unwrap_or("").to_string(),
+                    time: f.next().and_then(|t| t.parse().ok()).unwrap_or(0),
+                    author: f.next().unwrap_or("").to_string(),
+                    title: f.next().unwrap_or("").to_string(),
+                });
+            } else if !tok.is_empty()
+                && let Some(c) = &current
+            {
+                map.entry(tok.to_string()).or_insert_with(|| c.clone());
+            }
+        }
+        let map = Arc::new(map);
+        let mut cache = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= TREE_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, map.clone());
+        Ok(map)
+    }
+
+    /// The text of `.gitattributes` in `tree` (empty when there is none).
+    pub async fn gitattributes(&self, id: &RepoId, tree: &Tree) -> Result<String, StoreError> {
+        match tree.get(".gitattributes") {
+            Some(e) if !e.is_dir && e.lfs.is_none() => {
+                let data = self.read_blob(id, &e.oid).await?.unwrap_or_default();
+                Ok(String::from_utf8_lossy(&data).into_owned())
+            }
+            _ => Ok(String::new()),
+        }
     }
 
     /// Reads a whole (small) blob.
@@ -580,6 +660,13 @@ mod tests {
                 .get("w/model.bin")
                 .is_none()
         );
+        let last = store.last_commits(&id, &third).await.unwrap();
+        assert_eq!(last["empty"].id, second);
+        assert_eq!(
+            last["w/model.bin"].id, third,
+            "deleted in the newest commit"
+        );
+        assert_eq!(last[".gitattributes"].title, "initial commit");
         let log = git::log(&store.repo_dir(&id), &third, 0, 10).await.unwrap();
         assert_eq!(
             log.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),

@@ -1,0 +1,399 @@
+//! Repository endpoints: create (models as JSON, datasets as multipart), metadata (legacy and
+//! OpenAPI), owner listings, revisions, commit history, tags, and the refused API delete.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request};
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::error::{MsError, MsResult, code, ok, ok_paged, open_ok};
+use crate::http::{param, read_body};
+use crate::repo::{RepoId, RepoKind};
+use crate::store::{RepoMeta, StoreError, git};
+use crate::util::{iso8601, now_secs, random_hex, random_u64};
+
+const PRIVATE: i64 = 1;
+const INTERNAL: i64 = 3;
+const PUBLIC: i64 = 5;
+
+fn visibility(meta: &RepoMeta) -> i64 {
+    meta.extra
+        .get("visibility")
+        .and_then(Value::as_i64)
+        .unwrap_or(if meta.private { PRIVATE } else { PUBLIC })
+}
+
+/// Creates a repo after the permission and existence checks both create routes share.
+async fn create(
+    ctx: &Ctx,
+    kind: RepoKind,
+    owner: &str,
+    name: &str,
+    vis: i64,
+    license: &str,
+) -> MsResult {
+    ctx.require_write(owner)?;
+    let id = RepoId::new(kind, owner, name).map_err(MsError::bad_request)?;
+    if ![PRIVATE, INTERNAL, PUBLIC].contains(&vis) {
+        return Err(MsError::bad_request(format!(
+            "invalid Visibility {vis}: expected 1, 3 or 5"
+        )));
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("visibility".into(), json!(vis));
+    extra.insert("license".into(), json!(license));
+    let meta = RepoMeta {
+        id: random_hex(12),
+        num_id: 1000 + random_u64() % 1_000_000_000,
+        private: vis != PUBLIC,
+        gated: None,
+        created: now_secs(),
+        default_branch: "master".into(),
+        next_pr: 1,
+        extra,
+    };
+    let _guard = ctx.hub.store.lock(&id).await;
+    let files = vec![(
+        ".gitattributes".to_string(),
+        kind.default_gitattributes().into_bytes(),
+    )];
+    match ctx
+        .hub
+        .store
+        .create(&id, &meta, files, "system", "initial commit")
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(repo = %id, visibility = vis, "created repo");
+            Ok(ok(json!({"Path": owner, "Name": name, "Id": meta.num_id})))
+        }
+        Err(StoreError::Exists) => {
+            let c = if kind == RepoKind::Dataset {
+                code::DATASET_EXISTS
+            } else {
+                code::MODEL_EXISTS
+            };
+            Err(
+                MsError::bad_request("该名称已被注册使用，请重新命名 (the name is already in use)")
+                    .with_code(c),
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/models` with a JSON body `{"Path","Name","Visibility","License",...}`.
+pub async fn create_model(ctx: &Ctx, body: Body) -> MsResult {
+    let bytes = read_body(&ctx.hub, body).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let owner = v
+        .get("Path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MsError::bad_request("Path is required"))?;
+    let name = v
+        .get("Name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MsError::bad_request("Name is required"))?;
+    let vis = v
+        .get("Visibility")
+        .and_then(Value::as_i64)
+        .unwrap_or(PUBLIC);
+    let license = v
+        .get("License")
+        .and_then(Value::as_str)
+        .unwrap_or("Apache-2.0");
+    create(ctx, RepoKind::Model, owner, name, vis, license).await
+}
+
+/// `POST /api/v1/datasets` with multipart form fields `Owner`, `Name`, `Visibility`, `License`.
+pub async fn create_dataset(ctx: &Ctx, parts: axum::http::request::Parts, body: Body) -> MsResult {
+    let req = Request::from_parts(parts, body);
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| MsError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let mut fields = std::collections::HashMap::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| MsError::bad_request(e.to_string()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let text = field
+            .text()
+            .await
+            .map_err(|e| MsError::bad_request(e.to_string()))?;
+        fields.insert(name, text);
+    }
+    let owner = fields
+        .get("Owner")
+        .ok_or_else(|| MsError::bad_request("Owner is required"))?;
+    let name = fields
+        .get("Name")
+        .ok_or_else(|| MsError::bad_request("Name is required"))?;
+    let vis = match fields.get("Visibility") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| MsError::bad_request(format!("invalid Visibility {v}")))?,
+        None => PUBLIC,
+    };
+    let license = fields
+        .get("License")
+        .map(String::as_str)
+        .unwrap_or("Apache-2.0");
+    create(ctx, RepoKind::Dataset, owner, name, vis, license).await
+}
+
+/// `GET /api/v1/{models|datasets}/{owner}/{name}`.
+pub async fn info(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
+    let meta = ctx.access(id, false).await?;
+    let commit = ctx.commit_of(id, &meta, param(q, "Revision")).await?;
+    let last = git::log(&ctx.hub.store.repo_dir(id), &commit, 0, 1)
+        .await
+        .map_err(MsError::internal)?;
+    let updated = last.first().map(|c| c.time).unwrap_or(meta.created);
+    let license = meta
+        .extra
+        .get("license")
+        .cloned()
+        .unwrap_or(json!("Apache-2.0"));
+    let mut data = json!({
+        "Id": meta.num_id, "Name": id.name, "Path": id.ns, "Owner": id.ns, "Namespace": id.ns,
+        "ChineseName": "", "Visibility": visibility(&meta), "ProtectedMode": 2, "ApprovalMode": 2,
+        "License": license, "Description": "", "Downloads": 0, "Likes": 0, "Stars": 0,
+        "CreatedTime": meta.created, "GmtCreate": meta.created, "LastUpdatedTime": updated,
+        "CreatedBy": id.ns, "Tags": [], "ReadMeContent": "", "Revision": meta.default_branch,
+    });
+    if id.kind == RepoKind::Dataset {
+        data["Type"] = json!(4);
+    }
+    Ok(ok(data))
+}
+
+/// `DELETE /api/v1/{models|datasets}/{owner}/{name}`: refused for API tokens, as in production.
+pub async fn delete(ctx: &Ctx, id: &RepoId) -> MsResult {
+    ctx.access(id, true).await?;
+    Err(MsError::forbidden(
+        "the current token no longer supports deletion operations. Please go to the site page : https://www.modelscope.cn to delete",
+    ))
+}
+
+/// Finds a dataset by the numeric id that old SDKs use in tree URLs.
+pub async fn dataset_by_num(ctx: &Ctx, num: u64) -> MsResult<RepoId> {
+    for id in ctx.hub.store.list(RepoKind::Dataset, None).await? {
+        if ctx
+            .hub
+            .store
+            .meta(&id)
+            .await?
+            .is_some_and(|m| m.num_id == num)
+        {
+            return Ok(id);
+        }
+    }
+    Err(MsError::not_found(format!(
+        "数据集不存在 (dataset {num} does not exist)"
+    )))
+}
+
+fn open_entry(id: &RepoId, meta: &RepoMeta, size: u64) -> Value {
+    let mut v = json!({
+        "id": id.full(), "display_name": id.name, "description": "", "downloads": 0, "likes": 0,
+        "license": meta.extra.get("license").cloned().unwrap_or(json!("Apache-2.0")),
+        "tasks": [], "tags": [], "created_at": iso8601(meta.created).replace(".000", ""),
+        "last_modified": iso8601(meta.created).replace(".000", ""), "file_size": size,
+        "private": meta.private, "gated": meta.gated.is_some(),
+    });
+    if id.kind == RepoKind::Model {
+        v["params"] = json!(0);
+    } else {
+        v["login_required"] = json!(false);
+    }
+    v
+}
+
+async fn repo_size(ctx: &Ctx, id: &RepoId, meta: &RepoMeta) -> MsResult<u64> {
+    let commit = ctx.commit_of(id, meta, None).await?;
+    Ok(ctx
+        .hub
+        .store
+        .tree(id, &commit)
+        .await?
+        .files()
+        .map(|e| e.size)
+        .sum())
+}
+
+/// `GET /openapi/v1/{models|datasets}/{owner}/{name}`: public repos only (private ones are
+/// answered by the legacy route, as on the real service).
+pub async fn open_get(ctx: &Ctx, id: &RepoId) -> MsResult {
+    let missing = || {
+        MsError::not_found(format!(
+            "Resource not found: {} {}",
+            id.kind.as_str(),
+            id.full()
+        ))
+        .open("ResourceNotFound")
+    };
+    let meta = ctx.hub.store.meta(id).await?.ok_or_else(missing)?;
+    if meta.private {
+        return Err(missing());
+    }
+    let size = repo_size(ctx, id, &meta).await?;
+    Ok(open_ok(open_entry(id, &meta, size)))
+}
+
+/// `GET /openapi/v1/{models|datasets}?owner=&page_number=&page_size=` (public repos).
+pub async fn open_list(ctx: &Ctx, kind: RepoKind, q: &[(String, String)]) -> MsResult {
+    let page_size: usize = param(q, "page_size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let page: usize = param(q, "page_number")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    if page_size == 0 || page_size > 50 || page == 0 || page * page_size > 3000 {
+        return Err(MsError::bad_request(
+            "page_size must be 1..=50 and page_number*page_size at most 3000",
+        )
+        .open("InputParameterError"));
+    }
+    let owner = param(q, "owner");
+    let mut items = Vec::new();
+    for id in ctx.hub.store.list(kind, owner).await? {
+        if let Some(meta) = ctx.hub.store.meta(&id).await?
+            && !meta.private
+        {
+            items.push((id, meta));
+        }
+    }
+    let total = items.len();
+    let mut page_items = Vec::new();
+    for (id, meta) in items
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+    {
+        let size = repo_size(ctx, &id, &meta).await?;
+        page_items.push(open_entry(&id, &meta, size));
+    }
+    let key = if kind == RepoKind::Dataset {
+        "datasets"
+    } else {
+        "models"
+    };
+    Ok(open_ok(
+        json!({key: page_items, "total_count": total, "page_number": page, "page_size": page_size}),
+    ))
+}
+
+/// `GET /api/v1/{type}/{o}/{n}/revisions[?EndTime=]`: branches and tags (tags newest first).
+pub async fn revisions(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
+    ctx.access(id, false).await?;
+    let end: Option<u64> = param(q, "EndTime").and_then(|v| v.parse().ok());
+    let dir = ctx.hub.store.repo_dir(id);
+    let (mut branches, mut tags) = (Vec::new(), Vec::new());
+    for (name, target) in ctx.hub.store.refs(id).await? {
+        let created = git::log(&dir, &target, 0, 1)
+            .await
+            .map_err(MsError::internal)?
+            .first()
+            .map(|c| c.time)
+            .unwrap_or(0);
+        if let Some(b) = name.strip_prefix("refs/heads/") {
+            branches.push(json!({"Revision": b, "CreatedAt": created, "CommitId": target}));
+        } else if let Some(t) = name.strip_prefix("refs/tags/") {
+            let tag_time = tag_time(&dir, &name).await.unwrap_or(created);
+            if end.is_none_or(|e| tag_time <= e) {
+                tags.push((tag_time, json!({"Revision": t, "CreatedAt": tag_time, "CommitId": target, "ShowName": t, "Message": ""})));
+            }
+        }
+    }
+    tags.sort_by(|a, b| b.0.cmp(&a.0));
+    let tags: Vec<Value> = tags.into_iter().map(|(_, v)| v).collect();
+    Ok(ok(
+        json!({"RevisionMap": {"Branches": branches, "Tags": tags}}),
+    ))
+}
+
+async fn tag_time(dir: &std::path::Path, refname: &str) -> Option<u64> {
+    let out = git::run(
+        dir,
+        &[
+            "for-each-ref",
+            "--format=%(taggerdate:unix)%(committerdate:unix)",
+            refname,
+        ],
+    )
+    .await
+    .ok()?;
+    String::from_utf8_lossy(&out).trim().parse().ok()
+}
+
+/// `GET /api/v1/{type}/{o}/{n}/commits?Ref=&PageNumber=&PageSize=`.
+pub async fn commits(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
+    let meta = ctx.access(id, false).await?;
+    let commit = ctx.commit_of(id, &meta, param(q, "Ref")).await?;
+    let page: usize = param(q, "PageNumber")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let size: usize = param(q, "PageSize")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+        .clamp(1, 200);
+    let dir = ctx.hub.store.repo_dir(id);
+    let list = git::log(&dir, &commit, (page - 1) * size, size)
+        .await
+        .map_err(MsError::internal)?;
+    let total = git::count(&dir, &commit).await.map_err(MsError::internal)?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let email = format!("{}@users.hubsim", c.author);
+            json!({"Id": c.id, "ShortId": &c.id[..8.min(c.id.len())], "Title": c.title, "Message": format!("{}\n", c.title),
+                   "AuthorName": c.author, "AuthorEmail": email, "AuthoredDate": c.time, "CommitterName": c.author,
+                   "CommitterEmail": email, "CommittedDate": c.time, "CreatedAt": c.time})
+        })
+        .collect();
+    Ok(ok_paged(json!({"Commit": items}), total))
+}
+
+/// `POST /api/v1/{type}/{o}/{n}/repo/tag` with `{"TagName", "Ref"}`.
+pub async fn tag(ctx: &Ctx, id: &RepoId, body: Body) -> MsResult {
+    let meta = ctx.access(id, true).await?;
+    let bytes = read_body(&ctx.hub, body).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let tag = v
+        .get("TagName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MsError::bad_request("TagName is required"))?;
+    if tag == "master"
+        || tag == "main"
+        || tag.starts_with("refs/")
+        || crate::store::check_rev(tag).is_err()
+    {
+        return Err(MsError::bad_request(format!("invalid tag name {tag}")));
+    }
+    let target = ctx
+        .commit_of(id, &meta, v.get("Ref").and_then(Value::as_str))
+        .await?;
+    let dir = ctx.hub.store.repo_dir(id);
+    let _guard = ctx.hub.store.lock(id).await;
+    if git::resolve_commit(&dir, &format!("refs/tags/{tag}"))
+        .await
+        .map_err(MsError::internal)?
+        .is_some()
+    {
+        return Err(MsError::bad_request(format!("tag {tag} already exists")));
+    }
+    let who = ctx
+        .caller
+        .principal()
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    git::tag(&dir, tag, &target, tag, &who)
+        .await
+        .map_err(MsError::internal)?;
+    Ok(ok(json!({"TagName": tag, "CommitId": target})))
+}
