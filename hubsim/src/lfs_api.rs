@@ -467,6 +467,8 @@ async fn get_object(
     resp.headers_mut()
         .insert(header::ETAG, hv(&format!("\"{oid}\"")));
     resp.headers_mut()
+        .insert("x-linked-etag", hv(&format!("\"{oid}\"")));
+    resp.headers_mut()
         .insert(header::CONTENT_TYPE, hv("application/octet-stream"));
     let name = s.get("name");
     if !name.is_empty() {

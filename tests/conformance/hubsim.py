@@ -86,3 +86,72 @@ def start(flavor: str, *extra: str, data: pathlib.Path | None = None) -> Hub:
 def cleanup(hub: Hub) -> None:
     hub.stop()
     shutil.rmtree(hub.data, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# git helpers (flavour-independent): a git/git-lfs environment that ignores the machine's HOME, system
+# config and credential helpers, so the tests behave the same on a fresh CI machine.
+
+GIT_GLOBAL_CONFIG = """\
+[filter "lfs"]
+\tclean = git-lfs clean -- %f
+\tsmudge = git-lfs smudge -- %f
+\tprocess = git-lfs filter-process
+\trequired = true
+[init]
+\tdefaultBranch = main
+[lfs]
+\tlocksverify = false
+[core]
+\tquotepath = false
+"""
+
+
+def git_env(home: pathlib.Path, token: str | None = None, username: str = "hubsim-test") -> dict[str, str]:
+    """Environment for running git and git-lfs against a hub.
+
+    `home` becomes HOME and holds the global config (the `git lfs install` filters, nothing else). With a
+    `token`, HTTP Basic auth (any username, the token as password) is passed as `http.extraHeader` through
+    GIT_CONFIG_COUNT/KEY/VALUE, never on a command line or in a URL; git-lfs honours it too. Prompts are
+    disabled so a missing credential fails instead of hanging.
+    """
+    import base64
+
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "gitconfig"
+    config.write_text(GIT_GLOBAL_CONFIG)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k not in ("SSH_ASKPASS", "XDG_CONFIG_HOME", "GCM_INTERACTIVE")
+    }
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        GIT_CONFIG_GLOBAL=str(config),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_AUTHOR_NAME="Hubsim Test",
+        GIT_AUTHOR_EMAIL="hubsim-test@example.invalid",
+        GIT_COMMITTER_NAME="Hubsim Test",
+        GIT_COMMITTER_EMAIL="hubsim-test@example.invalid",
+    )
+    if token is not None:
+        basic = base64.b64encode(f"{username}:{token}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
+    return env
+
+
+def git(*args: str, cwd: pathlib.Path | str | None = None, env: dict[str, str], check: bool = True,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `git ARGS` (text mode, output captured); with `check`, fail with git's stderr on a non-zero exit."""
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"git {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
