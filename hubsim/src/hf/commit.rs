@@ -18,7 +18,32 @@ use crate::store::{Op, Tree, tree::pointer_text};
 use crate::util::is_hex;
 
 /// Files larger than this must go through LFS (the Hub's pre-receive rule).
-const MAX_REGULAR: u64 = 10 * 1024 * 1024;
+pub const MAX_REGULAR: u64 = 10 * 1024 * 1024;
+
+/// The Hub's push policy as a git `pre-receive` hook: a push that adds a file over 10 MiB that
+/// is not an LFS pointer is rejected, with the Hub's message.
+pub fn pre_receive_hook() -> String {
+    format!(
+        r#"#!/bin/sh
+# hubsim (Hugging Face flavor): files over 10 MiB must be stored with Git LFS.
+zero=0000000000000000000000000000000000000000
+status=0
+while read -r old new ref; do
+  [ "$new" = "$zero" ] && continue
+  big=$(git rev-list --objects "$new" --not --all |
+    git cat-file --batch-check='%(objecttype) %(objectsize) %(rest)' |
+    awk -v limit={MAX_REGULAR} '$1 == "blob" && $2 > limit {{ sub(/^blob [0-9]+ /, ""); print "- " $0 }}')
+  if [ -n "$big" ]; then
+    echo "Your push was rejected because it contains files larger than 10 MiB. Please use https://git-lfs.github.com/ to store large files." >&2
+    echo "Offending files: (ref: $ref)" >&2
+    echo "$big" >&2
+    status=1
+  fi
+done
+exit $status
+"#
+    )
+}
 /// Binary files larger than this must go through LFS.
 const MAX_REGULAR_BINARY: u64 = 1024 * 1024;
 

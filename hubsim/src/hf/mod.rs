@@ -3,7 +3,7 @@
 //! by hand on the raw path because revisions arrive percent-encoded (`refs%2Fpr%2F1`) and must be
 //! decoded per segment, after routing.
 
-mod commit;
+pub(crate) mod commit;
 mod error;
 mod listing;
 mod repos;

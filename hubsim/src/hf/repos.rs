@@ -115,6 +115,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     )];
     match ctx.hub.store.create(&id, &meta, files, "system", "initial commit").await {
         Ok(_) => {
+            ctx.hub.store.install_pre_receive(&id, &super::commit::pre_receive_hook()).await?;
             tracing::info!(repo = %id, private, "created repo");
             Ok(Json(json!({"url": url, "name": id.full(), "id": meta.id})).into_response())
         }

@@ -176,6 +176,20 @@ impl Store {
         Ok(commit)
     }
 
+    /// Installs a `pre-receive` hook script: the push policy git enforces on `git push`.
+    pub async fn install_pre_receive(&self, id: &RepoId, script: &str) -> Result<(), StoreError> {
+        let hooks = self.repo_dir(id).join("hooks");
+        tokio::fs::create_dir_all(&hooks).await?;
+        let path = hooks.join("pre-receive");
+        tokio::fs::write(&path, script).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes a repo and everything in its directory. The caller holds the repo lock.
     pub async fn delete(&self, id: &RepoId) -> Result<(), StoreError> {
         let dir = self.repo_dir(id);
