@@ -273,7 +273,9 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         store.link_object(&id, oid).await?;
     }
     if args.flavor == Flavor::Hf {
-        store.install_pre_receive(&id, &crate::hf::commit::pre_receive_hook()).await?;
+        store
+            .install_pre_receive(&id, &crate::hf::commit::pre_receive_hook())
+            .await?;
     }
     if let Some(path) = &args.manifest {
         write_manifest(path, &manifest)?;

@@ -227,3 +227,16 @@ def test_oversized_request_body(hub):
     after = state(hub)
     assert after[0] != before[0]
     assert {f[0] for f in after[1]} == {f[0] for f in before[1]} | {"small.txt", "big.bin"}
+
+
+@pytest.mark.parametrize("files", [
+    {"dir": b"a file where the directory dir/ is\n"},
+    {"README.md/inner.txt": b"a file below the existing file README.md\n"},
+    {"fresh/f.txt": b"f\n", "fresh": b"the same commit makes fresh both a file and a directory\n"},
+], ids=["file-over-directory", "directory-over-file", "file-and-directory-in-one-commit"])
+def test_commit_with_file_directory_conflict(hub, files):
+    """A path cannot be a file and a directory at once; the hub must refuse, not drop the other side silently."""
+    before = state(hub)
+    r = commit_lines(hub, files=files)
+    assert_error(hub, r, {400, 409, 422}, {400, 409})
+    assert state(hub) == before

@@ -150,7 +150,8 @@ def test_total_rate_is_shared_between_connections(make_hub, flavor):
         assert status == 200 and digest == hubraw.manifest_entry(manifest, name)["sha256"], name
     times = sorted(r[0] for r in results.values())
     assert 1.6 <= times[1] <= 2.4, f"8 MiB in total at 4 MiB/s took {times[1]:.2f}s (expected ~2s)"
-    assert times[0] >= 1.4, f"the two downloads did not share the bandwidth: {times}"
+    # Had one download taken the whole 4 MiB/s it would have ended after 1 s; sharing makes both end near 2 s.
+    assert times[0] >= 1.2, f"the two downloads did not share the bandwidth: {times}"
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

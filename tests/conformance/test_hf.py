@@ -24,6 +24,7 @@ import hubsim
 from huggingface_hub import CommitOperationAdd
 from huggingface_hub import lfs as hf_lfs
 from huggingface_hub.errors import (
+    BadRequestError,
     HfHubHTTPError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
@@ -897,3 +898,284 @@ def test_tree_page_size_flag(small_page_hub, tmp_path):
     assert sorted(paths) == sorted([".gitattributes", "d0", "d1", *files])
     sub = [e.path for e in api.list_repo_tree(repo_id, path_in_repo="d0")]
     assert sorted(sub) == sorted(p for p in files if p.startswith("d0/"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# more of the documented surface
+
+
+@pytest.fixture(scope="module")
+def labs_hub():
+    """A hub where the read-only user carol is a member of an org (`labs`) next to alice."""
+    hub = hubsim.start("hf", "--org", "labs=alice,carol")
+    yield hub
+    hubsim.cleanup(hub)
+
+
+def test_read_user_reads_private_repos_of_its_org(labs_hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    alice_l = HfApi(endpoint=labs_hub.url, token=ALICE)
+    carol_l = HfApi(endpoint=labs_hub.url, token=CAROL)
+    bob_l = HfApi(endpoint=labs_hub.url, token=BOB)
+    assert "labs" in [o["name"] for o in carol_l.whoami()["orgs"]]
+
+    repo_id = "labs/private-model"
+    alice_l.create_repo(repo_id, private=True)
+    data = os.urandom(3000)
+    upload_tree(alice_l, repo_id, tmp_path, {"w.bin": data, "r.txt": b"r\n"})
+
+    # carol (reader, member) reads the org's private repo, LFS included.
+    assert carol_l.repo_info(repo_id).private is True
+    assert pathlib.Path(carol_l.hf_hub_download(repo_id, "w.bin", cache_dir=tmp_path / "c")).read_bytes() == data
+    # ... but still writes nothing there.
+    with pytest.raises(HfHubHTTPError):
+        carol_l.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError):
+        carol_l.create_repo("labs/by-carol")
+    assert not alice_l.repo_exists("labs/by-carol")
+    assert "x.txt" not in alice_l.list_repo_files(repo_id)
+    # bob, not a member, sees nothing; acme's private repos stay hidden from carol on this hub too.
+    with pytest.raises(RepositoryNotFoundError):
+        bob_l.repo_info(repo_id)
+    alice_l.create_repo("acme/still-private", private=True)
+    with pytest.raises(RepositoryNotFoundError):
+        carol_l.repo_info("acme/still-private")
+
+
+def test_repo_info_expand(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id, private=True)
+    info = alice.repo_info(repo_id, expand=["sha", "private"])
+    assert info.id == repo_id
+    assert info.private is True and len(info.sha) == 40
+    assert info.siblings is None and info.tags is None  # not asked for
+
+    # When `expand` is given, only those properties (plus _id and id) come back. 0.30-0.35 clients probe
+    # xetEnabled before uploading: never a 404.
+    r = raw("GET", f"{hf_hub.url}/api/models/{repo_id}/revision/main?expand=xetEnabled", ALICE)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] == repo_id
+    assert set(body) <= {"_id", "id", "xetEnabled"}
+    assert not body.get("xetEnabled")
+    r = raw("GET", f"{hf_hub.url}/api/models/{repo_id}?expand%5B%5D=private&expand%5B%5D=sha", ALICE)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) <= {"_id", "id", "private", "sha"} and r.json()["private"] is True
+
+
+def test_list_repo_commits_formatted(alice, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id, commit_message="add x")
+    # formatted=True sends the literal `expand%5B%5D=formatted`.
+    commits = alice.list_repo_commits(repo_id, formatted=True)
+    assert [c.title for c in commits] == ["add x", "initial commit"]
+    assert all(isinstance(c.formatted_title, str) for c in commits)
+    assert "add x" in commits[0].formatted_title
+
+
+def test_pull_request_commit(alice, anon, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"base\n", path_in_repo="base.txt", repo_id=repo_id)
+    main_sha = alice.repo_info(repo_id).sha
+
+    pr = alice.create_commit(repo_id, operations=[CommitOperationAdd("pr.txt", b"from a PR\n")],
+                             commit_message="propose", create_pr=True)
+    assert pr.pr_num is not None and pr.pr_revision == f"refs/pr/{pr.pr_num}"
+    assert alice.repo_info(repo_id).sha == main_sha  # main untouched
+    got = anon.hf_hub_download(repo_id, "pr.txt", revision=pr.pr_revision, cache_dir=tmp_path)
+    assert pathlib.Path(got).read_bytes() == b"from a PR\n"
+
+    refs = alice.list_repo_refs(repo_id, include_pull_requests=True)
+    prs = {p.ref: p.target_commit for p in refs.pull_requests}
+    assert prs == {pr.pr_revision: pr.oid}
+    # A second commit on the PR ref moves only the PR.
+    more = alice.upload_file(path_or_fileobj=b"more\n", path_in_repo="more.txt", repo_id=repo_id,
+                             revision=pr.pr_revision)
+    refs = alice.list_repo_refs(repo_id, include_pull_requests=True)
+    assert {p.ref: p.target_commit for p in refs.pull_requests} == {pr.pr_revision: more.oid}
+    assert refs.branches[0].target_commit == main_sha
+
+
+def test_refs_errors(alice, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
+    with pytest.raises(BadRequestError):
+        alice.create_branch(repo_id, branch="refs/pr/5")
+    with pytest.raises(HfHubHTTPError):
+        alice.delete_branch(repo_id, branch="main")
+    with pytest.raises(HfHubHTTPError):
+        alice.delete_branch(repo_id, branch="never-created")
+    with pytest.raises(RevisionNotFoundError):
+        alice.upload_file(path_or_fileobj=b"y\n", path_in_repo="y.txt", repo_id=repo_id, revision="never-created")
+    alice.create_tag(repo_id, tag="v1")
+    with pytest.raises(HfHubHTTPError) as exc:
+        alice.create_tag(repo_id, tag="v1")
+    assert exc.value.response.status_code == 409
+    alice.delete_tag(repo_id, tag="v1")
+    assert alice.list_repo_refs(repo_id).tags == []
+    assert [b.name for b in alice.list_repo_refs(repo_id).branches] == ["main"]
+
+
+def test_delete_file_and_folder(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = sample_files()
+    upload_tree(alice, repo_id, tmp_path, files)
+
+    alice.delete_file("config.json", repo_id)
+    alice.delete_folder("nested", repo_id)
+    left = set(alice.list_repo_files(repo_id))
+    assert left == {".gitattributes", *files} - {"config.json", "nested/a/b/deep.txt", "nested/a/sibling.txt"}
+    with pytest.raises(RemoteEntryNotFoundError):
+        alice.delete_file("config.json", repo_id)
+
+
+def test_server_side_copy_of_lfs_file(alice, repo_name, tmp_path):
+    from huggingface_hub import CommitOperationCopy
+
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    data = os.urandom(6000)
+    alice.upload_file(path_or_fileobj=data, path_in_repo="orig.bin", repo_id=repo_id)
+    # An intra-repo LFS copy is an `lfsFile` line with the existing sha256 and no size.
+    alice.create_commit(repo_id, operations=[CommitOperationCopy("orig.bin", "copy/dup.bin")],
+                        commit_message="copy")
+    meta = {s.rfilename: s for s in alice.repo_info(repo_id, files_metadata=True).siblings}
+    assert meta["copy/dup.bin"].lfs.sha256 == sha256(data) and meta["copy/dup.bin"].size == len(data)
+    got = alice.hf_hub_download(repo_id, "copy/dup.bin", cache_dir=tmp_path)
+    assert pathlib.Path(got).read_bytes() == data
+
+
+def test_gitignore_makes_preupload_ignore_files(alice, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    files = {".gitignore": b"*.log\n", "keep.txt": b"keep\n", "debug.log": b"noise\n", "sub/trace.log": b"x\n"}
+    upload_tree(alice, repo_id, tmp_path, files)
+    assert sorted(alice.list_repo_files(repo_id)) == [".gitattributes", ".gitignore", "keep.txt"]
+
+
+def test_lfs_batch_download(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id, private=True)
+    data = os.urandom(5000)
+    alice.upload_file(path_or_fileobj=data, path_in_repo="d.bin", repo_id=repo_id)
+    missing = sha256(os.urandom(8))
+    objs = [{"oid": sha256(data), "size": len(data)}, {"oid": missing, "size": 10}]
+
+    r = lfs_batch(hf_hub.url, repo_id, objs, ALICE, op="download")
+    assert r.status_code == 200, r.text
+    by_oid = {o["oid"]: o for o in r.json()["objects"]}
+    dl = by_oid[sha256(data)]["actions"]["download"]
+    got = raw("GET", dl["href"], headers=dl.get("header") or {}, allow_redirects=True)
+    assert got.status_code == 200 and got.content == data
+    assert by_oid[missing]["error"]["code"] == 404
+    assert "actions" not in by_oid[missing]
+
+    # Private repo: no credentials -> 401, a token without access -> 404.
+    assert lfs_batch(hf_hub.url, repo_id, objs[:1], None, op="download").status_code == 401
+    assert lfs_batch(hf_hub.url, repo_id, objs[:1], BOB, op="download").status_code == 404
+
+
+def test_paths_info_accepts_json_body(alice, hf_hub, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"p\n", path_in_repo="dir/p.txt", repo_id=repo_id)
+    for kw in ({"json": {"paths": ["dir/p.txt", "nope"], "expand": False}},
+               {"data": {"paths": ["dir/p.txt", "nope"], "expand": "false"}}):
+        r = raw("POST", f"{hf_hub.url}/api/models/{repo_id}/paths-info/main", ALICE, **kw)
+        assert r.status_code == 200, r.text
+        assert [(e["type"], e["path"], e["size"], e["oid"]) for e in r.json()] == [
+            ("file", "dir/p.txt", 2, git_blob_sha1(b"p\n"))]
+
+
+def test_list_models_and_datasets_respect_visibility(alice, bob, anon, repo_name):
+    pub, priv = f"alice/{repo_name}-pub", f"alice/{repo_name}-priv"
+    alice.create_repo(pub)
+    alice.create_repo(priv, private=True)
+    alice.create_repo(f"alice/{repo_name}-ds", repo_type="dataset")
+
+    mine = {m.id: m.private for m in alice.list_models(author="alice")}
+    assert mine.get(pub) is False and mine.get(priv) is True
+    assert f"alice/{repo_name}-ds" not in mine
+    for who in (bob, anon):
+        theirs = {m.id for m in who.list_models(author="alice")}
+        assert pub in theirs and priv not in theirs
+    assert f"alice/{repo_name}-ds" in {d.id for d in anon.list_datasets(author="alice")}
+
+
+def test_signed_urls_cannot_be_forged(alice, hf_hub, repo_name):
+    """Presigned upload and CDN URLs authorize by their signature: without it (or for another object) they
+    must refuse, else anyone could write LFS objects or read a private repo's LFS content by oid."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id, private=True)
+    secret = os.urandom(4000)
+    alice.upload_file(path_or_fileobj=secret, path_in_repo="secret.bin", repo_id=repo_id)
+
+    # Download side: the 302 target works bare, but not once its query (signature) is dropped.
+    r = head_following_hub_redirects(f"{hf_hub.url}/{repo_id}/resolve/main/secret.bin", ALICE)
+    assert r.status_code == 302
+    loc = r.headers["Location"]
+    assert raw("GET", loc).content == secret
+    bare = urllib.parse.urlunsplit(urllib.parse.urlsplit(loc)._replace(query=""))
+    if bare != loc:
+        assert raw("GET", bare).status_code in (401, 403, 404)
+    else:  # no query string: the path itself must be unguessable, i.e. not just the oid
+        assert sha256(secret) not in loc
+    # The signature binds the object: the same query on another stored object's oid is refused.
+    other = os.urandom(4000)
+    alice.upload_file(path_or_fileobj=other, path_in_repo="other.bin", repo_id=repo_id)
+    if sha256(secret) in loc:
+        swapped = raw("GET", loc.replace(sha256(secret), sha256(other)))
+        assert swapped.status_code in (401, 403, 404) and swapped.content != other
+
+    # Upload side: a signed href for one object cannot be reused without its signature.
+    data = os.urandom(100)
+    resp = lfs_batch(hf_hub.url, repo_id, [{"oid": sha256(data), "size": len(data)}], ALICE)
+    href = resp.json()["objects"][0]["actions"]["upload"]["href"]
+    bare = urllib.parse.urlunsplit(urllib.parse.urlsplit(href)._replace(query=""))
+    if bare != href:
+        assert raw("PUT", bare, data=data).status_code in (401, 403, 404)
+    if sha256(data) in href:  # nor for another oid
+        fake = os.urandom(100)
+        assert raw("PUT", href.replace(sha256(data), sha256(fake)), data=fake).status_code in (400, 401, 403, 404)
+
+
+def test_tree_expand_last_commit_and_page_size(alice, hf_hub, repo_name, tmp_path):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    first = alice.upload_file(path_or_fileobj=b"old\n", path_in_repo="old.txt", repo_id=repo_id,
+                              commit_message="old file")
+    files = {f"many/f{i:02d}.txt": b"%d\n" % i for i in range(60)}
+    second = upload_tree(alice, repo_id, tmp_path, files, commit_message="many files")
+
+    entries = {e.path: e for e in alice.list_repo_tree(repo_id, recursive=True, expand=True)}
+    assert set(entries) == {".gitattributes", "old.txt", "many", *files}
+    assert entries["old.txt"].last_commit.oid == first.oid
+    assert entries["old.txt"].last_commit.title == "old file"
+    assert entries["many/f00.txt"].last_commit.oid == second.oid
+
+    # expand=true pages at 50 entries (docstring of list_repo_tree), with an absolute next link.
+    r = raw("GET", f"{hf_hub.url}/api/models/{repo_id}/tree/main?recursive=true&expand=true")
+    assert r.status_code == 200
+    assert len(r.json()) <= 50
+    assert "next" in r.links and same_origin(r.links["next"]["url"], hf_hub.url)
+
+
+def test_large_file_outside_lfs_patterns_goes_to_lfs(alice, repo_name, tmp_path):
+    """Non-LFS files over 10 MiB are refused by the Hub, so preupload routes them to LFS, and the commit
+    adds a per-path rule to .gitattributes."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    big = os.urandom(10 * MiB + 4096)
+    alice.upload_file(path_or_fileobj=big, path_in_repo="logs/big.txt", repo_id=repo_id)
+    meta = {s.rfilename: s for s in alice.repo_info(repo_id, files_metadata=True).siblings}
+    assert meta["logs/big.txt"].lfs is not None
+    assert meta["logs/big.txt"].lfs.sha256 == sha256(big)
+    ga = pathlib.Path(alice.hf_hub_download(repo_id, ".gitattributes", cache_dir=tmp_path)).read_text()
+    assert "logs/big.txt filter=lfs diff=lfs merge=lfs -text" in ga.splitlines()
+    got = alice.hf_hub_download(repo_id, "logs/big.txt", cache_dir=tmp_path)
+    assert sha256(pathlib.Path(got).read_bytes()) == sha256(big)

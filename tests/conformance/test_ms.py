@@ -11,6 +11,7 @@ is first used, so the environment is set (and the SDK's cached default config dr
 from __future__ import annotations
 
 import collections
+import json
 import os
 import pathlib
 import types
@@ -586,3 +587,116 @@ def test_commit_actions_limit(ms):
     assert_ms_ok(r)
     assert {f[0] for f in hubraw.ms_files(ms.url, ALICE, repo)} - HUB_FILES == {"base.txt"} | {
         a["path"] for a in too_many[:2000]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Wire quirks of older SDKs and the rest of the §16.1 route table
+
+
+def test_old_sdk_wire_format(ms):
+    """SDKs <= 1.37 POST JSON without Content-Type and authenticate with the m_session_id cookie only (§3.4)."""
+    repo = f"alice/{unique('old-sdk')}"
+    cookie = {"Cookie": f"m_session_id={ALICE}"}
+    r = requests.post(f"{ms.url}/api/v1/models", data=json.dumps(
+        {"Path": "alice", "Name": repo.split("/")[1], "ChineseName": None, "Visibility": 5,
+         "License": "Apache License 2.0", "OriginalModelId": "", "TrainId": ""}), headers=cookie, timeout=TIMEOUT)
+    assert_ms_ok(r)
+    blob = hubraw.payload(1500, "old-sdk")
+    stored = hubraw.payload(10, "never-needed")
+    batch_body = {"operation": "upload", "objects": [{"oid": sha256(blob), "size": len(blob)}]}
+    r = requests.post(f"{ms.url}/api/v1/repos/models/{repo}/info/lfs/objects/batch", data=json.dumps(batch_body),
+                      headers=cookie, timeout=TIMEOUT)
+    objects = {o["oid"]: o for o in assert_ms_ok(r)["Data"]["objects"]}
+    href = objects[sha256(blob)]["actions"]["upload"]["href"]
+    put = requests.put(href, data=blob, headers=cookie, timeout=TIMEOUT)
+    assert_ms_ok(put)
+    commit = {"commit_message": f"Upload to {repo} on ModelScope hub (batch 1/1)",
+              "actions": [hubraw.ms_action_create("README.md", b"# old\n"),
+                          hubraw.ms_action_create("w.bin", lfs_oid=sha256(blob), size=len(blob))]}
+    r = requests.post(f"{ms.url}/api/v1/repos/models/{repo}/commit/master", data=json.dumps(commit), headers=cookie,
+                      timeout=TIMEOUT)
+    assert len(assert_ms_ok(r)["Data"]["oid"]) == 40
+    # Every requested oid is answered, stored or not (§9.1 Step 1).
+    r = requests.post(f"{ms.url}/api/v1/repos/models/{repo}/info/lfs/objects/batch", headers=cookie, timeout=TIMEOUT,
+                      data=json.dumps({"operation": "upload", "objects": [
+                          {"oid": sha256(blob), "size": len(blob)}, {"oid": sha256(stored), "size": len(stored)}]}))
+    objects = {o["oid"]: o for o in assert_ms_ok(r)["Data"]["objects"]}
+    assert set(objects) == {sha256(blob), sha256(stored)}
+    assert not (objects[sha256(blob)].get("actions") or {}).get("upload")
+    assert objects[sha256(stored)]["actions"]["upload"]["href"]
+    # Lower-case booleans are parsed too (§3.5), and the old dataset-style download parameters are accepted.
+    files = requests.get(f"{ms.url}/api/v1/models/{repo}/repo/files?Revision=master&Recursive=true", headers=cookie,
+                         timeout=TIMEOUT)
+    listed = {e["Path"]: e for e in assert_ms_ok(files)["Data"]["Files"] if e["Type"] == "blob"}
+    assert {"README.md", "w.bin"} <= set(listed) and listed["w.bin"]["Sha256"] == sha256(blob)
+    r = requests.get(f"{ms.url}/api/v1/models/{repo}/repo?Source=SDK&Revision=master&FilePath=w.bin&View=False",
+                     headers=cookie, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.content == blob
+
+
+def test_openapi_auth_forms_and_repo_metadata(ms, uploaded_model):
+    repo, _ = uploaded_model
+    for headers in ({"Authorization": f"Bearer {ALICE}"}, {"Cookie": f"m_session_id={ALICE}"},
+                    {"Cookie": f"modelscope_session={ALICE}"}):
+        r = requests.get(f"{ms.url}/openapi/v1/users/me", headers=headers, timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json()["data"]["username"] == "alice", f"{headers}: {r.status_code}"
+    r = requests.get(f"{ms.url}/openapi/v1/models/{repo}", timeout=TIMEOUT)
+    assert r.status_code == 200, r.text[:300]
+    body = r.json()
+    assert body["success"] is True and isinstance(body["request_id"], str)
+    data = body["data"]
+    required = {"id", "downloads", "likes", "tasks", "created_at", "last_modified", "file_size", "params", "private",
+                "gated"}
+    assert required <= set(data), f"missing OpenAPI model fields: {sorted(required - set(data))}"
+    assert data["id"] == repo and data["private"] is False
+    info = api("").get_repo(repo, "model")
+    assert int(info.visibility) == 5
+
+
+def test_auxiliary_routes(ms, uploaded_model):
+    repo, _ = uploaded_model
+    # The acceleration probe must answer 404 so the SDK skips region probing (§7.5).
+    assert requests.get(f"{ms.url}/api/v1/repos/internalAccelerationInfo", timeout=TIMEOUT).status_code == 404
+    r = requests.post(f"{ms.url}/api/v1/datasets/alice/paged-ds/download/increase", headers=ms_headers(ALICE),
+                      timeout=TIMEOUT)
+    assert r.status_code == 200
+    # HEAD on the download route answers like GET, without a body.
+    head = requests.head(hubraw.ms_download_url(ms.url, repo, "README.md"), allow_redirects=True, timeout=TIMEOUT)
+    assert head.status_code == 200 and not head.content
+    # Repo deletion through the API is refused, as on the real service (§11), and the repo stays.
+    before = hubraw.ms_state(ms.url, ALICE, repo)
+    r = requests.delete(f"{ms.url}/api/v1/models/{repo}", headers=ms_headers(ALICE), timeout=TIMEOUT)
+    body = assert_ms_error(r, range(400, 500))
+    assert "no longer supports deletion" in body["Message"]
+    assert hubraw.ms_state(ms.url, ALICE, repo) == before
+
+
+def test_commit_to_tag_or_unknown_branch_is_rejected(ms):
+    repo = f"alice/{unique('on-tag')}"
+    hubraw.ms_create(ms.url, ALICE, repo)
+    hubraw.ms_commit(ms.url, ALICE, repo, "base", files={"a.txt": b"a\n"})
+    assert_ms_ok(requests.post(f"{ms.url}/api/v1/models/{repo}/repo/tag", headers=ms_headers(ALICE),
+                               json={"TagName": "v1", "Ref": "master"}, timeout=TIMEOUT))
+    before = hubraw.ms_state(ms.url, ALICE, repo)
+    r = hubraw.ms_commit_raw(ms.url, ALICE, repo, [hubraw.ms_action_create("b.txt", b"b\n")], revision="v1")
+    body = assert_ms_error(r, {400})
+    assert "on a branch" in body["Message"], body
+    r = hubraw.ms_commit_raw(ms.url, ALICE, repo, [hubraw.ms_action_create("b.txt", b"b\n")], revision="no-such-branch")
+    assert_ms_error(r, range(400, 500))
+    assert hubraw.ms_state(ms.url, ALICE, repo) == before
+    at_tag = {e["Path"] for e in hubraw.ms_list_raw(ms.url, ALICE, repo, Revision="v1") if e["Type"] == "blob"}
+    assert "b.txt" not in at_tag
+
+
+def test_delete_files_through_commit(ms):
+    repo = f"alice/{unique('delete')}"
+    api().create_repo(repo, repo_type="model")
+    hubraw.ms_commit(ms.url, ALICE, repo, "base", files={"keep.txt": b"k\n", "drop/one.txt": b"1\n", "drop/two.json": b"{}"},
+                     lfs_files={"drop/w.bin": hubraw.payload(900, "drop")})
+    api().delete_files(repo, "model", delete_patterns=["drop/*"])
+    assert {f[0] for f in hubraw.ms_files(ms.url, ALICE, repo)} - HUB_FILES == {"keep.txt"}
+    before = hubraw.ms_state(ms.url, ALICE, repo)
+    gone = {"action": "delete", "path": "drop/one.txt", "type": "normal", "size": 0, "sha256": "", "content": "",
+            "encoding": ""}
+    assert_ms_error(hubraw.ms_commit_raw(ms.url, ALICE, repo, [gone]), {400, 404})
+    assert hubraw.ms_state(ms.url, ALICE, repo) == before

@@ -33,8 +33,7 @@ pub struct TokenBucket {
     rate: f64,
     /// Maximum number of tokens the bucket holds.
     capacity: f64,
-    /// Callers wait for at least this many tokens (about 10 ms of traffic)
-    /// instead of waking for every byte; this bounds wake-ups per second.
+    /// About 10 ms of traffic: the size of one reservation (see [`TokenBucket::chunk`]).
     min_grant: f64,
     state: Mutex<BucketState>,
 }
@@ -66,15 +65,12 @@ impl TokenBucket {
         }
     }
 
-    /// Takes up to `want` tokens.
+    /// Reserves `n` tokens and returns the instant from which they are covered.
     ///
-    /// Returns `Ok(granted)` with `1 <= granted <= want` when enough tokens
-    /// are available, or `Err(deadline)`: the instant at which a retry will
-    /// succeed (absent other takers). `want == 0` always yields `Ok(0)`.
-    fn take(&self, want: usize) -> Result<usize, Instant> {
-        if want == 0 {
-            return Ok(0);
-        }
+    /// The balance may go negative: every caller queues behind the reservations made before
+    /// it, so connections sharing a bucket are served in turn (first come, first served)
+    /// instead of whichever timer fires first draining everything that refilled.
+    fn reserve(&self, n: usize) -> Instant {
         let now = Instant::now();
         // A poisoned lock only means another thread panicked mid-update of
         // two plain numbers; the state is still usable.
@@ -82,23 +78,19 @@ impl TokenBucket {
         let elapsed = now.saturating_duration_since(state.last).as_secs_f64();
         state.tokens = (state.tokens + elapsed * self.rate).min(self.capacity);
         state.last = now;
-
-        let want_f = want as f64;
-        let needed = want_f.min(self.min_grant);
-        if state.tokens >= needed {
-            let granted = state.tokens.min(want_f).floor().max(1.0);
-            state.tokens -= granted;
-            // `granted <= want`, so the conversion back cannot overflow.
-            Ok(granted as usize)
-        } else {
-            let secs = (needed - state.tokens) / self.rate;
-            // Sleep at least 1 ms (tokio's timer resolution) so a deadline
-            // that is already due cannot turn into a busy loop.
-            let wait = Duration::try_from_secs_f64(secs)
-                .unwrap_or(Duration::from_secs(1))
-                .max(Duration::from_millis(1));
-            Err(now + wait)
+        state.tokens -= n as f64;
+        if state.tokens >= 0.0 {
+            return now;
         }
+        let wait = Duration::try_from_secs_f64(-state.tokens / self.rate)
+            .unwrap_or(Duration::from_secs(1));
+        now + wait
+    }
+
+    /// How many bytes one reservation covers: about 10 ms of traffic (at least 4 KiB), which
+    /// bounds both wake-ups per second and how far one connection can get ahead of another.
+    fn chunk(&self) -> usize {
+        self.min_grant.max(4096.0) as usize
     }
 
     /// Returns tokens taken but not used (short reads/writes, `Pending`).
@@ -136,8 +128,15 @@ pub struct ThrottledStream<S> {
     total: Option<Arc<TokenBucket>>,
     /// Separate timers per direction: hyper may poll both at once and each
     /// must keep its own waker registered.
-    read_sleep: Option<Pin<Box<Sleep>>>,
-    write_sleep: Option<Pin<Box<Sleep>>>,
+    read_wait: Option<Reserved>,
+    write_wait: Option<Reserved>,
+}
+
+/// Tokens reserved for the next read or write, usable once `sleep` fires.
+#[derive(Debug)]
+struct Reserved {
+    n: usize,
+    sleep: Pin<Box<Sleep>>,
 }
 
 impl<S> ThrottledStream<S> {
@@ -148,8 +147,8 @@ impl<S> ThrottledStream<S> {
             inner,
             conn: limits.per_conn.map(TokenBucket::new),
             total: limits.total.clone(),
-            read_sleep: None,
-            write_sleep: None,
+            read_wait: None,
+            write_wait: None,
         }
     }
 
@@ -157,29 +156,25 @@ impl<S> ThrottledStream<S> {
         self.conn.is_none() && self.total.is_none()
     }
 
-    /// Takes up to `want` tokens from both buckets, or the deadline to retry.
-    fn take(&self, want: usize) -> Result<usize, Instant> {
-        let mut granted = want;
+    /// Reserves up to `want` bytes in both buckets: the amount and when it may be used.
+    fn reserve(&self, want: usize) -> (usize, Instant) {
+        let chunk = [
+            self.conn.as_ref().map(TokenBucket::chunk),
+            self.total.as_ref().map(|t| t.chunk()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(want);
+        let n = want.min(chunk).max(1);
+        let mut at = Instant::now();
         if let Some(conn) = &self.conn {
-            granted = conn.take(granted)?;
+            at = at.max(conn.reserve(n));
         }
         if let Some(total) = &self.total {
-            match total.take(granted) {
-                Ok(n) => {
-                    if let Some(conn) = &self.conn {
-                        conn.refund(granted - n);
-                    }
-                    granted = n;
-                }
-                Err(deadline) => {
-                    if let Some(conn) = &self.conn {
-                        conn.refund(granted);
-                    }
-                    return Err(deadline);
-                }
-            }
+            at = at.max(total.reserve(n));
         }
-        Ok(granted)
+        (n, at)
     }
 
     /// Gives back `n` unused tokens to both buckets.
@@ -193,31 +188,34 @@ impl<S> ThrottledStream<S> {
     }
 }
 
-/// Takes up to `want` tokens, parking the task on `sleep` until they refill.
-///
-/// Loops only when the timer is already due, which [`TokenBucket::take`]
-/// makes at least 1 ms in the future, so this never spins.
+/// Grants up to `want` bytes: reserves them, then parks the task until the reservation is
+/// covered. A reservation survives `Pending`, so a woken task never pays twice.
 fn poll_grant<S>(
     stream: &ThrottledStream<S>,
-    sleep: &mut Option<Pin<Box<Sleep>>>,
+    wait: &mut Option<Reserved>,
     cx: &mut Context<'_>,
     want: usize,
 ) -> Poll<usize> {
-    loop {
-        match stream.take(want) {
-            Ok(n) => return Poll::Ready(n),
-            Err(deadline) => {
-                let timer = match sleep {
-                    Some(timer) => {
-                        timer.as_mut().reset(deadline);
-                        timer
-                    }
-                    None => sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
-                ready!(timer.as_mut().poll(cx));
-            }
+    if wait.is_none() {
+        let (n, at) = stream.reserve(want);
+        if at <= Instant::now() {
+            return Poll::Ready(n);
         }
+        *wait = Some(Reserved {
+            n,
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+        });
     }
+    let Some(r) = wait.as_mut() else {
+        return Poll::Pending;
+    };
+    ready!(r.sleep.as_mut().poll(cx));
+    let n = r.n;
+    *wait = None;
+    if n > want {
+        stream.refund(n - want);
+    }
+    Poll::Ready(n.min(want))
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ThrottledStream<S> {
@@ -230,9 +228,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ThrottledStream<S> {
         if this.is_unlimited() || buf.remaining() == 0 {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
-        let mut sleep = this.read_sleep.take();
-        let granted = poll_grant(this, &mut sleep, cx, buf.remaining());
-        this.read_sleep = sleep;
+        let mut wait = this.read_wait.take();
+        let granted = poll_grant(this, &mut wait, cx, buf.remaining());
+        this.read_wait = wait;
         let Poll::Ready(granted) = granted else {
             return Poll::Pending;
         };
@@ -262,9 +260,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ThrottledStream<S> {
         if this.is_unlimited() || buf.is_empty() {
             return Pin::new(&mut this.inner).poll_write(cx, buf);
         }
-        let mut sleep = this.write_sleep.take();
-        let granted = poll_grant(this, &mut sleep, cx, buf.len());
-        this.write_sleep = sleep;
+        let mut wait = this.write_wait.take();
+        let granted = poll_grant(this, &mut wait, cx, buf.len());
+        this.write_wait = wait;
         let Poll::Ready(granted) = granted else {
             return Poll::Pending;
         };
@@ -414,29 +412,37 @@ mod tests {
     }
 
     #[test]
-    fn bucket_grants_burst_then_asks_to_wait() {
+    fn reservations_queue_behind_each_other() {
         let bucket = TokenBucket::new(1_000_000);
-        // Capacity is rate / 10 = 100 kB, all available at start.
-        assert_eq!(bucket.take(1_000_000), Ok(100_000));
-        let before = Instant::now();
-        let deadline = bucket.take(50_000).expect_err("bucket should be empty");
-        // min_grant is 10 kB: ~10 ms at 1 MB/s.
-        let wait = deadline - before;
-        assert!(wait >= Duration::from_millis(5) && wait <= Duration::from_millis(20));
-        bucket.refund(5_000);
-        assert_eq!(bucket.take(5_000), Ok(5_000));
-        assert_eq!(bucket.take(0), Ok(0));
+        let start = Instant::now();
+        // Capacity is rate / 10 = 100 kB, all available at once.
+        assert!(bucket.reserve(100_000) <= Instant::now());
+        // Each further 10 kB is 10 ms later than the one before: first come, first served.
+        let first = bucket.reserve(10_000) - start;
+        let second = bucket.reserve(10_000) - start;
+        assert!(
+            first >= Duration::from_millis(8) && first <= Duration::from_millis(15),
+            "{first:?}"
+        );
+        assert!(
+            second >= Duration::from_millis(18) && second <= Duration::from_millis(25),
+            "{second:?}"
+        );
+        bucket.refund(25_000); // pays back both reservations and 5 kB more
+        assert!(bucket.reserve(5_000) <= Instant::now() + Duration::from_millis(1));
     }
 
     #[test]
     fn small_rates_keep_a_64k_burst_and_zero_is_clamped() {
         let bucket = TokenBucket::new(0);
-        assert_eq!(bucket.take(usize::MAX), Ok(64 * 1024));
-        // Refilling at 1 byte/s, one byte is about one second away.
-        let before = Instant::now();
-        let deadline = bucket.take(1).expect_err("bucket should be empty");
-        let wait = deadline - before;
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert!(bucket.reserve(64 * 1024) <= Instant::now());
+        // Refilling at 1 byte/s, one more byte is about one second away.
+        let wait = bucket.reserve(1) - Instant::now();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert_eq!(bucket.chunk(), 4096);
     }
 
     #[tokio::test]
