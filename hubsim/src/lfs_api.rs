@@ -249,7 +249,7 @@ impl Signed {
         hub: &Hub,
         query: Option<&str>,
         fields: impl Fn(&Signed) -> Vec<String>,
-    ) -> Result<Signed, Response> {
+    ) -> Result<Signed, Box<Response>> {
         let s = Signed {
             q: query_pairs(query),
         };
@@ -259,10 +259,10 @@ impl Signed {
         if hub.signer.verify(&refs, exp, s.get("sig")) {
             Ok(s)
         } else {
-            Err(store_error(
+            Err(Box::new(store_error(
                 StatusCode::FORBIDDEN,
                 "Request has expired or its signature does not match",
-            ))
+            )))
         }
     }
 }
@@ -289,7 +289,7 @@ async fn put_object(
         ]
     }) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (Some(id), Ok(size)) = (parse_repo_key(s.get("repo")), s.get("size").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed upload URL");
@@ -338,7 +338,7 @@ async fn put_part(
         ]
     }) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (Ok(size), Ok(chunk)) = (s.get("size").parse::<u64>(), s.get("chunk").parse::<u64>())
     else {
@@ -397,7 +397,7 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
         ]
     }) {
         Ok(s) => s,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let bytes = read_body(hub, body).await?;
     let req: Completion = serde_json::from_slice(&bytes)
@@ -457,7 +457,7 @@ async fn get_object(
         vec!["download".into(), oid.clone()]
     }) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(len) = hub.store.lfs.size(&oid).await else {
         return store_error(StatusCode::NOT_FOUND, "The specified key does not exist.");

@@ -63,10 +63,10 @@ struct PreuploadBody {
 
 /// Is the revision a ref one can commit to? Returns the full ref (`refs/heads/x` or `refs/pr/N`).
 fn commit_target(rev: &str) -> HfResult<String> {
-    if let Some(n) = rev.strip_prefix("refs/pr/") {
-        if n.parse::<u64>().is_ok() {
-            return Ok(rev.to_string());
-        }
+    if let Some(n) = rev.strip_prefix("refs/pr/")
+        && n.parse::<u64>().is_ok()
+    {
+        return Ok(rev.to_string());
     }
     let branch = rev.strip_prefix("refs/heads/").unwrap_or(rev);
     if branch.starts_with("refs/") || is_hex(branch, 40) || crate::store::check_rev(branch).is_err()

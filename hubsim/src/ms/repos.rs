@@ -308,7 +308,7 @@ pub async fn revisions(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResu
             }
         }
     }
-    tags.sort_by(|a, b| b.0.cmp(&a.0));
+    tags.sort_by_key(|t| std::cmp::Reverse(t.0));
     let tags: Vec<Value> = tags.into_iter().map(|(_, v)| v).collect();
     Ok(ok(
         json!({"RevisionMap": {"Branches": branches, "Tags": tags}}),

@@ -76,8 +76,11 @@ pub struct Store {
     locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
     trees: Mutex<HashMap<(PathBuf, String), Arc<Tree>>>,
     sha256s: Mutex<HashMap<String, String>>,
-    last: Mutex<HashMap<(PathBuf, String), Arc<HashMap<String, LastCommit>>>>,
+    last: Mutex<HashMap<(PathBuf, String), LastCommits>>,
 }
+
+/// Path to the newest commit that touched it, for one commit's history.
+pub type LastCommits = Arc<HashMap<String, LastCommit>>;
 
 /// The newest commit that touched a path (ModelScope lists it per file).
 #[derive(Debug, Clone)]
@@ -228,9 +231,7 @@ impl Store {
             return Ok(None);
         }
         let dir = self.repo_dir(id);
-        let candidates: Vec<String> = if crate::util::is_hex(rev, 40) {
-            vec![rev.to_string()]
-        } else if rev.starts_with("refs/") {
+        let candidates: Vec<String> = if crate::util::is_hex(rev, 40) || rev.starts_with("refs/") {
             vec![rev.to_string()]
         } else {
             vec![format!("refs/heads/{rev}"), format!("refs/tags/{rev}")]
@@ -358,11 +359,7 @@ impl Store {
 
     /// For every path changed in the history of `commit`, the newest commit that touched it
     /// (one `git log` walk per commit, cached).
-    pub async fn last_commits(
-        &self,
-        id: &RepoId,
-        commit: &str,
-    ) -> Result<Arc<HashMap<String, LastCommit>>, StoreError> {
+    pub async fn last_commits(&self, id: &RepoId, commit: &str) -> Result<LastCommits, StoreError> {
         let dir = self.repo_dir(id);
         let key = (dir.clone(), commit.to_string());
         if let Some(m) = self
