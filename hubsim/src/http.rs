@@ -131,6 +131,13 @@ pub async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, (StatusCod
     Ok(buf.freeze())
 }
 
+/// Marks a response `Connection: close`: for answers sent before the request body was read.
+pub fn closing(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// Outcome of interpreting a `Range` header against a length.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Range {

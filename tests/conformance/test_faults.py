@@ -183,6 +183,13 @@ def test_latency_is_added_to_every_request(make_hub, flavor, tmp_path):
 SMALL_SEED = ["--lfs-file", "weights.bin=64KiB", "--files", "2"]
 
 
+def regular_file(manifest: list[dict]) -> dict:
+    """A seeded non-LFS file. It is served in one response, while an LFS download is a redirect plus a CDN
+    request, each of which an injected fault can hit: with 50% faults and the clients' 6 attempts, one
+    request per attempt keeps the chance that the official client legitimately gives up near 1/64."""
+    return next(e for e in manifest if not e["lfs"] and not e["path"].startswith("."))
+
+
 def client_download(hub: hubsim.Hub, repo: str, path: str, workdir: pathlib.Path) -> bytes:
     """Download one file with the official client of the hub's flavour; return its bytes."""
     if hub.flavor == "hf":
@@ -211,8 +218,8 @@ def test_fail_429_with_retry_after_and_client_retries(make_hub, flavor, tmp_path
     n429 = statuses.count(429)
     assert 5 <= n429 <= 35, f"{n429} of 40 requests got 429 with --fail-429 0.5"
 
-    entry = hubraw.manifest_entry(manifests["alice/flaky"], "weights.bin")
-    body = client_download(hub, "alice/flaky", "weights.bin", tmp_path)
+    entry = regular_file(manifests["alice/flaky"])
+    body = client_download(hub, "alice/flaky", entry["path"], tmp_path)
     assert sha256(body) == entry["sha256"]
 
 
@@ -227,8 +234,8 @@ def test_fail_5xx_and_client_retries(make_hub, flavor, tmp_path):
     manifest = manifests["alice/flaky"]
     if flavor == "ms":
         # The ModelScope downloader retries 5xx (modelscope.md §3.6, §7.2).
-        entry = hubraw.manifest_entry(manifest, "weights.bin")
-        assert sha256(client_download(hub, "alice/flaky", "weights.bin", tmp_path)) == entry["sha256"]
+        entry = regular_file(manifest)
+        assert sha256(client_download(hub, "alice/flaky", entry["path"], tmp_path)) == entry["sha256"]
     else:
         # huggingface_hub retries 5xx on the metadata HEAD and on API pagination, not on the GET of a
         # download (huggingface.md §0.1), so the retried official call is the tree listing.
@@ -269,10 +276,14 @@ def test_corrupt_flips_bytes(make_hub, flavor, tmp_path):
         # The ModelScope SDK checks every file against the listing's Sha256 and refuses the bytes (§7.3).
         from modelscope.hub.snapshot_download import snapshot_download
 
+        from modelscope_hub.errors import FileDownloadError, FileIntegrityError
+
         with hubraw.ms_env(hub.url, tmp_path):
-            with pytest.raises(Exception):
+            with pytest.raises(FileDownloadError) as failure:
                 snapshot_download("alice/bad", revision="master", cache_dir=str(tmp_path / "cache"),
                                   endpoint=hub.url, token=ALICE)
+        failed = getattr(failure.value, "failed_files", None) or {}
+        assert isinstance(failed.get("w.bin"), FileIntegrityError), f"expected a hash mismatch for w.bin: {failed}"
         landed = [p for p in (tmp_path / "cache").rglob("w.bin") if p.is_file()]
         assert all(sha256(p.read_bytes()) == entry["sha256"] for p in landed), "corrupted bytes landed in the cache"
 

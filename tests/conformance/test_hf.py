@@ -1179,3 +1179,38 @@ def test_large_file_outside_lfs_patterns_goes_to_lfs(alice, repo_name, tmp_path)
     assert "logs/big.txt filter=lfs diff=lfs merge=lfs -text" in ga.splitlines()
     got = alice.hf_hub_download(repo_id, "logs/big.txt", cache_dir=tmp_path)
     assert sha256(pathlib.Path(got).read_bytes()) == sha256(big)
+
+
+def test_keep_alive_survives_answers_that_ignore_the_body(alice, hf_hub, repo_name):
+    """httpx pools connections: after any answer, the next request on the same connection must be served.
+
+    A server that answers without reading the request body and then drops the connection (without
+    `Connection: close`) makes the client's next call fail with "Server disconnected without sending a
+    response" (seen in upload_folder: validate-yaml is called twice in a row)."""
+    import http.client
+
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    split = urllib.parse.urlsplit(hf_hub.url)
+    pad = "x" * 50_000
+    cases = [
+        ("POST", "/api/validate-yaml", json.dumps({"content": f"---\nlicense: mit\n---\n{pad}\n", "repoType": "model"}),
+         ALICE, 200),
+        ("POST", f"/api/models/{repo_id}/preupload/main",
+         json.dumps({"files": [{"path": "a.txt", "sample": "YQo=", "size": 2}], "pad": pad}), BOB, 403),
+    ]
+    for method, path, body, token, status in cases:
+        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=TIMEOUT)
+        try:
+            for attempt in range(8):
+                conn.request(method, path, body=body.encode(), headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == status, (path, attempt)
+                if (resp.getheader("Connection") or "").lower() == "close":
+                    conn.close()  # announced: the client opens a new connection, that is fine
+        except (ConnectionError, http.client.HTTPException) as exc:
+            raise AssertionError(f"{method} {path}: connection dropped after request {attempt}: {exc!r}") from exc
+        finally:
+            conn.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import pathlib
 import types
 import uuid
@@ -331,7 +330,8 @@ def test_anonymous_snapshot_of_private_repo_fails(ms, tmp_path):
     repo = f"alice/{unique('private-dl')}"
     api().create_repo(repo, repo_type="model", visibility="private")
     hubraw.ms_commit(ms.url, ALICE, repo, "secret", files={"secret.txt": b"secret\n"})
-    with pytest.raises(Exception):
+    # The compat layer turns NotExist/Authentication/PermissionDenied into requests' HTTPError.
+    with pytest.raises(requests.exceptions.HTTPError):
         snapshot_download(repo, revision="master", cache_dir=str(tmp_path / "anon"), token="")
     leaked = [p for p, c in tree_files(tmp_path / "anon").items() if c == b"secret\n"] if (tmp_path / "anon").exists() else []
     assert not leaked, f"anonymous snapshot wrote private content: {leaked}"

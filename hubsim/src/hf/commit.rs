@@ -14,7 +14,7 @@ use super::{Ctx, HfError, HfResult, repo_url};
 use crate::glob::{add_lfs_rules, lfs_tracked, matches_attr};
 use crate::http::{hv, param_bool, query_pairs, read_body};
 use crate::repo::{RepoId, check_path};
-use crate::store::{Op, Tree, tree::pointer_text};
+use crate::store::{Op, Tree, path_conflict, tree::pointer_text};
 use crate::util::is_hex;
 
 /// Files larger than this must go through LFS (the Hub's pre-receive rule).
@@ -103,15 +103,11 @@ fn ignored(gitignore: &str, path: &str) -> bool {
 
 /// `POST /api/{t}s/{ns}/{n}/preupload/{rev}`.
 pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResult {
-    let meta = ctx.access(id, true).await?;
+    ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
     let req: PreuploadBody = serde_json::from_slice(&bytes)
         .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
-    // A branch that does not exist yet is created from the default branch by the commit.
-    let commit = match ctx.hub.store.resolve(id, rev).await? {
-        Some(c) => c,
-        None => ctx.commit_of(id, &meta.default_branch).await?,
-    };
+    let commit = ctx.commit_of(id, rev).await?;
     let tree = ctx.hub.store.tree(id, &commit).await?;
     let attrs = ctx.hub.store.gitattributes(id, &tree).await?;
     let gitignore = match (&req.git_ignore, tree.get(".gitignore")) {
@@ -289,13 +285,13 @@ pub async fn commit(
     let parent = parent.clone();
 
     let mut _guard = ctx.hub.store.lock(id).await;
-    let head = match ctx.hub.store.resolve(id, &target).await? {
-        Some(h) => h,
-        None if target.starts_with("refs/heads/") && !create_pr => {
-            ctx.commit_of(id, &meta.default_branch).await?
-        }
-        None => return Err(HfError::revision_not_found(rev)),
-    };
+    // Like the Hub, commits go to existing branches only (create_branch first).
+    let head = ctx
+        .hub
+        .store
+        .resolve(id, &target)
+        .await?
+        .ok_or_else(|| HfError::revision_not_found(rev))?;
     if let Some(p) = &parent
         && !head.starts_with(p.as_str())
     {
@@ -432,6 +428,11 @@ async fn build_ops(ctx: &Ctx, id: &RepoId, tree: &Tree, lines: &[Line]) -> HfRes
             path: ".gitattributes".into(),
             data: updated.into_bytes(),
         });
+    }
+    if let Some(p) = path_conflict(tree, &ops) {
+        return Err(HfError::bad_request(format!(
+            "Invalid commit: '{p}' would be both a file and a folder"
+        )));
     }
     Ok(ops)
 }

@@ -217,10 +217,17 @@ pub async fn commits(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>) -> 
         .await
         .map_err(HfError::internal)?;
     let total = git::count(&dir, &commit).await.map_err(HfError::internal)?;
+    let formatted = q
+        .iter()
+        .any(|(k, v)| (k == "expand[]" || k == "expand") && v == "formatted");
     let items: Vec<Value> = list
         .iter()
         .map(|c| {
-            json!({"id": c.id, "title": c.title, "message": c.message, "authors": [{"user": c.author, "avatar": ""}], "date": iso8601(c.time)})
+            let mut v = json!({"id": c.id, "title": c.title, "message": c.message, "authors": [{"user": c.author, "avatar": ""}], "date": iso8601(c.time)});
+            if formatted {
+                v["formatted"] = json!({"title": html_escape(&c.title), "message": html_escape(&c.message)});
+            }
+            v
         })
         .collect();
     let mut resp = Json(items).into_response();
@@ -239,6 +246,14 @@ pub async fn commits(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>) -> 
         next_link(&mut resp, url);
     }
     Ok(resp)
+}
+
+/// Minimal HTML escaping for the `formatted` commit fields (the Hub renders them as HTML).
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn check_branch_name(name: &str) -> HfResult<()> {

@@ -78,6 +78,7 @@ enum Route {
     DeleteRepo,
     ValidateYaml,
     CompleteMultipart,
+    ListRepos(RepoKind),
     Info {
         id: RepoId,
         rev: Option<String>,
@@ -141,6 +142,9 @@ fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
         ["api", "repos", "delete"] if m == Method::DELETE => Ok(Route::DeleteRepo),
         ["api", "validate-yaml"] if m == Method::POST => Ok(Route::ValidateYaml),
         ["api", "complete_multipart"] if m == Method::POST => Ok(Route::CompleteMultipart),
+        ["api", kind] if m == Method::GET && RepoKind::from_plural(kind).is_some() => {
+            Ok(Route::ListRepos(RepoKind::from_plural(kind).ok_or(nf)?))
+        }
         ["api", kind, ns, name, rest @ ..] => {
             let kind = RepoKind::from_plural(kind).ok_or(nf)?;
             let id = RepoId::new(kind, &decode(ns), &decode(name)).map_err(|_| nf)?;
@@ -248,18 +252,31 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     let route = match parse(&method, &path) {
         Ok(r) => r,
         Err(status) => {
-            return HfError::new(status, "Sorry, we can't find the page you are looking for.")
-                .into_response();
+            return crate::http::closing(
+                HfError::new(status, "Sorry, we can't find the page you are looking for.")
+                    .into_response(),
+            );
         }
     };
     let caller = hub
         .users
         .caller(crate::http::token(req.headers(), false).as_deref());
     if matches!(caller, Caller::Invalid) && !matches!(route, Route::Git { .. }) {
-        return HfError::invalid_token().into_response();
+        return crate::http::closing(HfError::invalid_token().into_response());
     }
-    let ctx = Ctx { hub, caller };
     let (parts, body) = req.into_parts();
+    // Read API bodies before answering, even when the answer is an error: a server that answers
+    // without consuming the body must close the connection, which breaks clients' pooled
+    // keep-alive connections. Git streams its own (possibly huge) bodies.
+    let body = if matches!(route, Route::Git { .. }) {
+        body
+    } else {
+        match crate::http::read_body(&hub, body).await {
+            Ok(b) => Body::from(b),
+            Err(e) => return crate::http::closing(HfError::from(e).into_response()),
+        }
+    };
+    let ctx = Ctx { hub, caller };
     let result = handle(&ctx, route, &parts, body).await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
@@ -276,6 +293,7 @@ async fn handle(
         Route::CreateRepo => repos::create(ctx, body).await,
         Route::DeleteRepo => repos::delete(ctx, body).await,
         Route::Settings(id) => repos::settings(ctx, &id, body).await,
+        Route::ListRepos(kind) => repos::list(ctx, kind, query).await,
         Route::Info { id, rev } => repos::info(ctx, &id, rev.as_deref(), query).await,
         Route::ValidateYaml => {
             Ok(axum::Json(serde_json::json!({"errors": [], "warnings": []})).into_response())

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, HfError, HfResult, repo_url};
-use crate::http::{param_bool, query_pairs, read_body};
+use crate::http::{param, param_bool, query_pairs, read_body};
 use crate::repo::{RepoId, RepoKind};
 use crate::store::{RepoMeta, StoreError};
 use crate::util::{iso8601, now_secs, random_hex, random_u64};
@@ -191,6 +191,60 @@ pub async fn settings(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     ctx.hub.store.save_meta(id, &meta).await?;
     tracing::info!(repo = %id, private = meta.private, "updated settings");
     Ok(Json(json!({})).into_response())
+}
+
+const LIST_PAGE: usize = 1000;
+
+/// `GET /api/{models,datasets,spaces}?author=&search=&limit=`: the repos the caller may see,
+/// paginated with a cursor and an absolute `Link: <...>; rel="next"`, like the tree listing.
+pub async fn list(ctx: &Ctx, kind: RepoKind, query: Option<&str>) -> HfResult {
+    let q = query_pairs(query);
+    let author = param(&q, "author");
+    let search = param(&q, "search").unwrap_or("");
+    let limit: Option<usize> = param(&q, "limit").and_then(|v| v.parse().ok());
+    let start: usize = param(&q, "cursor")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut visible = Vec::new();
+    for id in ctx.hub.store.list(kind, author).await? {
+        if !id.full().contains(search) {
+            continue;
+        }
+        if let Some(meta) = ctx.hub.store.meta(&id).await?
+            && ctx.hub.users.can_read(&ctx.caller, &id.ns, meta.private)
+        {
+            visible.push((id, meta));
+        }
+    }
+    let total = limit.map_or(visible.len(), |l| l.min(visible.len()));
+    let end = (start + LIST_PAGE).min(total);
+    let items: Vec<Value> = visible
+        .get(start..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|(id, meta)| {
+            let mut v = json!({
+                "_id": meta.id, "id": id.full(), "author": id.ns, "private": meta.private,
+                "gated": meta.gated.clone().map(Value::String).unwrap_or(Value::Bool(false)),
+                "disabled": false, "downloads": 0, "likes": 0, "tags": [], "createdAt": iso8601(meta.created),
+            });
+            if kind == RepoKind::Model {
+                v["modelId"] = json!(id.full());
+            }
+            v
+        })
+        .collect();
+    let mut resp = Json(items).into_response();
+    if end < total {
+        let mut next = format!("{}/api/{}?cursor={end}", ctx.hub.base_url, kind.plural());
+        for (k, v) in q.iter().filter(|(k, _)| k != "cursor") {
+            next.push_str(&format!("&{}={}", crate::http::enc(k), crate::http::enc(v)));
+        }
+        if let Ok(link) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            resp.headers_mut().insert(axum::http::header::LINK, link);
+        }
+    }
+    Ok(resp)
 }
 
 /// `GET /api/{type}s/{ns}/{name}[/revision/{rev}]`.

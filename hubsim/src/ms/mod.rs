@@ -213,7 +213,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
 async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     let route = match parse(req.method(), req.uri().path()) {
         Ok(r) => r,
-        Err(status) => return MsError::new(status, "not found").into_response(),
+        Err(status) => {
+            return crate::http::closing(MsError::new(status, "not found").into_response());
+        }
     };
     let caller = hub
         .users
@@ -226,15 +228,24 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
             StatusCode::UNAUTHORIZED,
             "Invalid authentication, please check your Authorization header",
         );
-        return if open {
+        let e = if open {
             e.open("InvalidAuthentication")
         } else {
             e.with_code(error::code::LOGIN_FAILED)
-        }
-        .into_response();
+        };
+        return crate::http::closing(e.into_response());
     }
-    let ctx = Ctx { hub, caller };
     let (parts, body) = req.into_parts();
+    // As in the hf flavor: consume API bodies before any answer so keep-alive connections survive.
+    let body = if matches!(route, Route::Git(..)) {
+        body
+    } else {
+        match crate::http::read_body(&hub, body).await {
+            Ok(b) => Body::from(b),
+            Err(e) => return crate::http::closing(MsError::from(e).into_response()),
+        }
+    };
+    let ctx = Ctx { hub, caller };
     handle(&ctx, route, parts, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)

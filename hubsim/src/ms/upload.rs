@@ -179,6 +179,9 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
             }
         }
     }
+    if let Some(p) = crate::store::path_conflict(&tree, &ops) {
+        return Err(invalid(format!("'{p}' would be both a file and a folder")));
+    }
     if !lfs_paths.is_empty() {
         let attrs = ctx.hub.store.gitattributes(id, &tree).await?;
         if let Some(updated) = add_lfs_rules(&attrs, &lfs_paths) {

@@ -69,6 +69,39 @@ pub enum Op {
     Delete { path: String },
 }
 
+/// Checks that applying `ops` to `tree` leaves no path that is both a file and a directory
+/// (git cannot represent it; the hubs refuse such commits). Returns the offending path.
+pub fn path_conflict(tree: &Tree, ops: &[Op]) -> Option<String> {
+    let mut files: std::collections::HashSet<&str> =
+        tree.files().map(|e| e.path.as_str()).collect();
+    for op in ops {
+        match op {
+            Op::Put { path, .. } => {
+                files.insert(path);
+            }
+            Op::Delete { path } => {
+                let dir = format!("{path}/");
+                files.retain(|f| *f != path && !f.starts_with(&dir));
+            }
+        }
+    }
+    for op in ops {
+        let Op::Put { path, .. } = op else { continue };
+        let mut prefix = path.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            if files.contains(parent) {
+                return Some(parent.to_string());
+            }
+            prefix = parent;
+        }
+        let dir = format!("{path}/");
+        if files.iter().any(|f| f.starts_with(&dir)) {
+            return Some(path.clone());
+        }
+    }
+    None
+}
+
 /// The storage root.
 pub struct Store {
     root: PathBuf,
@@ -684,6 +717,39 @@ mod tests {
             ["rm", "upload", "initial commit"]
         );
         std::fs::remove_dir_all(data).unwrap();
+    }
+
+    #[test]
+    fn file_directory_conflicts() {
+        let mk = |p: &str, d: bool| Entry {
+            path: p.into(),
+            is_dir: d,
+            oid: String::new(),
+            size: 0,
+            lfs: None,
+        };
+        let tree = Tree::new(
+            "c".into(),
+            vec![mk("a", true), mk("a/b.txt", false), mk("f.txt", false)],
+        );
+        let put = |p: &str| Op::Put {
+            path: p.into(),
+            data: vec![],
+        };
+        assert_eq!(path_conflict(&tree, &[put("a")]), Some("a".into()));
+        assert_eq!(
+            path_conflict(&tree, &[put("f.txt/x")]),
+            Some("f.txt".into())
+        );
+        assert_eq!(
+            path_conflict(&tree, &[put("n"), put("n/x")]),
+            Some("n".into())
+        );
+        assert_eq!(
+            path_conflict(&tree, &[Op::Delete { path: "a".into() }, put("a")]),
+            None
+        );
+        assert_eq!(path_conflict(&tree, &[put("a/c.txt"), put("g/h")]), None);
     }
 
     #[test]
