@@ -207,7 +207,9 @@ def client_download(hub: hubsim.Hub, repo: str, path: str, workdir: pathlib.Path
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_fail_429_with_retry_after_and_client_retries(make_hub, flavor, tmp_path):
-    hub, manifests = make_hub(flavor, "--fail-429", "0.5", seeds=[("alice/flaky", SMALL_SEED, "model")])
+    # 0.25: every request still sees 429s, while the chance that all six attempts of the official
+    # client get one (0.25^6, about 1 in 4000) stays far below what makes CI flaky.
+    hub, manifests = make_hub(flavor, "--fail-429", "0.25", seeds=[("alice/flaky", SMALL_SEED, "model")])
     statuses = []
     for _ in range(40):
         r = requests.get(whoami_url(hub), headers=auth(hub), timeout=TIMEOUT)
@@ -216,7 +218,7 @@ def test_fail_429_with_retry_after_and_client_retries(make_hub, flavor, tmp_path
             assert_retry_after(r)
     assert set(statuses) <= {200, 429}, f"unexpected statuses: {sorted(set(statuses))}"
     n429 = statuses.count(429)
-    assert 5 <= n429 <= 35, f"{n429} of 40 requests got 429 with --fail-429 0.5"
+    assert 2 <= n429 <= 25, f"{n429} of 40 requests got 429 with --fail-429 0.25"
 
     entry = regular_file(manifests["alice/flaky"])
     body = client_download(hub, "alice/flaky", entry["path"], tmp_path)
