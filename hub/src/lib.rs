@@ -1,1 +1,16 @@
-//! Hub clients (Hugging Face, ModelScope, Git LFS hosts). Filled in by the pipeline issue (#3).
+//! Hub clients and transfer primitives shared by the coordinator and the workers: repo
+//! references, manifests, the Hugging Face and ModelScope clients behind one [`hub::Hub`] type,
+//! streaming hashes, retries and secret redaction.
+
+pub mod error;
+pub mod hashing;
+pub mod http;
+pub mod manifest;
+pub mod redact;
+pub mod reporef;
+
+pub use error::{Error, Result};
+pub mod hf;
+pub mod hub;
+pub mod ms;
+pub mod transfer;

@@ -1,0 +1,530 @@
+//! The Hugging Face Hub client (../shared/protocols/huggingface.md): whoami, repo info, paginated
+//! tree listings, `/resolve` downloads with Range, repo creation, the LFS batch API (basic and
+//! multipart), and NDJSON commits. Works against any HF-compatible endpoint.
+
+use base64::Engine;
+use reqwest::header::{CONTENT_LENGTH, LINK, RANGE};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::hashing::ByteStream;
+use crate::http::{Http, error_from, is_denied};
+use crate::hub::{CommitFile, Identity, RepoState, UploadAction};
+use crate::manifest::{FileEntry, Manifest, check_path};
+use crate::redact::Secret;
+use crate::reporef::{RepoRef, RepoType};
+use crate::transfer::ranged_body;
+
+/// Percent-encodes one URL path segment (what Python's `quote(s, safe="")` does).
+pub fn enc(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+/// Percent-encodes a path, keeping its slashes.
+pub fn enc_path(p: &str) -> String {
+    p.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+/// A Hugging Face Hub client.
+#[derive(Clone, Debug)]
+pub struct HfClient {
+    http: Http,
+    endpoint: String,
+    token: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    oid: Option<String>,
+    #[serde(default)]
+    lfs: Option<LfsInfo>,
+}
+
+#[derive(Deserialize)]
+struct LfsInfo {
+    oid: String,
+    size: u64,
+}
+
+impl HfClient {
+    /// A client for the hub at `endpoint`.
+    pub fn new(endpoint: &str, token: Option<Secret>) -> Result<Self> {
+        Ok(HfClient {
+            http: Http::new()?,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    /// The base URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => rb.bearer_auth(t.expose()),
+            None => rb,
+        }
+    }
+
+    fn api(&self, repo: &RepoRef) -> String {
+        format!(
+            "{}/api/{}/{}",
+            self.endpoint,
+            repo.repo_type.plural(),
+            repo.id()
+        )
+    }
+
+    fn web(&self, repo: &RepoRef) -> String {
+        let prefix = match repo.repo_type {
+            RepoType::Model => "",
+            RepoType::Dataset => "datasets/",
+            RepoType::Space => "spaces/",
+        };
+        format!("{}/{prefix}{}", self.endpoint, repo.id())
+    }
+
+    async fn get_json(&self, what: &str, url: &str) -> Result<(Value, reqwest::header::HeaderMap)> {
+        let resp = self
+            .http
+            .send(what, || self.auth(self.http.client.get(url)))
+            .await?;
+        let headers = resp.headers().clone();
+        let v = resp
+            .json()
+            .await
+            .map_err(|e| Error::Protocol(format!("{what}: {}", e.without_url())))?;
+        Ok((v, headers))
+    }
+
+    /// `GET /api/whoami-v2`.
+    pub async fn whoami(&self) -> Result<Identity> {
+        if self.token.is_none() {
+            return Err(Error::Auth(format!(
+                "no Hugging Face token for {}: set HF_TOKEN",
+                self.endpoint
+            )));
+        }
+        let (v, _) = self
+            .get_json(
+                "checking the Hugging Face token",
+                &format!("{}/api/whoami-v2", self.endpoint),
+            )
+            .await
+            .map_err(|e| match e {
+                Error::Http {
+                    status, message, ..
+                } if is_denied(status) => Error::Auth(format!(
+                    "the Hugging Face token was refused by {} (HTTP {status}: {message})",
+                    self.endpoint
+                )),
+                other => other,
+            })?;
+        let name = v["name"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol("whoami without a name".into()))?
+            .to_string();
+        let orgs = v["orgs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let role = v["auth"]["accessToken"]["role"].as_str().unwrap_or("write");
+        Ok(Identity {
+            name,
+            orgs,
+            can_write: role != "read",
+        })
+    }
+
+    /// Visibility of `repo`, `None` when missing or invisible.
+    pub async fn repo_state(&self, repo: &RepoRef) -> Result<Option<RepoState>> {
+        match self.get_json("reading repo info", &self.api(repo)).await {
+            Ok((v, _)) => Ok(Some(RepoState {
+                private: v["private"].as_bool().unwrap_or(false),
+            })),
+            Err(Error::Http {
+                status: 401 | 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The manifest of `repo` at `revision` (default `main`), pinned to its commit.
+    pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
+        let rev = revision.unwrap_or("main");
+        let url = format!("{}/revision/{}", self.api(repo), enc(rev));
+        let (info, _) = self.get_json("reading the source repo", &url).await.map_err(|e| match e {
+            Error::Http { status: 401 | 404, message, .. } => Error::Input(format!(
+                "{repo} at revision {rev:?} was not found on {} or is not visible with this token ({message})",
+                self.endpoint
+            )),
+            other => other,
+        })?;
+        let commit = info["sha"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol("repo info without a sha".into()))?
+            .to_string();
+        let files = self.list(repo, &commit).await?;
+        Ok(Manifest {
+            repo: repo.clone(),
+            commit,
+            private: info["private"].as_bool().unwrap_or(false),
+            files,
+        })
+    }
+
+    /// Every file at `commit`, following the tree listing's `Link` pages.
+    pub async fn list(&self, repo: &RepoRef, commit: &str) -> Result<Vec<FileEntry>> {
+        let mut url = Some(format!(
+            "{}/tree/{}?recursive=true&expand=false",
+            self.api(repo),
+            enc(commit)
+        ));
+        let mut files = Vec::new();
+        while let Some(u) = url.take() {
+            let (v, headers) = self.get_json("listing files", &u).await?;
+            let entries: Vec<TreeEntry> = serde_json::from_value(v)
+                .map_err(|e| Error::Protocol(format!("tree listing: {e}")))?;
+            for e in entries.into_iter().filter(|e| e.kind == "file") {
+                check_path(&e.path)?;
+                files.push(match e.lfs {
+                    Some(l) => FileEntry {
+                        path: e.path,
+                        size: l.size,
+                        lfs: true,
+                        sha256: Some(l.oid),
+                        git_oid: None,
+                    },
+                    None => FileEntry {
+                        path: e.path,
+                        size: e.size,
+                        lfs: false,
+                        sha256: None,
+                        git_oid: e.oid,
+                    },
+                });
+            }
+            url = headers
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+        }
+        Ok(files)
+    }
+
+    /// Streams `len` bytes of `path` at `commit` from `offset`.
+    pub async fn download(
+        &self,
+        repo: &RepoRef,
+        commit: &str,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<ByteStream> {
+        if len == 0 {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        let url = format!(
+            "{}/resolve/{}/{}",
+            self.web(repo),
+            enc(commit),
+            enc_path(path)
+        );
+        let range = format!("bytes={offset}-{}", offset + len - 1);
+        let what = format!("downloading {path}");
+        // reqwest follows the redirect to the CDN and drops Authorization on a different origin.
+        let resp = self
+            .http
+            .send(&what, || {
+                self.auth(self.http.client.get(&url)).header(RANGE, &range)
+            })
+            .await?;
+        ranged_body(resp, offset, len)
+    }
+
+    /// `POST /api/repos/create`; `Ok(false)` when the repo exists already.
+    pub async fn create_repo(&self, repo: &RepoRef, private: bool) -> Result<bool> {
+        let mut body = json!({
+            "name": repo.name, "organization": repo.namespace,
+            "private": private, "visibility": if private { "private" } else { "public" },
+        });
+        if repo.repo_type != RepoType::Model {
+            body["type"] = json!(repo.repo_type.as_str());
+        }
+        if repo.repo_type == RepoType::Space {
+            body["sdk"] = json!("static");
+        }
+        let url = format!("{}/api/repos/create", self.endpoint);
+        let result = self
+            .http
+            .send("creating the destination repo", || {
+                self.auth(self.http.client.post(&url)).json(&body)
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(Error::Http { status: 409, .. }) => Ok(false),
+            Err(Error::Http {
+                status, message, ..
+            }) if is_denied(status) => Err(Error::Auth(format!(
+                "cannot create {repo}: the token may not write to namespace {:?} ({message})",
+                repo.namespace
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The LFS batch API: which objects must be sent, and where.
+    pub async fn prepare_uploads(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        objects: &[(String, u64)],
+    ) -> Result<Vec<UploadAction>> {
+        let url = format!("{}.git/info/lfs/objects/batch", self.web(repo));
+        let mut out = Vec::with_capacity(objects.len());
+        for batch in objects.chunks(256) {
+            let body = json!({
+                "operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
+                "ref": {"name": branch},
+                "objects": batch.iter().map(|(oid, size)| json!({"oid": oid, "size": size})).collect::<Vec<_>>(),
+            });
+            let resp = self
+                .http
+                .send("asking the destination which objects it needs", || {
+                    self.auth(self.http.client.post(&url))
+                        .header("accept", "application/vnd.git-lfs+json")
+                        .header("content-type", "application/vnd.git-lfs+json")
+                        .body(body.to_string())
+                })
+                .await?;
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| Error::Protocol(format!("LFS batch: {}", e.without_url())))?;
+            let objs = v["objects"]
+                .as_array()
+                .ok_or_else(|| Error::Protocol("LFS batch answer without objects".into()))?;
+            for (oid, _) in batch {
+                let o = objs
+                    .iter()
+                    .find(|o| o["oid"].as_str() == Some(oid))
+                    .ok_or_else(|| {
+                        Error::Protocol(format!("LFS batch answer does not mention {oid}"))
+                    })?;
+                out.push(upload_action(o)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// PUTs `len` bytes to a presigned URL (no Authorization: the URL carries its own).
+    pub async fn put(&self, url: &str, len: u64, body: ByteStream) -> Result<Option<String>> {
+        let resp = self
+            .http
+            .client
+            .put(url)
+            .header(CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map_err(|e| Error::transport("uploading to the destination's object store", e))?;
+        if !resp.status().is_success() {
+            return Err(error_from("uploading to the destination's object store", resp).await);
+        }
+        Ok(resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+
+    /// The multipart completion call (no Authorization, like the official client).
+    pub async fn complete_multipart(&self, url: &str, oid: &str, etags: &[String]) -> Result<()> {
+        let parts: Vec<Value> = etags
+            .iter()
+            .enumerate()
+            .map(|(i, e)| json!({"partNumber": i + 1, "etag": e}))
+            .collect();
+        let body = json!({"oid": oid, "parts": parts});
+        self.http
+            .send("completing a multipart upload", || {
+                self.http
+                    .client
+                    .post(url)
+                    .header("accept", "application/vnd.git-lfs+json")
+                    .header("content-type", "application/vnd.git-lfs+json")
+                    .body(body.to_string())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The batch API's verify action.
+    pub async fn verify_upload(&self, url: &str, oid: &str, size: u64) -> Result<()> {
+        let body = json!({"oid": oid, "size": size});
+        self.http
+            .send("verifying an upload", || {
+                self.auth(self.http.client.post(url))
+                    .header("content-type", "application/vnd.git-lfs+json")
+                    .body(body.to_string())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One NDJSON commit of every file to `branch`; returns the new commit id.
+    pub async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        files: &[CommitFile],
+    ) -> Result<String> {
+        let mut body = String::new();
+        body.push_str(
+            &json!({"key": "header", "value": {"summary": message, "description": ""}}).to_string(),
+        );
+        body.push('\n');
+        for f in files {
+            let line = match f {
+                CommitFile::Inline { path, content } => json!({"key": "file", "value": {
+                    "path": path, "encoding": "base64",
+                    "content": base64::engine::general_purpose::STANDARD.encode(content)}}),
+                CommitFile::Lfs { path, sha256, size } => {
+                    json!({"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": sha256, "size": size}})
+                }
+            };
+            body.push_str(&line.to_string());
+            body.push('\n');
+        }
+        let url = format!("{}/commit/{}", self.api(repo), enc(branch));
+        let resp = self
+            .http
+            .send("committing to the destination", || {
+                self.auth(self.http.client.post(&url))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body.clone())
+            })
+            .await?;
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| Error::Protocol(format!("commit answer: {}", e.without_url())))?;
+        v["commitOid"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Protocol("commit answer without commitOid".into()))
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header
+        .split(',')
+        .find(|p| p.contains("rel=\"next\""))
+        .and_then(|p| {
+            let start = p.find('<')? + 1;
+            let end = p.find('>')?;
+            Some(p[start..end].to_string())
+        })
+}
+
+fn upload_action(o: &Value) -> Result<UploadAction> {
+    if let Some(err) = o.get("error") {
+        return Err(Error::Protocol(format!(
+            "the destination refused object {}: {} {}",
+            o["oid"].as_str().unwrap_or("?"),
+            err["code"],
+            err["message"].as_str().unwrap_or("")
+        )));
+    }
+    let Some(actions) = o.get("actions") else {
+        return Ok(UploadAction::Present);
+    };
+    let Some(upload) = actions.get("upload") else {
+        return Ok(UploadAction::Present);
+    };
+    let href = upload["href"]
+        .as_str()
+        .ok_or_else(|| Error::Protocol("upload action without href".into()))?
+        .to_string();
+    let verify = actions
+        .get("verify")
+        .and_then(|v| v["href"].as_str())
+        .map(str::to_string);
+    let header = upload.get("header").and_then(Value::as_object);
+    match header.and_then(|h| h.get("chunk_size")) {
+        Some(cs) => {
+            let chunk_size = cs
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| cs.as_u64())
+                .filter(|c| *c > 0)
+                .ok_or_else(|| Error::Protocol("invalid multipart chunk_size".into()))?;
+            let mut parts: Vec<(u64, String)> = header
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.as_str()?.to_string())))
+                .collect();
+            parts.sort_by_key(|p| p.0);
+            Ok(UploadAction::Multipart {
+                chunk_size,
+                parts: parts.into_iter().map(|p| p.1).collect(),
+                complete: href,
+                verify,
+            })
+        }
+        None => Ok(UploadAction::Basic { href, verify }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_actions() {
+        assert_eq!(
+            next_link("<http://h/api?cursor=abc>; rel=\"next\"").as_deref(),
+            Some("http://h/api?cursor=abc")
+        );
+        assert_eq!(next_link("<http://h/x>; rel=\"prev\""), None);
+        assert_eq!(
+            upload_action(&json!({"oid": "a", "size": 1})).unwrap(),
+            UploadAction::Present
+        );
+        let mp = json!({"oid": "a", "size": 12, "actions": {"upload": {"href": "done", "header": {"chunk_size": "5", "00002": "p2", "00001": "p1", "00003": "p3"}}}});
+        assert_eq!(
+            upload_action(&mp).unwrap(),
+            UploadAction::Multipart {
+                chunk_size: 5,
+                parts: vec!["p1".into(), "p2".into(), "p3".into()],
+                complete: "done".into(),
+                verify: None
+            }
+        );
+        assert!(
+            upload_action(&json!({"oid": "a", "error": {"code": 422, "message": "bad"}})).is_err()
+        );
+        assert_eq!(enc_path("dir x/ü [1].txt"), "dir%20x/%C3%BC%20%5B1%5D.txt");
+    }
+}

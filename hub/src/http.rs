@@ -1,0 +1,180 @@
+//! The HTTP client every hub client shares: timeouts, a user agent, and one retry policy.
+//! Retries are bounded, back off exponentially with jitter, honour `Retry-After`, and only ever
+//! resend requests whose body can be rebuilt (the caller passes a builder, not a request).
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use crate::error::{Error, Result};
+
+/// How many times and how patiently to retry.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max_delay: Duration,
+    /// Longest `Retry-After` honoured; longer ones fail instead of stalling a run for hours.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `n` (1-based): exponential with full jitter, or the
+    /// server's `Retry-After` when it sent one.
+    pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra.min(self.max_retry_after);
+        }
+        let exp = self
+            .base
+            .saturating_mul(1u32 << n.min(16))
+            .min(self.max_delay);
+        let jitter = (random_u64() % 1000) as f64 / 1000.0;
+        exp.mul_f64(0.5 + jitter / 2.0)
+    }
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// A shared HTTP client.
+#[derive(Clone, Debug)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub retry: RetryPolicy,
+}
+
+impl Http {
+    /// A client with connect and read timeouts (no total timeout: transfers may be long).
+    pub fn new() -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("hubmigrate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(20))
+            .read_timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(32)
+            .build()
+            .map_err(|e| Error::transport("building the HTTP client", e))?;
+        Ok(Http {
+            client,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Sends the request `build` makes, retrying retryable failures; an error status becomes
+    /// [`Error::Http`] with the hub's message. `what` names the operation for errors and logs.
+    pub async fn send(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match build().send().await {
+                Ok(resp) if resp.status().is_success() || resp.status().is_redirection() => {
+                    return Ok(resp);
+                }
+                Ok(resp) => error_from(what, resp).await,
+                Err(e) => Error::transport(what, e),
+            };
+            if !err.is_retryable() || attempt >= self.retry.attempts {
+                return Err(err);
+            }
+            let retry_after = match &err {
+                Error::Http { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let pause = self.retry.delay(attempt, retry_after);
+            tracing::debug!(what, attempt, error = %err, pause_ms = pause.as_millis() as u64, "retrying");
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the hubs).
+pub fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Turns an error answer into [`Error::Http`], with the hub's message from `X-Error-Message` or
+/// the JSON body (`error`, `message`, `Message`), or the start of the text body.
+pub async fn error_from(what: &str, resp: Response) -> Error {
+    let status = resp.status();
+    let retry_after = retry_after(&resp);
+    let header_msg = resp
+        .headers()
+        .get("x-error-message")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = resp.text().await.unwrap_or_default();
+    let body_msg = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            ["error", "message", "Message"]
+                .iter()
+                .find_map(|k| v.get(*k).and_then(|m| m.as_str()).map(str::to_string))
+        });
+    let mut message = header_msg
+        .or(body_msg)
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    Error::Http {
+        what: what.to_string(),
+        status: status.as_u16(),
+        message,
+        retry_after,
+    }
+}
+
+/// True for statuses that mean "you may not" (401/403).
+pub fn is_denied(status: u16) -> bool {
+    status == StatusCode::UNAUTHORIZED.as_u16() || status == StatusCode::FORBIDDEN.as_u16()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_bounded_and_honour_retry_after() {
+        let p = RetryPolicy::default();
+        for n in 1..20 {
+            assert!(p.delay(n, None) <= p.max_delay);
+        }
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(9999))),
+            p.max_retry_after
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! One type for "a hub": what a migration needs from a source and a destination, implemented by
+//! the Hugging Face and ModelScope clients. Callers never branch on the platform.
+
+use crate::error::Result;
+use crate::hashing::ByteStream;
+use crate::hf::HfClient;
+use crate::manifest::{FileEntry, Manifest};
+use crate::ms::MsClient;
+use crate::redact::Secret;
+use crate::reporef::{Platform, RepoRef};
+
+/// Who a token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    /// Organisations the user belongs to (where the hub tells).
+    pub orgs: Vec<String>,
+    /// Whether the token may write at all (read-only tokens may not).
+    pub can_write: bool,
+}
+
+/// How one LFS object gets to the destination's object store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UploadAction {
+    /// Already stored: send nothing.
+    Present,
+    /// One PUT of the whole object to `href` (a presigned URL).
+    Basic {
+        href: String,
+        verify: Option<String>,
+    },
+    /// Parts of `chunk_size` bytes PUT to `parts[i]`, then a completion POST to `complete`.
+    Multipart {
+        chunk_size: u64,
+        parts: Vec<String>,
+        complete: String,
+        verify: Option<String>,
+    },
+}
+
+/// A file of the single destination commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitFile {
+    /// A regular file, committed inline.
+    Inline { path: String, content: Vec<u8> },
+    /// An LFS file whose object is already in the destination's store.
+    Lfs {
+        path: String,
+        sha256: String,
+        size: u64,
+    },
+}
+
+impl CommitFile {
+    /// The file's path.
+    pub fn path(&self) -> &str {
+        match self {
+            CommitFile::Inline { path, .. } | CommitFile::Lfs { path, .. } => path,
+        }
+    }
+}
+
+/// A repo's existence and visibility.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepoState {
+    pub private: bool,
+}
+
+/// A hub client.
+#[derive(Clone, Debug)]
+pub enum Hub {
+    Hf(HfClient),
+    Ms(MsClient),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            Hub::Hf($c) => $e,
+            Hub::Ms($c) => $e,
+        }
+    };
+}
+
+impl Hub {
+    /// A client for `platform` at `endpoint` (base URL) with an optional token.
+    pub fn new(platform: Platform, endpoint: &str, token: Option<Secret>) -> Result<Self> {
+        Ok(match platform {
+            Platform::Hf => Hub::Hf(HfClient::new(endpoint, token)?),
+            Platform::Ms => Hub::Ms(MsClient::new(endpoint, token)?),
+        })
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> Platform {
+        match self {
+            Hub::Hf(_) => Platform::Hf,
+            Hub::Ms(_) => Platform::Ms,
+        }
+    }
+
+    /// The base URL.
+    pub fn endpoint(&self) -> &str {
+        dispatch!(self, c => c.endpoint())
+    }
+
+    /// The branch new commits go to: `main` on Hugging Face, `master` on ModelScope.
+    pub fn default_branch(&self) -> &'static str {
+        match self {
+            Hub::Hf(_) => "main",
+            Hub::Ms(_) => "master",
+        }
+    }
+
+    /// Files larger than this cannot be regular (inline) files at this hub.
+    pub fn max_regular_size(&self) -> u64 {
+        match self {
+            Hub::Hf(_) => 10 * 1024 * 1024,
+            Hub::Ms(_) => u64::MAX,
+        }
+    }
+
+    /// Validates the token and says whose it is.
+    pub async fn whoami(&self) -> Result<Identity> {
+        dispatch!(self, c => c.whoami().await)
+    }
+
+    /// The repo's visibility, or `None` when it does not exist (or is invisible to the token).
+    pub async fn repo_state(&self, repo: &RepoRef) -> Result<Option<RepoState>> {
+        dispatch!(self, c => c.repo_state(repo).await)
+    }
+
+    /// Every file of `repo` at `revision`, pinned to the commit the revision resolves to.
+    pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
+        dispatch!(self, c => c.manifest(repo, revision).await)
+    }
+
+    /// Lists every file at `commit` (for verification after a commit).
+    pub async fn list(&self, repo: &RepoRef, commit: &str) -> Result<Vec<FileEntry>> {
+        dispatch!(self, c => c.list(repo, commit).await)
+    }
+
+    /// Streams `len` bytes of `path` at `commit` from `offset` (one request, no resume; see
+    /// [`crate::transfer::open_resuming`]).
+    pub async fn download(
+        &self,
+        repo: &RepoRef,
+        commit: &str,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<ByteStream> {
+        dispatch!(self, c => c.download(repo, commit, path, offset, len).await)
+    }
+
+    /// Creates the repo with this visibility; `Ok(false)` when it already existed.
+    pub async fn create_repo(&self, repo: &RepoRef, private: bool) -> Result<bool> {
+        dispatch!(self, c => c.create_repo(repo, private).await)
+    }
+
+    /// Asks the object store which objects (sha256, size) it needs, and how to send them.
+    pub async fn prepare_uploads(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        objects: &[(String, u64)],
+    ) -> Result<Vec<UploadAction>> {
+        dispatch!(self, c => c.prepare_uploads(repo, branch, objects).await)
+    }
+
+    /// PUTs a whole object (or one part) of `len` bytes to a presigned URL; returns the ETag.
+    pub async fn put(&self, url: &str, len: u64, body: ByteStream) -> Result<Option<String>> {
+        dispatch!(self, c => c.put(url, len, body).await)
+    }
+
+    /// Completes a multipart upload with the parts' ETags (in part order).
+    pub async fn complete_multipart(&self, url: &str, oid: &str, etags: &[String]) -> Result<()> {
+        dispatch!(self, c => c.complete_multipart(url, oid, etags).await)
+    }
+
+    /// Confirms an upload through the store's verify action.
+    pub async fn verify_upload(&self, url: &str, oid: &str, size: u64) -> Result<()> {
+        dispatch!(self, c => c.verify_upload(url, oid, size).await)
+    }
+
+    /// Writes `files` to `branch` (one commit where the hub allows; ModelScope in batches of at
+    /// most 256 actions) and returns the resulting head commit.
+    pub async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        files: &[CommitFile],
+    ) -> Result<String> {
+        dispatch!(self, c => c.commit(repo, branch, message, files).await)
+    }
+}

@@ -1,0 +1,163 @@
+//! The manifest: every file of the source at one pinned commit (path, size, kind, hashes), the
+//! repo's visibility, and the `--include`/`--exclude` filter applied before planning. Paths from a
+//! listing are validated here: a hostile listing cannot make anyone write outside the repo.
+
+use crate::error::{Error, Result};
+use crate::reporef::RepoRef;
+
+/// One file of a repo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    /// Stored with LFS (pointer in git, bytes in the object store).
+    pub lfs: bool,
+    /// sha256 of the content when the listing gives it (LFS oid; ModelScope gives it for all).
+    pub sha256: Option<String>,
+    /// Git blob id when the listing gives it (Hugging Face regular files).
+    pub git_oid: Option<String>,
+}
+
+/// The source at one commit.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub repo: RepoRef,
+    /// The pinned commit every byte is read at.
+    pub commit: String,
+    pub private: bool,
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    /// Sum of file sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Keeps files matching any `include` (all when empty) and no `exclude` glob.
+    pub fn filter(&mut self, include: &[String], exclude: &[String]) {
+        self.files.retain(|f| {
+            (include.is_empty() || include.iter().any(|g| glob(g, &f.path)))
+                && !exclude.iter().any(|g| glob(g, &f.path))
+        });
+    }
+}
+
+/// Rejects unsafe paths from a listing: empty, absolute, `..` or `.` segments, NUL, backslashes.
+pub fn check_path(p: &str) -> Result<()> {
+    let bad = p.is_empty()
+        || p.starts_with('/')
+        || p.contains('\0')
+        || p.contains('\\')
+        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        return Err(Error::Protocol(format!(
+            "the source listing has an unsafe path {p:?}; refusing to migrate it"
+        )));
+    }
+    Ok(())
+}
+
+/// `fnmatch`-style matching as `huggingface_hub`'s `allow_patterns` does it: `*` matches any run
+/// of characters (slashes included), `?` one character, `[...]` a class; a pattern ending in `/`
+/// matches everything below that folder.
+pub fn glob(pattern: &str, path: &str) -> bool {
+    let owned;
+    let pattern = if pattern.ends_with('/') {
+        owned = format!("{pattern}*");
+        owned.as_str()
+    } else {
+        pattern
+    };
+    fnmatch(pattern.as_bytes(), path.as_bytes())
+}
+
+fn fnmatch(p: &[u8], s: &[u8]) -> bool {
+    // Iterative with single-star backtracking: linear in practice, no recursion blow-up.
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while si < s.len() {
+        if pi < p.len() {
+            match p[pi] {
+                b'*' => {
+                    star = Some(pi);
+                    mark = si;
+                    pi += 1;
+                    continue;
+                }
+                b'?' => {
+                    pi += 1;
+                    si += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, len)) = class(&p[pi..], s[si])
+                        && matched
+                    {
+                        pi += len;
+                        si += 1;
+                        continue;
+                    }
+                }
+                c if c == s[si] => {
+                    pi += 1;
+                    si += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some(st) => {
+                pi = st + 1;
+                mark += 1;
+                si = mark;
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Matches one character against the class at the start of `p`; returns (hit, class length).
+fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
+    let neg = matches!(p.get(1), Some(b'!') | Some(b'^'));
+    let start = if neg { 2 } else { 1 };
+    let end = start + p.get(start + 1..)?.iter().position(|&b| b == b']')? + 1;
+    let body = &p[start..end];
+    let mut hit = false;
+    let mut i = 0;
+    while i < body.len() {
+        if i + 2 < body.len() && body[i + 1] == b'-' {
+            hit |= body[i] <= c && c <= body[i + 2];
+            i += 3;
+        } else {
+            hit |= body[i] == c;
+            i += 1;
+        }
+    }
+    Some((hit != neg, end + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("*.safetensors", "a/b/model.safetensors"));
+        assert!(glob("weights/", "weights/x/y.bin"));
+        assert!(!glob("weights/", "other/weights.bin"));
+        assert!(glob("file[0-9].txt", "file3.txt") && !glob("file[!0-9].txt", "file3.txt"));
+        assert!(glob("*", "") && !glob("a", ""));
+        assert!(glob("a*b*c", "a--b--c") && !glob("a*b*c", "a--b--"));
+    }
+
+    #[test]
+    fn unsafe_paths() {
+        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "a\0b", "a\\b"] {
+            assert!(check_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_path("dir with space/ünï [1].txt").is_ok());
+    }
+}

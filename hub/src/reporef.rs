@@ -1,0 +1,315 @@
+//! Repository references as users write them: `hf:org/name`, `hf:datasets/org/name`,
+//! `ms:org/name`, full URLs (`https://huggingface.co/datasets/o/n`,
+//! `https://modelscope.cn/models/o/n`), and the `--to ms` shorthand (same id, other hub).
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Which hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Platform {
+    /// Hugging Face Hub (or any HF-compatible hub).
+    Hf,
+    /// ModelScope.
+    Ms,
+}
+
+impl Platform {
+    /// `hf` or `ms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Hf => "hf",
+            Platform::Ms => "ms",
+        }
+    }
+
+    /// Parses `hf`/`ms` (also `huggingface`, `modelscope`).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "hf" | "huggingface" => Ok(Platform::Hf),
+            "ms" | "modelscope" => Ok(Platform::Ms),
+            other => Err(Error::Input(format!("unknown hub {other:?}: use hf or ms"))),
+        }
+    }
+
+    /// The public hub's base URL.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Platform::Hf => "https://huggingface.co",
+            Platform::Ms => "https://modelscope.cn",
+        }
+    }
+}
+
+/// Model, dataset or space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RepoType {
+    Model,
+    Dataset,
+    Space,
+}
+
+impl RepoType {
+    /// `model`, `dataset`, `space`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoType::Model => "model",
+            RepoType::Dataset => "dataset",
+            RepoType::Space => "space",
+        }
+    }
+
+    /// `models`, `datasets`, `spaces`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            RepoType::Model => "models",
+            RepoType::Dataset => "datasets",
+            RepoType::Space => "spaces",
+        }
+    }
+
+    /// Parses a singular or plural name.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "model" | "models" => Ok(RepoType::Model),
+            "dataset" | "datasets" => Ok(RepoType::Dataset),
+            "space" | "spaces" => Ok(RepoType::Space),
+            other => Err(Error::Input(format!(
+                "unknown repo type {other:?}: use model, dataset or space"
+            ))),
+        }
+    }
+}
+
+/// A repository on a hub: platform, type, `namespace/name`, and the base URL if the reference
+/// named one (a full URL); otherwise the endpoint comes from the environment or the flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoRef {
+    pub platform: Platform,
+    pub repo_type: RepoType,
+    pub namespace: String,
+    pub name: String,
+    /// Whether the type was given explicitly (`datasets/`, a URL): `--repo-type` does not override it.
+    pub explicit_type: bool,
+    /// The base URL from a full URL reference.
+    pub endpoint: Option<String>,
+}
+
+impl RepoRef {
+    /// `namespace/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Parses a reference; `default_type` applies when the reference does not say.
+    pub fn parse(text: &str, default_type: RepoType) -> Result<Self> {
+        let t = text.trim();
+        if let Some(rest) = t
+            .strip_prefix("https://")
+            .or_else(|| t.strip_prefix("http://"))
+        {
+            return Self::parse_url(t, rest, default_type);
+        }
+        let (platform, rest) = t.split_once(':').ok_or_else(|| {
+            Error::Input(format!(
+                "invalid repo {t:?}: write hf:NAMESPACE/NAME, ms:NAMESPACE/NAME or a full URL"
+            ))
+        })?;
+        let platform = Platform::parse(platform)?;
+        let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+        let (repo_type, explicit, ns, name) = match parts.as_slice() {
+            [ns, name] => (default_type, false, *ns, *name),
+            [kind, ns, name] => (RepoType::parse(kind)?, true, *ns, *name),
+            _ => {
+                return Err(Error::Input(format!(
+                    "invalid repo {t:?}: expected NAMESPACE/NAME"
+                )));
+            }
+        };
+        Self::build(platform, repo_type, explicit, ns, name, None)
+    }
+
+    fn parse_url(full: &str, rest: &str, default_type: RepoType) -> Result<Self> {
+        let scheme = if full.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        let (host, path) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::Input(format!("invalid repo URL {full:?}")))?;
+        if host.contains('@') {
+            return Err(Error::Input(
+                "credentials in a hub URL are not supported: use HF_TOKEN or MODELSCOPE_TOKEN"
+                    .into(),
+            ));
+        }
+        let platform = if host.contains("modelscope") {
+            Platform::Ms
+        } else if host.contains("huggingface") || host == "hf.co" {
+            Platform::Hf
+        } else {
+            return Err(Error::Input(format!(
+                "cannot tell which hub {host} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint"
+            )));
+        };
+        let parts: Vec<&str> = path
+            .trim_end_matches(".git")
+            .trim_matches('/')
+            .split('/')
+            .collect();
+        let (repo_type, explicit, ns, name) = match (platform, parts.as_slice()) {
+            (_, [kind @ ("datasets" | "spaces" | "models"), ns, name, ..]) => {
+                (RepoType::parse(kind)?, true, *ns, *name)
+            }
+            (Platform::Hf, [ns, name, ..]) => {
+                (RepoType::Model, default_type == RepoType::Model, *ns, *name)
+            }
+            _ => {
+                return Err(Error::Input(format!(
+                    "invalid repo URL {full:?}: expected .../NAMESPACE/NAME"
+                )));
+            }
+        };
+        let repo_type = if explicit { repo_type } else { default_type };
+        Self::build(
+            platform,
+            repo_type,
+            explicit,
+            ns,
+            name,
+            Some(format!("{scheme}://{host}")),
+        )
+    }
+
+    fn build(
+        platform: Platform,
+        repo_type: RepoType,
+        explicit: bool,
+        ns: &str,
+        name: &str,
+        endpoint: Option<String>,
+    ) -> Result<Self> {
+        for part in [ns, name] {
+            let ok = !part.is_empty()
+                && part.len() <= 96
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && !part.starts_with(['.', '-'])
+                && !part.contains("..");
+            if !ok {
+                return Err(Error::Input(format!(
+                    "invalid repo name {part:?}: use letters, digits, '.', '_' and '-'"
+                )));
+            }
+        }
+        if platform == Platform::Ms && repo_type == RepoType::Space {
+            return Err(Error::Input(
+                "ModelScope has no spaces to migrate files to or from (studios are git-only)"
+                    .into(),
+            ));
+        }
+        Ok(RepoRef {
+            platform,
+            repo_type,
+            namespace: ns.into(),
+            name: name.into(),
+            explicit_type: explicit,
+            endpoint,
+        })
+    }
+
+    /// The same repo id on another hub (`--to ms`), keeping the type.
+    pub fn on(&self, platform: Platform) -> Self {
+        RepoRef {
+            platform,
+            endpoint: None,
+            ..self.clone()
+        }
+    }
+
+    /// With another type, unless the reference fixed its type itself.
+    pub fn with_default_type(mut self, t: RepoType) -> Self {
+        if !self.explicit_type {
+            self.repo_type = t;
+        }
+        self
+    }
+}
+
+impl fmt::Display for RepoRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.repo_type {
+            RepoType::Model => write!(f, "{}:{}", self.platform.as_str(), self.id()),
+            t => write!(f, "{}:{}/{}", self.platform.as_str(), t.plural(), self.id()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<RepoRef> {
+        RepoRef::parse(s, RepoType::Model)
+    }
+
+    #[test]
+    fn short_forms() {
+        let r = p("hf:org/model-1").unwrap();
+        assert_eq!(
+            (r.platform, r.repo_type, r.id().as_str()),
+            (Platform::Hf, RepoType::Model, "org/model-1")
+        );
+        let d = p("hf:datasets/org/d").unwrap();
+        assert_eq!(d.repo_type, RepoType::Dataset);
+        assert!(d.explicit_type);
+        assert_eq!(d.to_string(), "hf:datasets/org/d");
+        assert_eq!(
+            RepoRef::parse("ms:o/n", RepoType::Dataset)
+                .unwrap()
+                .repo_type,
+            RepoType::Dataset
+        );
+        assert_eq!(
+            p("hf:org/m").unwrap().on(Platform::Ms).to_string(),
+            "ms:org/m"
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let r = p("https://huggingface.co/datasets/o/n").unwrap();
+        assert_eq!(
+            (r.platform, r.repo_type, r.endpoint.as_deref()),
+            (
+                Platform::Hf,
+                RepoType::Dataset,
+                Some("https://huggingface.co")
+            )
+        );
+        let m = p("https://modelscope.cn/models/o/n").unwrap();
+        assert_eq!((m.platform, m.repo_type), (Platform::Ms, RepoType::Model));
+        assert_eq!(p("https://huggingface.co/o/n.git").unwrap().id(), "o/n");
+    }
+
+    #[test]
+    fn bad_input_is_explained() {
+        for bad in [
+            "org/name",
+            "xx:o/n",
+            "hf:o",
+            "hf:o/n/x/y",
+            "hf:../n",
+            "hf:o/n n",
+            "ms:spaces/o/n",
+            "https://u:t@huggingface.co/o/n",
+            "https://example.com/o/n",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(e.is_user_error(), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Streaming transfer primitives: turning a (possibly range-ignoring) download answer into exactly
+//! the bytes asked for, and a download that resumes with `Range` after a cut connection or a short
+//! body, a bounded number of times.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::{Response, StatusCode};
+
+use crate::error::{Error, Result};
+use crate::hashing::ByteStream;
+use crate::http::RetryPolicy;
+use crate::hub::Hub;
+use crate::reporef::RepoRef;
+
+/// The bytes `[offset, offset + len)` of a download answer. A `206` is taken as is; a `200` (a
+/// server that ignores `Range`, as ModelScope does for regular files) is skipped forward.
+pub fn ranged_body(resp: Response, offset: u64, len: u64) -> Result<ByteStream> {
+    let skip = match resp.status() {
+        StatusCode::PARTIAL_CONTENT => {
+            let start = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("bytes "))
+                .and_then(|v| v.split('-').next())
+                .and_then(|v| v.parse::<u64>().ok());
+            if start != Some(offset) {
+                return Err(Error::Protocol(format!(
+                    "asked for bytes from {offset}, got a range starting at {start:?}"
+                )));
+            }
+            0
+        }
+        StatusCode::OK => offset,
+        s => return Err(Error::Protocol(format!("unexpected download status {s}"))),
+    };
+    let mut skip = skip;
+    let mut left = len;
+    let stream = resp
+        .bytes_stream()
+        .map_err(|e| std::io::Error::other(e.without_url()))
+        .map_ok(move |mut b: Bytes| {
+            let drop_n = skip.min(b.len() as u64) as usize;
+            skip -= drop_n as u64;
+            let b = b.split_off(drop_n);
+            let keep = left.min(b.len() as u64) as usize;
+            left -= keep as u64;
+            b.slice(..keep)
+        })
+        .try_filter(|b| std::future::ready(!b.is_empty()));
+    Ok(Box::pin(stream))
+}
+
+/// What to download: a file of a repo at a commit.
+#[derive(Clone)]
+struct Source {
+    hub: Hub,
+    repo: RepoRef,
+    commit: String,
+    path: String,
+}
+
+struct Resume {
+    src: Arc<Source>,
+    current: Option<ByteStream>,
+    offset: u64,
+    left: u64,
+    failures: u32,
+    retry: RetryPolicy,
+}
+
+/// Streams `len` bytes of a file from `offset`, reopening the download at the current position
+/// when the connection breaks or the body ends early (at most `retry.attempts` times in a row
+/// without progress). The bytes are each read once: callers hash them as they pass.
+pub fn open_resuming(
+    hub: &Hub,
+    repo: &RepoRef,
+    commit: &str,
+    path: &str,
+    offset: u64,
+    len: u64,
+) -> ByteStream {
+    let state = Resume {
+        src: Arc::new(Source {
+            hub: hub.clone(),
+            repo: repo.clone(),
+            commit: commit.into(),
+            path: path.into(),
+        }),
+        current: None,
+        offset,
+        left: len,
+        failures: 0,
+        retry: RetryPolicy::default(),
+    };
+    Box::pin(futures_util::stream::unfold(
+        Some(state),
+        |state| async move {
+            let mut st = state?;
+            loop {
+                if st.left == 0 {
+                    return None;
+                }
+                let stream = match st.current.as_mut() {
+                    Some(s) => s,
+                    None => match st
+                        .src
+                        .hub
+                        .download(
+                            &st.src.repo,
+                            &st.src.commit,
+                            &st.src.path,
+                            st.offset,
+                            st.left,
+                        )
+                        .await
+                    {
+                        Ok(s) => st.current.insert(s),
+                        Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
+                            st.failures += 1;
+                            tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+                            continue;
+                        }
+                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                    },
+                };
+                let failure = match stream.next().await {
+                    Some(Ok(b)) => {
+                        st.offset += b.len() as u64;
+                        st.left = st.left.saturating_sub(b.len() as u64);
+                        st.failures = 0;
+                        return Some((Ok(b), Some(st)));
+                    }
+                    Some(Err(e)) => e.to_string(),
+                    None => format!("body ended {} bytes early", st.left),
+                };
+                st.current = None;
+                st.failures += 1;
+                if st.failures >= st.retry.attempts {
+                    let msg = format!("download of {} kept failing: {failure}", st.src.path);
+                    return Some((Err(std::io::Error::other(msg)), None));
+                }
+                tracing::debug!(path = %st.src.path, offset = st.offset, %failure, "resuming download");
+                tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+            }
+        },
+    ))
+}
