@@ -1,5 +1,45 @@
-//! `migrate-coord`: not built yet; see the pipeline issue. Exits 1 so nobody mistakes it for a working tool.
-fn main() {
-    eprintln!("migrate-coord is not implemented yet: use `hubsim` for now (see README.md)");
-    std::process::exit(1);
+//! The `migrate-coord` binary: parses arguments, sets up logging, runs the command, and turns the
+//! outcome into an exit code (0 verified, 1 failure, 2 bad input, 3 mismatches).
+
+use clap::Parser;
+use migrate_coord::cli::{Cli, Command, LogFormat};
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBMIGRATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let env = match migrate_coord::envfile::Env::load(cli.env_file.as_deref()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let log_format = match cli.log_format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    let code = match cli.command {
+        Command::Run(args) => {
+            let dry = args.dry_run;
+            migrate_coord::run::run(args, env, dry, log_format).await.code
+        }
+        Command::Plan(args) => migrate_coord::run::run(args, env, true, log_format).await.code,
+        Command::ValidateTokens(args) => migrate_coord::tokens::validate(&args, &env).await,
+    };
+    std::process::exit(code);
 }

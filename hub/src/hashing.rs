@@ -39,11 +39,32 @@ pub struct DigestSlot(Arc<Mutex<State>>);
 impl DigestSlot {
     /// The digests, once the stream reached its end (`None` before, or after an error).
     pub fn get(&self) -> Option<Digests> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .done
-            .clone()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).done.clone()
+    }
+
+    /// The digests of everything that passed so far, ending the hash. For consumers that stop
+    /// polling once they have the bytes they expected (an HTTP body with a Content-Length never
+    /// polls past its end); callers compare `bytes` with what they expected.
+    pub fn finish(&self) -> Digests {
+        let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        finalize(&mut st);
+        st.done.clone().unwrap_or(Digests {
+            sha256: String::new(),
+            git_oid: None,
+            bytes: 0,
+        })
+    }
+}
+
+fn finalize(st: &mut State) {
+    if st.done.is_none() {
+        let sha256 = hex::encode(std::mem::take(&mut st.sha256).finalize());
+        let git_oid = st.git.take().map(|g| hex::encode(g.finalize()));
+        st.done = Some(Digests {
+            sha256,
+            git_oid,
+            bytes: st.bytes,
+        });
     }
 }
 
@@ -56,11 +77,7 @@ pub struct Hashing {
 
 impl Hashing {
     /// Wraps `inner`; with `git_size`, also computes the git blob id for a blob of that size.
-    pub fn new(
-        inner: ByteStream,
-        git_size: Option<u64>,
-        progress: Arc<AtomicU64>,
-    ) -> (Self, DigestSlot) {
+    pub fn new(inner: ByteStream, git_size: Option<u64>, progress: Arc<AtomicU64>) -> (Self, DigestSlot) {
         let git = git_size.map(|n| {
             let mut h = Sha1::new();
             h.update(format!("blob {n}\0").as_bytes());
@@ -96,19 +113,9 @@ impl Stream for Hashing {
                     g.update(chunk);
                 }
                 st.bytes += chunk.len() as u64;
-                self.progress
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                self.progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
-            Poll::Ready(None) if st.done.is_none() => {
-                let sha256 = hex::encode(std::mem::take(&mut st.sha256).finalize());
-                let git_oid = st.git.take().map(|g| hex::encode(g.finalize()));
-                let bytes = st.bytes;
-                st.done = Some(Digests {
-                    sha256,
-                    git_oid,
-                    bytes,
-                });
-            }
+            Poll::Ready(None) => finalize(&mut st),
             _ => {}
         }
         polled
@@ -131,10 +138,7 @@ mod tests {
     #[tokio::test]
     async fn digests_match_one_shot_hashes() {
         let data = b"hello world, streamed in pieces".to_vec();
-        let chunks: Vec<std::io::Result<Bytes>> = data
-            .chunks(7)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let chunks: Vec<std::io::Result<Bytes>> = data.chunks(7).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let progress = Arc::new(AtomicU64::new(0));
         let (s, slot) = Hashing::new(
             Box::pin(futures_util::stream::iter(chunks)),

@@ -81,12 +81,7 @@ impl HfClient {
     }
 
     fn api(&self, repo: &RepoRef) -> String {
-        format!(
-            "{}/api/{}/{}",
-            self.endpoint,
-            repo.repo_type.plural(),
-            repo.id()
-        )
+        format!("{}/api/{}/{}", self.endpoint, repo.repo_type.plural(), repo.id())
     }
 
     fn web(&self, repo: &RepoRef) -> String {
@@ -99,10 +94,7 @@ impl HfClient {
     }
 
     async fn get_json(&self, what: &str, url: &str) -> Result<(Value, reqwest::header::HeaderMap)> {
-        let resp = self
-            .http
-            .send(what, || self.auth(self.http.client.get(url)))
-            .await?;
+        let resp = self.http.send(what, || self.auth(self.http.client.get(url))).await?;
         let headers = resp.headers().clone();
         let v = resp
             .json()
@@ -126,9 +118,7 @@ impl HfClient {
             )
             .await
             .map_err(|e| match e {
-                Error::Http {
-                    status, message, ..
-                } if is_denied(status) => Error::Auth(format!(
+                Error::Http { status, message, .. } if is_denied(status) => Error::Auth(format!(
                     "the Hugging Face token was refused by {} (HTTP {status}: {message})",
                     self.endpoint
                 )),
@@ -160,9 +150,7 @@ impl HfClient {
             Ok((v, _)) => Ok(Some(RepoState {
                 private: v["private"].as_bool().unwrap_or(false),
             })),
-            Err(Error::Http {
-                status: 401 | 404, ..
-            }) => Ok(None),
+            Err(Error::Http { status: 401 | 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -171,13 +159,20 @@ impl HfClient {
     pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
         let rev = revision.unwrap_or("main");
         let url = format!("{}/revision/{}", self.api(repo), enc(rev));
-        let (info, _) = self.get_json("reading the source repo", &url).await.map_err(|e| match e {
-            Error::Http { status: 401 | 404, message, .. } => Error::Input(format!(
-                "{repo} at revision {rev:?} was not found on {} or is not visible with this token ({message})",
-                self.endpoint
-            )),
-            other => other,
-        })?;
+        let (info, _) = self
+            .get_json("reading the source repo", &url)
+            .await
+            .map_err(|e| match e {
+                Error::Http {
+                    status: 401 | 404,
+                    message,
+                    ..
+                } => Error::Input(format!(
+                    "{repo} at revision {rev:?} was not found on {} or is not visible with this token ({message})",
+                    self.endpoint
+                )),
+                other => other,
+            })?;
         let commit = info["sha"]
             .as_str()
             .ok_or_else(|| Error::Protocol("repo info without a sha".into()))?
@@ -201,8 +196,8 @@ impl HfClient {
         let mut files = Vec::new();
         while let Some(u) = url.take() {
             let (v, headers) = self.get_json("listing files", &u).await?;
-            let entries: Vec<TreeEntry> = serde_json::from_value(v)
-                .map_err(|e| Error::Protocol(format!("tree listing: {e}")))?;
+            let entries: Vec<TreeEntry> =
+                serde_json::from_value(v).map_err(|e| Error::Protocol(format!("tree listing: {e}")))?;
             for e in entries.into_iter().filter(|e| e.kind == "file") {
                 check_path(&e.path)?;
                 files.push(match e.lfs {
@@ -222,10 +217,7 @@ impl HfClient {
                     },
                 });
             }
-            url = headers
-                .get(LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
+            url = headers.get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
         }
         Ok(files)
     }
@@ -242,20 +234,13 @@ impl HfClient {
         if len == 0 {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        let url = format!(
-            "{}/resolve/{}/{}",
-            self.web(repo),
-            enc(commit),
-            enc_path(path)
-        );
+        let url = format!("{}/resolve/{}/{}", self.web(repo), enc(commit), enc_path(path));
         let range = format!("bytes={offset}-{}", offset + len - 1);
         let what = format!("downloading {path}");
         // reqwest follows the redirect to the CDN and drops Authorization on a different origin.
         let resp = self
             .http
-            .send(&what, || {
-                self.auth(self.http.client.get(&url)).header(RANGE, &range)
-            })
+            .send(&what, || self.auth(self.http.client.get(&url)).header(RANGE, &range))
             .await?;
         ranged_body(resp, offset, len)
     }
@@ -282,9 +267,7 @@ impl HfClient {
         match result {
             Ok(_) => Ok(true),
             Err(Error::Http { status: 409, .. }) => Ok(false),
-            Err(Error::Http {
-                status, message, ..
-            }) if is_denied(status) => Err(Error::Auth(format!(
+            Err(Error::Http { status, message, .. }) if is_denied(status) => Err(Error::Auth(format!(
                 "cannot create {repo}: the token may not write to namespace {:?} ({message})",
                 repo.namespace
             ))),
@@ -327,9 +310,7 @@ impl HfClient {
                 let o = objs
                     .iter()
                     .find(|o| o["oid"].as_str() == Some(oid))
-                    .ok_or_else(|| {
-                        Error::Protocol(format!("LFS batch answer does not mention {oid}"))
-                    })?;
+                    .ok_or_else(|| Error::Protocol(format!("LFS batch answer does not mention {oid}")))?;
                 out.push(upload_action(o)?);
             }
         }
@@ -392,17 +373,9 @@ impl HfClient {
     }
 
     /// One NDJSON commit of every file to `branch`; returns the new commit id.
-    pub async fn commit(
-        &self,
-        repo: &RepoRef,
-        branch: &str,
-        message: &str,
-        files: &[CommitFile],
-    ) -> Result<String> {
+    pub async fn commit(&self, repo: &RepoRef, branch: &str, message: &str, files: &[CommitFile]) -> Result<String> {
         let mut body = String::new();
-        body.push_str(
-            &json!({"key": "header", "value": {"summary": message, "description": ""}}).to_string(),
-        );
+        body.push_str(&json!({"key": "header", "value": {"summary": message, "description": ""}}).to_string());
         body.push('\n');
         for f in files {
             let line = match f {
@@ -438,14 +411,11 @@ impl HfClient {
 
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(header: &str) -> Option<String> {
-    header
-        .split(',')
-        .find(|p| p.contains("rel=\"next\""))
-        .and_then(|p| {
-            let start = p.find('<')? + 1;
-            let end = p.find('>')?;
-            Some(p[start..end].to_string())
-        })
+    header.split(',').find(|p| p.contains("rel=\"next\"")).and_then(|p| {
+        let start = p.find('<')? + 1;
+        let end = p.find('>')?;
+        Some(p[start..end].to_string())
+    })
 }
 
 fn upload_action(o: &Value) -> Result<UploadAction> {
@@ -522,9 +492,7 @@ mod tests {
                 verify: None
             }
         );
-        assert!(
-            upload_action(&json!({"oid": "a", "error": {"code": 422, "message": "bad"}})).is_err()
-        );
+        assert!(upload_action(&json!({"oid": "a", "error": {"code": 422, "message": "bad"}})).is_err());
         assert_eq!(enc_path("dir x/ü [1].txt"), "dir%20x/%C3%BC%20%5B1%5D.txt");
     }
 }

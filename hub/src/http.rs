@@ -36,10 +36,7 @@ impl RetryPolicy {
         if let Some(ra) = retry_after {
             return ra.min(self.max_retry_after);
         }
-        let exp = self
-            .base
-            .saturating_mul(1u32 << n.min(16))
-            .min(self.max_delay);
+        let exp = self.base.saturating_mul(1u32 << n.min(16)).min(self.max_delay);
         let jitter = (random_u64() % 1000) as f64 / 1000.0;
         exp.mul_f64(0.5 + jitter / 2.0)
     }
@@ -109,11 +106,7 @@ impl Http {
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the hubs).
 pub fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     v.trim()
         .parse::<f64>()
         .ok()
@@ -132,13 +125,11 @@ pub async fn error_from(what: &str, resp: Response) -> Error {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let text = resp.text().await.unwrap_or_default();
-    let body_msg = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            ["error", "message", "Message"]
-                .iter()
-                .find_map(|k| v.get(*k).and_then(|m| m.as_str()).map(str::to_string))
-        });
+    let body_msg = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
+        ["error", "message", "Message"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|m| m.as_str()).map(str::to_string))
+    });
     let mut message = header_msg
         .or(body_msg)
         .unwrap_or_else(|| text.chars().take(300).collect());
@@ -168,13 +159,7 @@ mod tests {
         for n in 1..20 {
             assert!(p.delay(n, None) <= p.max_delay);
         }
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(9999))),
-            p.max_retry_after
-        );
+        assert_eq!(p.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(9999))), p.max_retry_after);
     }
 }

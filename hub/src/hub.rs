@@ -25,10 +25,7 @@ pub enum UploadAction {
     /// Already stored: send nothing.
     Present,
     /// One PUT of the whole object to `href` (a presigned URL).
-    Basic {
-        href: String,
-        verify: Option<String>,
-    },
+    Basic { href: String, verify: Option<String> },
     /// Parts of `chunk_size` bytes PUT to `parts[i]`, then a completion POST to `complete`.
     Multipart {
         chunk_size: u64,
@@ -44,11 +41,7 @@ pub enum CommitFile {
     /// A regular file, committed inline.
     Inline { path: String, content: Vec<u8> },
     /// An LFS file whose object is already in the destination's store.
-    Lfs {
-        path: String,
-        sha256: String,
-        size: u64,
-    },
+    Lfs { path: String, sha256: String, size: u64 },
 }
 
 impl CommitFile {
@@ -185,13 +178,7 @@ impl Hub {
 
     /// Writes `files` to `branch` (one commit where the hub allows; ModelScope in batches of at
     /// most 256 actions) and returns the resulting head commit.
-    pub async fn commit(
-        &self,
-        repo: &RepoRef,
-        branch: &str,
-        message: &str,
-        files: &[CommitFile],
-    ) -> Result<String> {
+    pub async fn commit(&self, repo: &RepoRef, branch: &str, message: &str, files: &[CommitFile]) -> Result<String> {
         dispatch!(self, c => c.commit(repo, branch, message, files).await)
     }
 }

@@ -58,10 +58,7 @@ mod tests {
 
     #[test]
     fn urls_lose_credentials_and_queries() {
-        assert_eq!(
-            url("https://u:tok@host/a/b?sig=x"),
-            "https://***@host/a/b?***"
-        );
+        assert_eq!(url("https://u:tok@host/a/b?sig=x"), "https://***@host/a/b?***");
         assert_eq!(url("http://127.0.0.1:8/x"), "http://127.0.0.1:8/x");
         assert_eq!(
             format!("{:?} {}", Secret::new("hf_x"), Secret::new("hf_x")),

@@ -105,10 +105,7 @@ impl RepoRef {
     /// Parses a reference; `default_type` applies when the reference does not say.
     pub fn parse(text: &str, default_type: RepoType) -> Result<Self> {
         let t = text.trim();
-        if let Some(rest) = t
-            .strip_prefix("https://")
-            .or_else(|| t.strip_prefix("http://"))
-        {
+        if let Some(rest) = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://")) {
             return Self::parse_url(t, rest, default_type);
         }
         let (platform, rest) = t.split_once(':').ok_or_else(|| {
@@ -122,27 +119,20 @@ impl RepoRef {
             [ns, name] => (default_type, false, *ns, *name),
             [kind, ns, name] => (RepoType::parse(kind)?, true, *ns, *name),
             _ => {
-                return Err(Error::Input(format!(
-                    "invalid repo {t:?}: expected NAMESPACE/NAME"
-                )));
+                return Err(Error::Input(format!("invalid repo {t:?}: expected NAMESPACE/NAME")));
             }
         };
         Self::build(platform, repo_type, explicit, ns, name, None)
     }
 
     fn parse_url(full: &str, rest: &str, default_type: RepoType) -> Result<Self> {
-        let scheme = if full.starts_with("https://") {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if full.starts_with("https://") { "https" } else { "http" };
         let (host, path) = rest
             .split_once('/')
             .ok_or_else(|| Error::Input(format!("invalid repo URL {full:?}")))?;
         if host.contains('@') {
             return Err(Error::Input(
-                "credentials in a hub URL are not supported: use HF_TOKEN or MODELSCOPE_TOKEN"
-                    .into(),
+                "credentials in a hub URL are not supported: use HF_TOKEN or MODELSCOPE_TOKEN".into(),
             ));
         }
         let platform = if host.contains("modelscope") {
@@ -154,18 +144,12 @@ impl RepoRef {
                 "cannot tell which hub {host} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint"
             )));
         };
-        let parts: Vec<&str> = path
-            .trim_end_matches(".git")
-            .trim_matches('/')
-            .split('/')
-            .collect();
+        let parts: Vec<&str> = path.trim_end_matches(".git").trim_matches('/').split('/').collect();
         let (repo_type, explicit, ns, name) = match (platform, parts.as_slice()) {
             (_, [kind @ ("datasets" | "spaces" | "models"), ns, name, ..]) => {
                 (RepoType::parse(kind)?, true, *ns, *name)
             }
-            (Platform::Hf, [ns, name, ..]) => {
-                (RepoType::Model, default_type == RepoType::Model, *ns, *name)
-            }
+            (Platform::Hf, [ns, name, ..]) => (RepoType::Model, default_type == RepoType::Model, *ns, *name),
             _ => {
                 return Err(Error::Input(format!(
                     "invalid repo URL {full:?}: expected .../NAMESPACE/NAME"
@@ -194,9 +178,7 @@ impl RepoRef {
         for part in [ns, name] {
             let ok = !part.is_empty()
                 && part.len() <= 96
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
                 && !part.starts_with(['.', '-'])
                 && !part.contains("..");
             if !ok {
@@ -207,8 +189,7 @@ impl RepoRef {
         }
         if platform == Platform::Ms && repo_type == RepoType::Space {
             return Err(Error::Input(
-                "ModelScope has no spaces to migrate files to or from (studios are git-only)"
-                    .into(),
+                "ModelScope has no spaces to migrate files to or from (studios are git-only)".into(),
             ));
         }
         Ok(RepoRef {
@@ -268,15 +249,10 @@ mod tests {
         assert!(d.explicit_type);
         assert_eq!(d.to_string(), "hf:datasets/org/d");
         assert_eq!(
-            RepoRef::parse("ms:o/n", RepoType::Dataset)
-                .unwrap()
-                .repo_type,
+            RepoRef::parse("ms:o/n", RepoType::Dataset).unwrap().repo_type,
             RepoType::Dataset
         );
-        assert_eq!(
-            p("hf:org/m").unwrap().on(Platform::Ms).to_string(),
-            "ms:org/m"
-        );
+        assert_eq!(p("hf:org/m").unwrap().on(Platform::Ms).to_string(), "ms:org/m");
     }
 
     #[test]
@@ -284,11 +260,7 @@ mod tests {
         let r = p("https://huggingface.co/datasets/o/n").unwrap();
         assert_eq!(
             (r.platform, r.repo_type, r.endpoint.as_deref()),
-            (
-                Platform::Hf,
-                RepoType::Dataset,
-                Some("https://huggingface.co")
-            )
+            (Platform::Hf, RepoType::Dataset, Some("https://huggingface.co"))
         );
         let m = p("https://modelscope.cn/models/o/n").unwrap();
         assert_eq!((m.platform, m.repo_type), (Platform::Ms, RepoType::Model));

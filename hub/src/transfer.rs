@@ -74,14 +74,7 @@ struct Resume {
 /// Streams `len` bytes of a file from `offset`, reopening the download at the current position
 /// when the connection breaks or the body ends early (at most `retry.attempts` times in a row
 /// without progress). The bytes are each read once: callers hash them as they pass.
-pub fn open_resuming(
-    hub: &Hub,
-    repo: &RepoRef,
-    commit: &str,
-    path: &str,
-    offset: u64,
-    len: u64,
-) -> ByteStream {
+pub fn open_resuming(hub: &Hub, repo: &RepoRef, commit: &str, path: &str, offset: u64, len: u64) -> ByteStream {
     let state = Resume {
         src: Arc::new(Source {
             hub: hub.clone(),
@@ -95,56 +88,47 @@ pub fn open_resuming(
         failures: 0,
         retry: RetryPolicy::default(),
     };
-    Box::pin(futures_util::stream::unfold(
-        Some(state),
-        |state| async move {
-            let mut st = state?;
-            loop {
-                if st.left == 0 {
-                    return None;
-                }
-                let stream = match st.current.as_mut() {
-                    Some(s) => s,
-                    None => match st
-                        .src
-                        .hub
-                        .download(
-                            &st.src.repo,
-                            &st.src.commit,
-                            &st.src.path,
-                            st.offset,
-                            st.left,
-                        )
-                        .await
-                    {
-                        Ok(s) => st.current.insert(s),
-                        Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
-                            st.failures += 1;
-                            tokio::time::sleep(st.retry.delay(st.failures, None)).await;
-                            continue;
-                        }
-                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-                    },
-                };
-                let failure = match stream.next().await {
-                    Some(Ok(b)) => {
-                        st.offset += b.len() as u64;
-                        st.left = st.left.saturating_sub(b.len() as u64);
-                        st.failures = 0;
-                        return Some((Ok(b), Some(st)));
-                    }
-                    Some(Err(e)) => e.to_string(),
-                    None => format!("body ended {} bytes early", st.left),
-                };
-                st.current = None;
-                st.failures += 1;
-                if st.failures >= st.retry.attempts {
-                    let msg = format!("download of {} kept failing: {failure}", st.src.path);
-                    return Some((Err(std::io::Error::other(msg)), None));
-                }
-                tracing::debug!(path = %st.src.path, offset = st.offset, %failure, "resuming download");
-                tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+    Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        loop {
+            if st.left == 0 {
+                return None;
             }
-        },
-    ))
+            let stream = match st.current.as_mut() {
+                Some(s) => s,
+                None => match st
+                    .src
+                    .hub
+                    .download(&st.src.repo, &st.src.commit, &st.src.path, st.offset, st.left)
+                    .await
+                {
+                    Ok(s) => st.current.insert(s),
+                    Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
+                        st.failures += 1;
+                        tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+                        continue;
+                    }
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                },
+            };
+            let failure = match stream.next().await {
+                Some(Ok(b)) => {
+                    st.offset += b.len() as u64;
+                    st.left = st.left.saturating_sub(b.len() as u64);
+                    st.failures = 0;
+                    return Some((Ok(b), Some(st)));
+                }
+                Some(Err(e)) => e.to_string(),
+                None => format!("body ended {} bytes early", st.left),
+            };
+            st.current = None;
+            st.failures += 1;
+            if st.failures >= st.retry.attempts {
+                let msg = format!("download of {} kept failing: {failure}", st.src.path);
+                return Some((Err(std::io::Error::other(msg)), None));
+            }
+            tracing::debug!(path = %st.src.path, offset = st.offset, %failure, "resuming download");
+            tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+        }
+    }))
 }

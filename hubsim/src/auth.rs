@@ -41,20 +41,14 @@ pub struct Users {
 
 impl Users {
     /// Builds the table from the `NAME=TOKEN` and `ORG=U1,U2` flag values.
-    pub fn from_flags(
-        users: &[String],
-        read_users: &[String],
-        orgs: &[String],
-    ) -> Result<Self, String> {
+    pub fn from_flags(users: &[String], read_users: &[String], orgs: &[String]) -> Result<Self, String> {
         let mut t = Users::default();
         for (spec, can_write) in users
             .iter()
             .map(|s| (s, true))
             .chain(read_users.iter().map(|s| (s, false)))
         {
-            let (name, token) = spec
-                .split_once('=')
-                .ok_or_else(|| "a user is NAME=TOKEN".to_string())?;
+            let (name, token) = spec.split_once('=').ok_or_else(|| "a user is NAME=TOKEN".to_string())?;
             crate::repo::check_name(name)?;
             if token.is_empty() {
                 return Err(format!("user {name}: empty token"));
@@ -78,11 +72,7 @@ impl Users {
                 .ok_or_else(|| "an org is ORG=USER1,USER2".to_string())?;
             crate::repo::check_name(org)?;
             let set = t.members.entry(org.to_string()).or_default();
-            set.extend(
-                list.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
-            );
+            set.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
         }
         Ok(t)
     }
@@ -135,9 +125,7 @@ impl Users {
 
     /// May the caller write to namespace `ns`?
     pub fn can_write(&self, caller: &Caller, ns: &str) -> bool {
-        caller
-            .principal()
-            .is_some_and(|p| p.can_write && self.belongs(p, ns))
+        caller.principal().is_some_and(|p| p.can_write && self.belongs(p, ns))
     }
 }
 

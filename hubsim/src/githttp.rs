@@ -25,13 +25,7 @@ fn challenge(message: &str) -> Response {
 }
 
 /// Serves `info/refs`, `git-upload-pack` or `git-receive-pack` for repo `id`.
-pub async fn serve(
-    ctx: &Ctx,
-    id: &RepoId,
-    service: &str,
-    parts: &axum::http::request::Parts,
-    body: Body,
-) -> HfResult {
+pub async fn serve(ctx: &Ctx, id: &RepoId, service: &str, parts: &axum::http::request::Parts, body: Body) -> HfResult {
     let query = parts.uri.query().unwrap_or("");
     let q = query_pairs(Some(query));
     let write = service == "git-receive-pack" || param(&q, "service") == Some("git-receive-pack");
@@ -72,22 +66,12 @@ pub async fn serve(
             cmd.env(var, v);
         }
     }
-    if let Some(v) = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
         cmd.env("CONTENT_LENGTH", v);
     }
     let mut child = cmd.spawn().map_err(HfError::internal)?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| HfError::internal("no stdin"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| HfError::internal("no stdout"))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| HfError::internal("no stdin"))?;
+    let stdout = child.stdout.take().ok_or_else(|| HfError::internal("no stdout"))?;
     let stderr = child.stderr.take();
     tokio::spawn(async move {
         let mut s = body.into_data_stream();
@@ -112,12 +96,7 @@ pub async fn serve(
     let mut resp = Response::new(Body::empty());
     loop {
         let mut line = String::new();
-        if reader
-            .read_line(&mut line)
-            .await
-            .map_err(HfError::internal)?
-            == 0
-        {
+        if reader.read_line(&mut line).await.map_err(HfError::internal)? == 0 {
             break;
         }
         let line = line.trim_end();
@@ -129,13 +108,8 @@ pub async fn serve(
         };
         let v = v.trim();
         if k.eq_ignore_ascii_case("status") {
-            let code = v
-                .split_whitespace()
-                .next()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(500);
-            *resp.status_mut() =
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = v.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         } else if let Ok(name) = HeaderName::from_bytes(k.as_bytes()) {
             resp.headers_mut().append(name, hv(v));
         }

@@ -31,9 +31,7 @@ pub fn glob(p: &[u8], s: &[u8]) -> bool {
             .any(|i| glob(&p[1..], &s[i..])),
         Some(b'?') => !s.is_empty() && s[0] != b'/' && glob(&p[1..], &s[1..]),
         Some(b'[') => match (class_end(p), s.first()) {
-            (Some(end), Some(&c)) if c != b'/' => {
-                in_class(&p[1..end], c) && glob(&p[end + 1..], &s[1..])
-            }
+            (Some(end), Some(&c)) if c != b'/' => in_class(&p[1..end], c) && glob(&p[end + 1..], &s[1..]),
             (None, Some(&c)) => c == b'[' && glob(&p[1..], &s[1..]),
             _ => false,
         },
@@ -73,10 +71,7 @@ fn in_class(class: &[u8], c: u8) -> bool {
     let mut hit = false;
     while i < body.len() {
         if body[i..].starts_with(b"[:") {
-            let close = body[i + 2..]
-                .windows(2)
-                .position(|w| w == b":]")
-                .unwrap_or(body.len());
+            let close = body[i + 2..].windows(2).position(|w| w == b":]").unwrap_or(body.len());
             let name = &body[i + 2..(i + 2 + close).min(body.len())];
             hit |= match name {
                 b"space" => c.is_ascii_whitespace(),
@@ -183,24 +178,14 @@ mod tests {
             "dir with space/ünï [1].bin"
         ));
         assert!(matches_attr("/top.bin", "top.bin"));
-        assert!(
-            matches_attr("data/*.csv", "data/a.csv") && !matches_attr("data/*.csv", "data/x/a.csv")
-        );
+        assert!(matches_attr("data/*.csv", "data/a.csv") && !matches_attr("data/*.csv", "data/x/a.csv"));
         assert!(matches_attr("data/**", "data/x/a.csv"));
-        assert!(
-            matches_attr("file[0-9].txt", "file7.txt")
-                && !matches_attr("file[!0-9].txt", "file7.txt")
-        );
+        assert!(matches_attr("file[0-9].txt", "file7.txt") && !matches_attr("file[!0-9].txt", "file7.txt"));
     }
 
     #[test]
     fn escaped_paths_match_themselves_only() {
-        for p in [
-            "dir with space/ünï [1].bin",
-            "top level.bin",
-            "a/b*c?.bin",
-            "#x!.bin",
-        ] {
+        for p in ["dir with space/ünï [1].bin", "top level.bin", "a/b*c?.bin", "#x!.bin"] {
             let pat = escape_attr_path(p);
             assert!(matches_attr(&pat, p), "{pat} vs {p}");
             assert!(!matches_attr(&pat, &format!("sub/{p}")), "{pat} anchored");

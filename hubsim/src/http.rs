@@ -17,36 +17,21 @@ use crate::state::Hub;
 /// The token presented by a request: `Authorization: Bearer T`, or the password of Basic auth
 /// (git and git-lfs send the token as a password). With `cookies`, also `m_session_id=T`.
 pub fn token(headers: &HeaderMap, cookies: bool) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
-        if let Some(t) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-        {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             let t = t.trim();
             return (!t.is_empty()).then(|| t.to_string());
         }
-        if let Some(b) = v
-            .strip_prefix("Basic ")
-            .or_else(|| v.strip_prefix("basic "))
-        {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()?;
+        if let Some(b) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) {
+            let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
             let s = String::from_utf8(raw).ok()?;
             let pass = s.split_once(':').map(|(_, p)| p).unwrap_or("");
             return (!pass.is_empty()).then(|| pass.to_string());
         }
     }
     if cookies {
-        for v in headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
+        for v in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
             for part in v.split(';') {
                 if let Some((k, val)) = part.trim().split_once('=')
                     && (k == "m_session_id" || k == "modelscope_session")
@@ -80,10 +65,7 @@ fn form_decode(s: &str) -> String {
 
 /// The first value of `key` in `pairs`.
 pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// A boolean query value (`true`/`True`/`1`).
@@ -92,11 +74,7 @@ pub fn param_bool(pairs: &[(String, String)], key: &str) -> bool {
 }
 
 /// Characters escaped in one URL path segment.
-pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Percent-encodes one path segment (or a whole value for a query string).
 pub fn enc(s: &str) -> String {
@@ -114,12 +92,7 @@ pub async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, (StatusCod
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {e}"),
-            )
-        })?;
+        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("could not read the request body: {e}")))?;
         if buf.len() + chunk.len() > limit {
             return Err((
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,10 +140,7 @@ pub fn range(headers: &HeaderMap, len: u64) -> Range {
             .parse::<u64>()
             .ok()
             .map(|n| (len.saturating_sub(n), len.saturating_sub(1), n > 0)),
-        (false, true) => a
-            .parse::<u64>()
-            .ok()
-            .map(|s| (s, len.saturating_sub(1), true)),
+        (false, true) => a.parse::<u64>().ok().map(|s| (s, len.saturating_sub(1), true)),
         (false, false) => match (a.parse::<u64>(), b.parse::<u64>()) {
             (Ok(s), Ok(e)) if s <= e => Some((s, e.min(len.saturating_sub(1)), true)),
             _ => None,
@@ -234,19 +204,9 @@ pub async fn file_body(hub: &Hub, path: &Path, offset: u64, count: u64) -> io::R
 }
 
 /// Streams `count` bytes of a git blob from `offset` (with the hub's download faults applied).
-pub fn blob_body(
-    hub: &Hub,
-    repo_dir: &Path,
-    oid: &str,
-    offset: u64,
-    count: u64,
-) -> io::Result<Body> {
-    let mut child = crate::store::git::blob_child(repo_dir, oid)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| io::Error::other("no stdout"))?;
+pub fn blob_body(hub: &Hub, repo_dir: &Path, oid: &str, offset: u64, count: u64) -> io::Result<Body> {
+    let mut child = crate::store::git::blob_child(repo_dir, oid).map_err(|e| io::Error::other(e.to_string()))?;
+    let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
     let stream = ReaderStream::with_capacity(stdout, 256 * 1024)
         .scan((offset, count, child), |(skip, left, _child), chunk| {
             let out = chunk.map(|mut b| {
@@ -292,10 +252,7 @@ mod tests {
     #[test]
     fn tokens() {
         let mut m = HeaderMap::new();
-        m.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
+        m.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert_eq!(token(&m, false).as_deref(), Some("abc"));
         m.insert(
             header::AUTHORIZATION,
@@ -303,10 +260,7 @@ mod tests {
         ); // user:secret
         assert_eq!(token(&m, false).as_deref(), Some("secret"));
         let mut c = HeaderMap::new();
-        c.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; m_session_id=tok"),
-        );
+        c.insert(header::COOKIE, HeaderValue::from_static("a=b; m_session_id=tok"));
         assert_eq!(token(&c, false), None);
         assert_eq!(token(&c, true).as_deref(), Some("tok"));
     }

@@ -29,8 +29,7 @@ const LFS_JSON: &str = "application/vnd.git-lfs+json";
 
 fn lfs_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, Json(body)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, hv(LFS_JSON));
+    resp.headers_mut().insert(header::CONTENT_TYPE, hv(LFS_JSON));
     resp
 }
 
@@ -69,12 +68,7 @@ pub fn download_url(hub: &Hub, oid: &str, filename: &str) -> String {
 }
 
 /// `POST {repo}.git/info/lfs/objects/batch`.
-pub async fn batch(
-    ctx: &Ctx,
-    id: &RepoId,
-    parts: &axum::http::request::Parts,
-    body: Body,
-) -> HfResult {
+pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, body: Body) -> HfResult {
     let bytes = read_body(&ctx.hub, body).await?;
     let req: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
@@ -118,8 +112,8 @@ pub async fn batch(
             objects.push(json!({"oid": o.oid, "size": o.size, "error": {"code": 422, "message": "Invalid oid: expected a sha256 in lowercase hex"}}));
             continue;
         }
-        let present = ctx.hub.store.repo_has_object(id, &o.oid).await
-            && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size);
+        let present =
+            ctx.hub.store.repo_has_object(id, &o.oid).await && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size);
         let mut v = json!({"oid": o.oid, "size": o.size, "authenticated": true});
         if upload {
             if !present {
@@ -139,13 +133,7 @@ pub async fn batch(
     ))
 }
 
-fn upload_actions(
-    ctx: &Ctx,
-    id: &RepoId,
-    o: &BatchObject,
-    multipart_ok: bool,
-    auth: &str,
-) -> Value {
+fn upload_actions(ctx: &Ctx, id: &RepoId, o: &BatchObject, multipart_ok: bool, auth: &str) -> Value {
     let hub = &ctx.hub;
     let repo = repo_key(id);
     let size = o.size.to_string();
@@ -175,7 +163,12 @@ fn upload_actions(
                 .sign(&["part", &repo, &o.oid, &size, &upload_id, &chunk_s, &n_s]);
             header.insert(
                 format!("{n:05}"),
-                json!(format!("{}/upload/{}/{n}?repo={}&size={size}&upload_id={upload_id}&chunk={chunk_s}&exp={exp}&sig={sig}", hub.cdn_url, o.oid, enc(&repo))),
+                json!(format!(
+                    "{}/upload/{}/{n}?repo={}&size={size}&upload_id={upload_id}&chunk={chunk_s}&exp={exp}&sig={sig}",
+                    hub.cdn_url,
+                    o.oid,
+                    enc(&repo)
+                )),
             );
         }
         let (exp, sig) = hub
@@ -203,15 +196,9 @@ fn upload_actions(
 pub async fn verify(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     ctx.access(id, false).await?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let o: BatchObject = serde_json::from_slice(&bytes).map_err(|e| {
-        HfError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("Invalid verify request: {e}"),
-        )
-    })?;
-    if ctx.hub.store.repo_has_object(id, &o.oid).await
-        && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size)
-    {
+    let o: BatchObject = serde_json::from_slice(&bytes)
+        .map_err(|e| HfError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Invalid verify request: {e}")))?;
+    if ctx.hub.store.repo_has_object(id, &o.oid).await && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size) {
         Ok(lfs_response(StatusCode::OK, json!({"message": "ok"})))
     } else {
         Ok(lfs_response(
@@ -245,14 +232,8 @@ impl Signed {
         param(&self.q, k).unwrap_or("")
     }
 
-    fn check(
-        hub: &Hub,
-        query: Option<&str>,
-        fields: impl Fn(&Signed) -> Vec<String>,
-    ) -> Result<Signed, Box<Response>> {
-        let s = Signed {
-            q: query_pairs(query),
-        };
+    fn check(hub: &Hub, query: Option<&str>, fields: impl Fn(&Signed) -> Vec<String>) -> Result<Signed, Box<Response>> {
+        let s = Signed { q: query_pairs(query) };
         let exp: u64 = s.get("exp").parse().unwrap_or(0);
         let f = fields(&s);
         let refs: Vec<&str> = f.iter().map(String::as_str).collect();
@@ -267,9 +248,7 @@ impl Signed {
     }
 }
 
-fn body_stream(
-    body: Body,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
+fn body_stream(body: Body) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
     body.into_data_stream().map_err(std::io::Error::other)
 }
 
@@ -281,12 +260,7 @@ async fn put_object(
     body: Body,
 ) -> Response {
     let s = match Signed::check(&hub, q.as_deref(), |s| {
-        vec![
-            "upload".into(),
-            s.get("repo").into(),
-            oid.clone(),
-            s.get("size").into(),
-        ]
+        vec!["upload".into(), s.get("repo").into(), oid.clone(), s.get("size").into()]
     }) {
         Ok(s) => s,
         Err(r) => return *r,
@@ -294,12 +268,7 @@ async fn put_object(
     let (Some(id), Ok(size)) = (parse_repo_key(s.get("repo")), s.get("size").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed upload URL");
     };
-    if let Err(e) = hub
-        .store
-        .lfs
-        .put_stream(&oid, size, body_stream(body))
-        .await
-    {
+    if let Err(e) = hub.store.lfs.put_stream(&oid, size, body_stream(body)).await {
         return put_error(e);
     }
     if let Err(e) = hub.store.link_object(&id, &oid).await {
@@ -307,15 +276,11 @@ async fn put_object(
     }
     tracing::info!(repo = %id, %oid, size, "stored LFS object");
     // S3 ignores the body; ModelScope's SDK insists on its envelope, so every flavor gets it.
-    Json(json!({"Code": 200, "Message": "success", "Success": true, "RequestId": random_hex(16)}))
-        .into_response()
+    Json(json!({"Code": 200, "Message": "success", "Success": true, "RequestId": random_hex(16)})).into_response()
 }
 
 fn parts_dir(hub: &Hub, upload_id: &str) -> PathBuf {
-    hub.store
-        .lfs
-        .temp_path("x")
-        .with_file_name(format!("mp-{upload_id}"))
+    hub.store.lfs.temp_path("x").with_file_name(format!("mp-{upload_id}"))
 }
 
 /// `PUT {cdn}/upload/{oid}/{n}`: one part of a multipart upload; answers with its `ETag`.
@@ -340,8 +305,7 @@ async fn put_part(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let (Ok(size), Ok(chunk)) = (s.get("size").parse::<u64>(), s.get("chunk").parse::<u64>())
-    else {
+    let (Ok(size), Ok(chunk)) = (s.get("size").parse::<u64>(), s.get("chunk").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed part URL");
     };
     let upload_id = s.get("upload_id");
@@ -366,8 +330,7 @@ async fn put_part(
         return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
     let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut()
-        .insert(header::ETAG, hv(&format!("\"{etag}\"")));
+    resp.headers_mut().insert(header::ETAG, hv(&format!("\"{etag}\"")));
     resp
 }
 
@@ -400,8 +363,8 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
         Err(r) => return Ok(*r),
     };
     let bytes = read_body(hub, body).await?;
-    let req: Completion = serde_json::from_slice(&bytes)
-        .map_err(|e| HfError::bad_request(format!("Invalid completion body: {e}")))?;
+    let req: Completion =
+        serde_json::from_slice(&bytes).map_err(|e| HfError::bad_request(format!("Invalid completion body: {e}")))?;
     let (Some(id), Ok(size), Ok(chunk)) = (
         parse_repo_key(s.get("repo")),
         s.get("size").parse::<u64>(),
@@ -411,9 +374,7 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
     };
     let oid = s.get("oid").to_string();
     if req.oid != oid {
-        return Err(HfError::bad_request(
-            "The completion body names another object",
-        ));
+        return Err(HfError::bad_request("The completion body names another object"));
     }
     let n_parts = size.div_ceil(chunk.max(1));
     let mut numbers: Vec<u64> = req.parts.iter().map(|p| p.part_number).collect();
@@ -447,15 +408,9 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
 }
 
 /// `GET|HEAD {cdn}/objects/{oid}`: a presigned download, with Range support.
-async fn get_object(
-    State(hub): State<Arc<Hub>>,
-    Path(oid): Path<String>,
-    req: Request,
-) -> Response {
+async fn get_object(State(hub): State<Arc<Hub>>, Path(oid): Path<String>, req: Request) -> Response {
     let query = req.uri().query().map(str::to_string);
-    let s = match Signed::check(&hub, query.as_deref(), |_| {
-        vec!["download".into(), oid.clone()]
-    }) {
+    let s = match Signed::check(&hub, query.as_deref(), |_| vec!["download".into(), oid.clone()]) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -464,10 +419,8 @@ async fn get_object(
     };
     let headers: &HeaderMap = req.headers();
     let mut resp = Response::new(Body::empty());
-    resp.headers_mut()
-        .insert(header::ETAG, hv(&format!("\"{oid}\"")));
-    resp.headers_mut()
-        .insert("x-linked-etag", hv(&format!("\"{oid}\"")));
+    resp.headers_mut().insert(header::ETAG, hv(&format!("\"{oid}\"")));
+    resp.headers_mut().insert("x-linked-etag", hv(&format!("\"{oid}\"")));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, hv("application/octet-stream"));
     let name = s.get("name");

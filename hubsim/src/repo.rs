@@ -91,8 +91,8 @@ impl RepoKind {
         ];
         if self == RepoKind::Dataset {
             patterns.extend([
-                "*.lz4", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav",
-                "*.bmp", "*.gif", "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp",
+                "*.lz4", "*.pcm", "*.sam", "*.raw", "*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav", "*.bmp", "*.gif",
+                "*.png", "*.tiff", "*.jpg", "*.jpeg", "*.webp",
             ]);
         }
         patterns
@@ -170,9 +170,7 @@ pub fn check_path(p: &str) -> Result<(), String> {
         return Err(format!("invalid path {p:?}: must be relative"));
     }
     if p.contains('\0') || p.contains('\n') || p.contains('\r') || p.contains('\\') {
-        return Err(format!(
-            "invalid path {p:?}: contains a forbidden character"
-        ));
+        return Err(format!("invalid path {p:?}: contains a forbidden character"));
     }
     for seg in p.split('/') {
         if seg.is_empty() || seg == "." || seg == ".." {

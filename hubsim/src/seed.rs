@@ -59,11 +59,7 @@ pub fn content_block(state: &mut u64, buf: &mut [u8], text: bool) {
     }
     if text {
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = if i % 64 == 63 {
-                b'\n'
-            } else {
-                b'a' + (*b % 26)
-            };
+            *b = if i % 64 == 63 { b'\n' } else { b'a' + (*b % 26) };
         }
     }
 }
@@ -116,15 +112,9 @@ fn plan(args: &SeedArgs) -> anyhow::Result<Vec<(String, u64, bool)>> {
         files.push((format!("weights/model-{i:05}.bin"), args.lfs_size, true));
     }
     for spec in &args.lfs_file {
-        let (path, size) = spec
-            .rsplit_once('=')
-            .context("--lfs-file takes PATH=SIZE")?;
+        let (path, size) = spec.rsplit_once('=').context("--lfs-file takes PATH=SIZE")?;
         check_path(path).map_err(anyhow::Error::msg)?;
-        files.push((
-            path.to_string(),
-            parse_size(size).map_err(anyhow::Error::msg)?,
-            true,
-        ));
+        files.push((path.to_string(), parse_size(size).map_err(anyhow::Error::msg)?, true));
     }
     let mut seen = std::collections::HashSet::new();
     for (p, _, _) in &files {
@@ -138,27 +128,18 @@ fn plan(args: &SeedArgs) -> anyhow::Result<Vec<(String, u64, bool)>> {
 /// Builds the repo described by `args`.
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (ns, name) = args
-        .repo
-        .split_once('/')
-        .context("--repo takes NAMESPACE/NAME")?;
-    let kind = RepoKind::from_singular(&args.repo_type)
-        .context("--repo-type is model, dataset or space")?;
+    let (ns, name) = args.repo.split_once('/').context("--repo takes NAMESPACE/NAME")?;
+    let kind = RepoKind::from_singular(&args.repo_type).context("--repo-type is model, dataset or space")?;
     let id = RepoId::new(kind, ns, name).map_err(anyhow::Error::msg)?;
     let files = plan(&args)?;
-    let store = std::sync::Arc::new(
-        Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?,
-    );
+    let store =
+        std::sync::Arc::new(Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?);
     if store.meta(&id).await?.is_some() {
         bail!("{} already exists in {}", id.full(), args.data.display());
     }
 
     // LFS objects first, generated in parallel on every core.
-    let lfs: Vec<(String, u64)> = files
-        .iter()
-        .filter(|f| f.2)
-        .map(|f| (f.0.clone(), f.1))
-        .collect();
+    let lfs: Vec<(String, u64)> = files.iter().filter(|f| f.2).map(|f| (f.0.clone(), f.1)).collect();
     let seed = args.seed;
     let st = store.clone();
     let oids: Vec<String> = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
@@ -167,8 +148,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             .unwrap_or(2)
             .min(lfs.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<String>>> =
-            lfs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<std::sync::Mutex<Option<String>>> = lfs.iter().map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|s| -> anyhow::Result<()> {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
@@ -185,18 +165,13 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                 })
                 .collect();
             for h in handles {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a seed worker panicked"))??;
+                h.join().map_err(|_| anyhow::anyhow!("a seed worker panicked"))??;
             }
             Ok(())
         })?;
         Ok(results
             .into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or_default()
-            })
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_default())
             .collect())
     })
     .await??;
@@ -255,9 +230,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         extra: Default::default(),
     };
     let _guard = store.lock(&id).await;
-    store
-        .create(&id, &meta, Vec::new(), "system", "initial commit")
-        .await?;
+    store.create(&id, &meta, Vec::new(), "system", "initial commit").await?;
     let base = store.branch_head(&id, branch).await?;
     store
         .write_commit(

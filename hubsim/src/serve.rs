@@ -13,9 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Users;
 use crate::cli::ServeArgs;
-use crate::faults::{
-    FaultConfig, FaultCtx, Faults, RateLimits, ThrottledListener, TokenBucket, inject,
-};
+use crate::faults::{FaultConfig, FaultCtx, Faults, RateLimits, ThrottledListener, TokenBucket, inject};
 use crate::state::{Flavor, Hub, HubConfig};
 use crate::store::Store;
 
@@ -30,12 +28,11 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// Runs a hub until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let users =
-        Users::from_flags(&args.users, &args.read_users, &args.orgs).map_err(anyhow::Error::msg)?;
+    let users = Users::from_flags(&args.users, &args.read_users, &args.orgs).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create data directory {}", args.data.display()))?;
-    let store = Store::open(&args.data)
-        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let store =
+        Store::open(&args.data).with_context(|| format!("cannot open data directory {}", args.data.display()))?;
     let faults = Arc::new(Faults::new(FaultConfig {
         latency: args.latency,
         fail_429: args.fail_429,
@@ -101,10 +98,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(flavor = ?args.flavor, url = %base_url, cdn = %cdn_url, data = %args.data.display(), "hubsim serving");
 
     let shutdown = shutdown_signal();
-    let a = axum::serve(ThrottledListener::new(main, limits.clone()), api)
-        .with_graceful_shutdown(shutdown.clone_signal());
-    let b = axum::serve(ThrottledListener::new(cdn, limits), cdn_router)
-        .with_graceful_shutdown(shutdown.clone_signal());
+    let a =
+        axum::serve(ThrottledListener::new(main, limits.clone()), api).with_graceful_shutdown(shutdown.clone_signal());
+    let b =
+        axum::serve(ThrottledListener::new(cdn, limits), cdn_router).with_graceful_shutdown(shutdown.clone_signal());
     tokio::try_join!(async { a.await }, async { b.await })?;
     Ok(())
 }
@@ -128,9 +125,7 @@ fn shutdown_signal() -> Shutdown {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         let term = async {
-            if let Ok(mut s) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 s.recv().await;
             }
         };

@@ -44,12 +44,7 @@ impl Signer {
             .chain_update(&ipad)
             .chain_update(msg.as_bytes())
             .finalize();
-        hex::encode(
-            Sha256::new()
-                .chain_update(&opad)
-                .chain_update(inner)
-                .finalize(),
-        )
+        hex::encode(Sha256::new().chain_update(&opad).chain_update(inner).finalize())
     }
 
     /// Returns `exp=..&sig=..` for the given fields (joined with `|`), valid for [`URL_TTL_SECS`].
@@ -65,12 +60,7 @@ impl Signer {
         }
         let want = self.mac(&format!("{}|{exp}", fields.join("|")));
         // Constant-time comparison: the signature is the credential of these URLs.
-        want.len() == sig.len()
-            && want
-                .bytes()
-                .zip(sig.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 }
 
@@ -90,9 +80,7 @@ mod tests {
 
     #[test]
     fn hmac_matches_rfc4231_case_2() {
-        let s = Signer {
-            key: b"Jefe".to_vec(),
-        };
+        let s = Signer { key: b"Jefe".to_vec() };
         assert_eq!(
             s.mac("what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

@@ -8,13 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Binary suffixes (`KiB`, `MiB`, ...) are powers of 1024, decimal ones (`KB`, `MB`, ...) of 1000.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| {
-        format!("invalid size {text:?}: expected a number with an optional unit like 40MiB")
-    })?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number with an optional unit like 40MiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1000,
@@ -37,9 +35,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses a duration such as `50ms`, `2s`, `1.5s` or `1m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
@@ -135,9 +131,7 @@ pub fn random_hex(n: usize) -> String {
 
 /// True when `s` is a lowercase hex string of exactly `len` characters.
 pub fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Lowercase hex sha256 of a byte slice.

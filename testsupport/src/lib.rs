@@ -100,14 +100,9 @@ impl Hubsim {
         let mut child = cmd.spawn().expect("spawn hubsim");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("hubsim URL line");
+        BufReader::new(stdout).read_line(&mut line).expect("hubsim URL line");
         let url = line.trim().to_string();
-        assert!(
-            url.starts_with("http://"),
-            "hubsim did not print its URL: {line:?}"
-        );
+        assert!(url.starts_with("http://"), "hubsim did not print its URL: {line:?}");
         Hubsim {
             url,
             flavor: flavor.into(),

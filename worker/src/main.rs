@@ -1,5 +1,35 @@
-//! `migrate-worker`: not built yet; see the pipeline issue. Exits 1 so nobody mistakes it for a working tool.
-fn main() {
-    eprintln!("migrate-worker is not implemented yet: use `hubsim` for now (see README.md)");
-    std::process::exit(1);
+//! The `migrate-worker` binary: started by migrate-coord (a local process or a Kubernetes Job
+//! pod), configured through its environment; exits 0 when its chunk is done.
+
+fn init_logging(cfg: &migrate_worker::Config) -> tracing::span::EnteredSpan {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBMIGRATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr);
+    if std::env::var("HUBMIGRATE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    tracing::info_span!("worker", migration = %cfg.migration_id, chunk = cfg.chunk_id, attempt = cfg.attempt).entered()
+}
+
+#[tokio::main]
+async fn main() {
+    let cfg = match migrate_worker::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("migrate-worker: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let span = init_logging(&cfg);
+    let result = migrate_worker::run(cfg).await;
+    drop(span);
+    if let Err(e) = result {
+        tracing::error!("chunk failed: {e:#}");
+        std::process::exit(1);
+    }
 }

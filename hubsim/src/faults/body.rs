@@ -33,8 +33,7 @@ where
     let config = faults.config();
     // An empty body has no byte to cut before or flip.
     let cut_at = (len > 0 && faults.roll(config.truncate)).then(|| faults.below(len));
-    let flip = (len > 0 && faults.roll(config.corrupt))
-        .then(|| (faults.below(len), 1u8 << faults.below(8)));
+    let flip = (len > 0 && faults.roll(config.corrupt)).then(|| (faults.below(len), 1u8 << faults.below(8)));
 
     if let Some(offset) = cut_at {
         faults.truncated.fetch_add(1, Ordering::Relaxed);
@@ -88,9 +87,7 @@ impl<S> FaultyBody<S> {
             return Poll::Pending;
         }
         self.done = true;
-        Poll::Ready(Some(Err(io::Error::other(
-            "hubsim: download truncated (--truncate)",
-        ))))
+        Poll::Ready(Some(Err(io::Error::other("hubsim: download truncated (--truncate)"))))
     }
 
     /// Applies the bit flip and the cut to one chunk starting at `self.pos`.
@@ -172,10 +169,7 @@ mod tests {
 
     /// The payload as a stream of `chunk`-sized pieces.
     fn chunked(data: &[u8], chunk: usize) -> impl Stream<Item = Result<Bytes, io::Error>> + use<> {
-        let pieces: Vec<_> = data
-            .chunks(chunk)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let pieces: Vec<_> = data.chunks(chunk).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         stream::iter(pieces)
     }
 
@@ -277,9 +271,7 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -293,10 +285,7 @@ mod tests {
             // Keep-alive was requested, so reaching EOF (or a reset) here
             // means hyper aborted the connection.
             let _ = tcp.read_to_end(&mut raw).await;
-            let split = raw
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .expect("headers");
+            let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
             let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
             assert!(head.starts_with("http/1.1 200"), "{head}");
             assert!(head.contains(&format!("content-length: {LEN}")), "{head}");

@@ -234,10 +234,7 @@ pub async fn inject(State(ctx): State<FaultCtx>, req: Request, next: Next) -> Re
     if faults.roll(config.fail_429) {
         faults.injected_429.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%method, path, kind = "429", "injected fault");
-        let mut response = (ctx.render_error)(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests (hubsim --fail-429)",
-        );
+        let mut response = (ctx.render_error)(StatusCode::TOO_MANY_REQUESTS, "Too many requests (hubsim --fail-429)");
         add_rate_limit_headers(&mut response, config.retry_after_secs);
         return response;
     }
@@ -314,10 +311,7 @@ mod tests {
     }
 
     fn status_of(raw: &str) -> u16 {
-        raw.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
+        raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
     }
 
     #[test]

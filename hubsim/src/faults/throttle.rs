@@ -82,8 +82,7 @@ impl TokenBucket {
         if state.tokens >= 0.0 {
             return now;
         }
-        let wait = Duration::try_from_secs_f64(-state.tokens / self.rate)
-            .unwrap_or(Duration::from_secs(1));
+        let wait = Duration::try_from_secs_f64(-state.tokens / self.rate).unwrap_or(Duration::from_secs(1));
         now + wait
     }
 
@@ -219,11 +218,7 @@ fn poll_grant<S>(
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ThrottledStream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.is_unlimited() || buf.remaining() == 0 {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -251,11 +246,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ThrottledStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for ThrottledStream<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.is_unlimited() || buf.is_empty() {
             return Pin::new(&mut this.inner).poll_write(cx, buf);
@@ -295,10 +286,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ThrottledStream<S> {
         }
         // Throttled writes go one slice at a time through `poll_write`;
         // callers rarely get here since `is_write_vectored` says false.
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &**b);
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
         Pin::new(this).poll_write(cx, first)
     }
 
@@ -351,9 +339,7 @@ impl axum::serve::Listener for ThrottledListener {
 async fn handle_accept_error(e: io::Error) {
     if matches!(
         e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     ) {
         return;
     }
@@ -488,8 +474,7 @@ mod tests {
             let mut listener = ThrottledListener::new(tcp, limits.clone());
             let addr = Listener::local_addr(&listener).expect("addr");
             tasks.push(tokio::spawn(async move {
-                let (client, (server, _)) =
-                    tokio::join!(TcpStream::connect(addr), Listener::accept(&mut listener));
+                let (client, (server, _)) = tokio::join!(TcpStream::connect(addr), Listener::accept(&mut listener));
                 let (_, got) = tokio::join!(send(server, 4 * MIB), drain(client.expect("conn")));
                 got
             }));

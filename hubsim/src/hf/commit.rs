@@ -69,8 +69,7 @@ fn commit_target(rev: &str) -> HfResult<String> {
         return Ok(rev.to_string());
     }
     let branch = rev.strip_prefix("refs/heads/").unwrap_or(rev);
-    if branch.starts_with("refs/") || is_hex(branch, 40) || crate::store::check_rev(branch).is_err()
-    {
+    if branch.starts_with("refs/") || is_hex(branch, 40) || crate::store::check_rev(branch).is_err() {
         return Err(HfError::bad_request(format!(
             "Invalid rev id: {rev}: commits go to a branch"
         )));
@@ -105,21 +104,16 @@ fn ignored(gitignore: &str, path: &str) -> bool {
 pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResult {
     ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let req: PreuploadBody = serde_json::from_slice(&bytes)
-        .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
+    let req: PreuploadBody =
+        serde_json::from_slice(&bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
     let commit = ctx.commit_of(id, rev).await?;
     let tree = ctx.hub.store.tree(id, &commit).await?;
     let attrs = ctx.hub.store.gitattributes(id, &tree).await?;
     let gitignore = match (&req.git_ignore, tree.get(".gitignore")) {
         (Some(g), _) => g.clone(),
-        (None, Some(e)) if !e.is_dir => String::from_utf8_lossy(
-            &ctx.hub
-                .store
-                .read_blob(id, &e.oid)
-                .await?
-                .unwrap_or_default(),
-        )
-        .into_owned(),
+        (None, Some(e)) if !e.is_dir => {
+            String::from_utf8_lossy(&ctx.hub.store.read_blob(id, &e.oid).await?.unwrap_or_default()).into_owned()
+        }
         _ => String::new(),
     };
     let mut files = Vec::with_capacity(req.files.len());
@@ -133,21 +127,14 @@ pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResul
             .map_err(|_| HfError::bad_request(format!("Invalid base64 sample for {}", f.path)))?
             .unwrap_or_default();
         let binary = sample.contains(&0);
-        let lfs = lfs_tracked(&attrs, &f.path)
-            || f.size > MAX_REGULAR
-            || (binary && f.size > MAX_REGULAR_BINARY);
+        let lfs = lfs_tracked(&attrs, &f.path) || f.size > MAX_REGULAR || (binary && f.size > MAX_REGULAR_BINARY);
         let mut v = json!({
             "path": f.path,
             "uploadMode": if lfs { "lfs" } else { "regular" },
             "shouldIgnore": ignored(&gitignore, &f.path),
         });
         if let Some(e) = tree.get(&f.path).filter(|e| !e.is_dir) {
-            v["oid"] = json!(
-                e.lfs
-                    .as_ref()
-                    .map(|p| p.oid.clone())
-                    .unwrap_or_else(|| e.oid.clone())
-            );
+            v["oid"] = json!(e.lfs.as_ref().map(|p| p.oid.clone()).unwrap_or_else(|| e.oid.clone()));
         }
         files.push(v);
     }
@@ -210,10 +197,7 @@ fn parse_line(v: &Value) -> HfResult<Line> {
                     return Err(HfError::bad_request(format!("Unknown encoding {other}")));
                 }
             };
-            Line::File {
-                path: path()?,
-                content,
-            }
+            Line::File { path: path()?, content }
         }
         "lfsFile" => {
             let oid = s("oid").ok_or_else(|| HfError::bad_request("lfsFile needs an oid"))?;
@@ -221,9 +205,7 @@ fn parse_line(v: &Value) -> HfResult<Line> {
                 return Err(HfError::bad_request(format!("Invalid sha256 oid: {oid}")));
             }
             if let Some(a) = s("algo").filter(|a| a != "sha256") {
-                return Err(HfError::bad_request(format!(
-                    "Unsupported hash algorithm: {a}"
-                )));
+                return Err(HfError::bad_request(format!("Unsupported hash algorithm: {a}")));
             }
             Line::LfsFile {
                 path: path()?,
@@ -240,31 +222,21 @@ fn parse_line(v: &Value) -> HfResult<Line> {
             folder: true,
         },
         other => {
-            return Err(HfError::bad_request(format!(
-                "Unknown commit operation: {other}"
-            )));
+            return Err(HfError::bad_request(format!("Unknown commit operation: {other}")));
         }
     })
 }
 
 /// `POST /api/{t}s/{ns}/{n}/commit/{rev}[?create_pr=1]` with an NDJSON body.
-pub async fn commit(
-    ctx: &Ctx,
-    id: &RepoId,
-    rev: &str,
-    query: Option<&str>,
-    body: Body,
-) -> HfResult {
+pub async fn commit(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>, body: Body) -> HfResult {
     let meta = ctx.access(id, true).await?;
     let create_pr = param_bool(&query_pairs(query), "create_pr");
     let target = commit_target(rev)?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| HfError::bad_request("The commit body must be UTF-8 NDJSON"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| HfError::bad_request("The commit body must be UTF-8 NDJSON"))?;
     let mut lines = Vec::new();
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(l)
-            .map_err(|e| HfError::bad_request(format!("Invalid JSON line: {e}")))?;
+        let v: Value = serde_json::from_str(l).map_err(|e| HfError::bad_request(format!("Invalid JSON line: {e}")))?;
         lines.push(parse_line(&v)?);
     }
     let Some(Line::Header {
@@ -273,9 +245,7 @@ pub async fn commit(
         parent,
     }) = lines.first()
     else {
-        return Err(HfError::bad_request(
-            "The first line must be the commit header",
-        ));
+        return Err(HfError::bad_request("The first line must be the commit header"));
     };
     let message = if description.is_empty() {
         summary.clone()
@@ -303,20 +273,19 @@ pub async fn commit(
     let tree = ctx.hub.store.tree(id, &head).await?;
     let ops = build_ops(ctx, id, &tree, &lines[1..]).await?;
     if let Err(wait) = ctx.hub.admit_commit(id) {
-        let mut resp = HfError::new(StatusCode::TOO_MANY_REQUESTS, format!(
-            "You have exceeded the rate limit for repository commits ({} per hour). Retry after {wait} seconds.",
-            ctx.hub.cfg.commit_limit.unwrap_or(0)
-        ))
+        let mut resp = HfError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You have exceeded the rate limit for repository commits ({} per hour). Retry after {wait} seconds.",
+                ctx.hub.cfg.commit_limit.unwrap_or(0)
+            ),
+        )
         .into_response();
         resp.headers_mut()
             .insert(HeaderName::from_static("retry-after"), wait.into());
         return Ok(resp);
     }
-    let author = ctx
-        .caller
-        .principal()
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+    let author = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let (write_ref, pr) = if create_pr {
         let mut meta = meta.clone();
         let n = meta.next_pr;
@@ -334,7 +303,8 @@ pub async fn commit(
     drop(_guard);
     tracing::info!(repo = %id, commit = %oid, files = ops.len(), "commit");
     let url = repo_url(&ctx.hub, id);
-    let mut out = json!({"success": true, "commitOid": oid, "commitUrl": format!("{url}/commit/{oid}"), "hookOutput": ""});
+    let mut out =
+        json!({"success": true, "commitOid": oid, "commitUrl": format!("{url}/commit/{oid}"), "hookOutput": ""});
     if let Some(n) = pr {
         out["pullRequestUrl"] = json!(format!("{url}/discussions/{n}"));
     }
@@ -411,11 +381,7 @@ async fn build_ops(ctx: &Ctx, id: &RepoId, tree: &Tree, lines: &[Line]) -> HfRes
     if !too_big.is_empty() {
         return Err(HfError::bad_request(format!(
             "Your push was rejected because it contains files larger than 10 MiB. Please use https://git-lfs.github.com/ to store large files. Offending files: {}",
-            too_big
-                .iter()
-                .map(|p| format!("- {p}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            too_big.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join(" ")
         )));
     }
     let attrs = match attrs {

@@ -48,10 +48,7 @@ impl HfError {
 
     /// 401 for a token that matches no user.
     pub fn invalid_token() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "Invalid credentials in Authorization header",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "Invalid credentials in Authorization header")
     }
 
     /// Repo missing or invisible: 401 for anonymous callers (as the real Hub), 404 otherwise.
@@ -101,19 +98,12 @@ impl From<(StatusCode, String)> for HfError {
 
 impl IntoResponse for HfError {
     fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response();
+        let mut resp = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
         let h = resp.headers_mut();
         if let Some(code) = self.code {
             h.insert(HeaderName::from_static("x-error-code"), hv(code));
         }
-        h.insert(
-            HeaderName::from_static("x-error-message"),
-            hv(&self.message),
-        );
+        h.insert(HeaderName::from_static("x-error-message"), hv(&self.message));
         if let Some(c) = self.commit {
             h.insert(HeaderName::from_static("x-repo-commit"), hv(&c));
         }

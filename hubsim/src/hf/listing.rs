@@ -31,22 +31,14 @@ async fn with_last_commit(ctx: &Ctx, id: &RepoId, commit: &str, e: &Entry) -> Hf
     let mut v = entry_json(e);
     let out = git::run(
         &ctx.hub.store.repo_dir(id),
-        &[
-            "log",
-            "-1",
-            "--format=%H%x00%s%x00%ct",
-            commit,
-            "--",
-            &e.path,
-        ],
+        &["log", "-1", "--format=%H%x00%s%x00%ct", commit, "--", &e.path],
     )
     .await
     .map_err(HfError::internal)?;
     let text = String::from_utf8_lossy(&out);
     let mut f = text.trim_end().split('\0');
     if let (Some(cid), Some(title), Some(t)) = (f.next(), f.next(), f.next()) {
-        v["lastCommit"] =
-            json!({"id": cid, "title": title, "date": iso8601(t.parse().unwrap_or(0))});
+        v["lastCommit"] = json!({"id": cid, "title": title, "date": iso8601(t.parse().unwrap_or(0))});
     }
     Ok(v)
 }
@@ -69,11 +61,7 @@ pub async fn tree(ctx: &Ctx, id: &RepoId, rev: &str, path: &str, query: Option<&
     if !dir.is_empty() && !tree.get(dir).is_some_and(|e| e.is_dir) {
         return Err(HfError::entry_not_found(Some(commit)));
     }
-    let page = if expand {
-        50
-    } else {
-        ctx.hub.cfg.tree_page_size.max(1)
-    };
+    let page = if expand { 50 } else { ctx.hub.cfg.tree_page_size.max(1) };
     let start: usize = match param(&q, "cursor") {
         None => 0,
         Some(c) => B64
@@ -115,13 +103,7 @@ pub async fn tree(ctx: &Ctx, id: &RepoId, rev: &str, path: &str, query: Option<&
 }
 
 /// `POST /api/{t}s/{ns}/{n}/paths-info/{rev}` with a form (`paths=a&paths=b`) or JSON body.
-pub async fn paths_info(
-    ctx: &Ctx,
-    id: &RepoId,
-    rev: &str,
-    parts: &axum::http::request::Parts,
-    body: Body,
-) -> HfResult {
+pub async fn paths_info(ctx: &Ctx, id: &RepoId, rev: &str, parts: &axum::http::request::Parts, body: Body) -> HfResult {
     ctx.access(id, false).await?;
     let commit = ctx.commit_of(id, rev).await?;
     let bytes = read_body(&ctx.hub, body).await?;
@@ -131,8 +113,8 @@ pub async fn paths_info(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
     let (paths, expand): (Vec<String>, bool) = if is_json {
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
         let paths = v
             .get("paths")
             .and_then(Value::as_array)
@@ -140,10 +122,7 @@ pub async fn paths_info(
             .iter()
             .filter_map(|p| p.as_str().map(str::to_string))
             .collect();
-        (
-            paths,
-            v.get("expand").and_then(Value::as_bool).unwrap_or(false),
-        )
+        (paths, v.get("expand").and_then(Value::as_bool).unwrap_or(false))
     } else {
         let q = query_pairs(std::str::from_utf8(&bytes).ok());
         let paths = q
@@ -231,8 +210,7 @@ pub async fn commits(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>) -> 
         })
         .collect();
     let mut resp = Json(items).into_response();
-    resp.headers_mut()
-        .insert("x-total-count", HeaderValue::from(total));
+    resp.headers_mut().insert("x-total-count", HeaderValue::from(total));
     if ((page + 1) * COMMITS_PAGE) < total as usize {
         let url = format!(
             "{}/api/{}/{}/{}/commits/{}?p={}",
@@ -267,8 +245,7 @@ fn optional_json(bytes: &[u8]) -> HfResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
 }
 
 /// `POST|DELETE /api/{t}s/{ns}/{n}/branch/{name}` (`startingPoint` optional).
@@ -282,14 +259,10 @@ pub async fn branch(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: B
     let existing = ctx.hub.store.branch_head(id, name).await?;
     if *method == Method::DELETE {
         if name == meta.default_branch {
-            return Err(HfError::forbidden(format!(
-                "Cannot delete refs/heads/{name}"
-            )));
+            return Err(HfError::forbidden(format!("Cannot delete refs/heads/{name}")));
         }
         existing.ok_or_else(|| HfError::revision_not_found(name))?;
-        git::delete_ref(&dir, &refname)
-            .await
-            .map_err(HfError::internal)?;
+        git::delete_ref(&dir, &refname).await.map_err(HfError::internal)?;
         return Ok(StatusCode::OK.into_response());
     }
     if existing.is_some() {
@@ -329,9 +302,7 @@ pub async fn tag(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: Body
         {
             return Err(HfError::revision_not_found(name));
         }
-        git::delete_ref(&dir, &refname)
-            .await
-            .map_err(HfError::internal)?;
+        git::delete_ref(&dir, &refname).await.map_err(HfError::internal)?;
         return Ok(StatusCode::OK.into_response());
     }
     let req = optional_json(&bytes)?;
@@ -348,16 +319,9 @@ pub async fn tag(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: Body
         .map_err(HfError::internal)?
         .is_some()
     {
-        return Err(HfError::new(
-            StatusCode::CONFLICT,
-            format!("Tag {tag} already exists"),
-        ));
+        return Err(HfError::new(StatusCode::CONFLICT, format!("Tag {tag} already exists")));
     }
-    let who = ctx
-        .caller
-        .principal()
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+    let who = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let message = req.get("message").and_then(Value::as_str).unwrap_or("");
     git::tag(&dir, tag, &target, message, &who)
         .await

@@ -79,52 +79,20 @@ enum Route {
     ValidateYaml,
     CompleteMultipart,
     ListRepos(RepoKind),
-    Info {
-        id: RepoId,
-        rev: Option<String>,
-    },
+    Info { id: RepoId, rev: Option<String> },
     Settings(RepoId),
-    Tree {
-        id: RepoId,
-        rev: String,
-        path: String,
-    },
-    PathsInfo {
-        id: RepoId,
-        rev: String,
-    },
+    Tree { id: RepoId, rev: String, path: String },
+    PathsInfo { id: RepoId, rev: String },
     Refs(RepoId),
-    Commits {
-        id: RepoId,
-        rev: String,
-    },
-    Preupload {
-        id: RepoId,
-        rev: String,
-    },
-    Commit {
-        id: RepoId,
-        rev: String,
-    },
-    Branch {
-        id: RepoId,
-        name: String,
-    },
-    Tag {
-        id: RepoId,
-        name: String,
-    },
-    Resolve {
-        id: RepoId,
-        rev: String,
-        path: String,
-    },
+    Commits { id: RepoId, rev: String },
+    Preupload { id: RepoId, rev: String },
+    Commit { id: RepoId, rev: String },
+    Branch { id: RepoId, name: String },
+    Tag { id: RepoId, name: String },
+    Resolve { id: RepoId, rev: String, path: String },
     LfsBatch(RepoId),
     LfsVerify(RepoId),
-    Git {
-        id: RepoId,
-        service: String,
-    },
+    Git { id: RepoId, service: String },
 }
 
 fn decode(seg: &str) -> String {
@@ -161,8 +129,7 @@ fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
             };
             let name = decode(name);
             let git_suffix = name.ends_with(".git");
-            let id =
-                RepoId::new(kind, &decode(ns), name.trim_end_matches(".git")).map_err(|_| nf)?;
+            let id = RepoId::new(kind, &decode(ns), name.trim_end_matches(".git")).map_err(|_| nf)?;
             parse_web(m, id, git_suffix, rest)
         }
         _ => Err(nf),
@@ -170,13 +137,7 @@ fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
 }
 
 fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> {
-    let joined = |parts: &[&str]| {
-        parts
-            .iter()
-            .map(|s| decode(s))
-            .collect::<Vec<_>>()
-            .join("/")
-    };
+    let joined = |parts: &[&str]| parts.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/");
     Ok(match (m, rest) {
         (Method::GET, []) => Route::Info { id, rev: None },
         (Method::GET, ["revision", rev]) => Route::Info {
@@ -189,44 +150,24 @@ fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> 
             rev: decode(rev),
             path: joined(path),
         },
-        (Method::POST, ["paths-info", rev]) => Route::PathsInfo {
-            id,
-            rev: decode(rev),
-        },
+        (Method::POST, ["paths-info", rev]) => Route::PathsInfo { id, rev: decode(rev) },
         (Method::GET, ["refs"]) => Route::Refs(id),
-        (Method::GET, ["commits", rev]) => Route::Commits {
-            id,
-            rev: decode(rev),
-        },
-        (Method::POST, ["preupload", rev]) => Route::Preupload {
-            id,
-            rev: decode(rev),
-        },
-        (Method::POST, ["commit", rev]) => Route::Commit {
-            id,
-            rev: decode(rev),
-        },
-        (Method::POST | Method::DELETE, ["branch", name]) => Route::Branch {
-            id,
-            name: decode(name),
-        },
-        (Method::POST | Method::DELETE, ["tag", name]) => Route::Tag {
-            id,
-            name: decode(name),
-        },
+        (Method::GET, ["commits", rev]) => Route::Commits { id, rev: decode(rev) },
+        (Method::POST, ["preupload", rev]) => Route::Preupload { id, rev: decode(rev) },
+        (Method::POST, ["commit", rev]) => Route::Commit { id, rev: decode(rev) },
+        (Method::POST | Method::DELETE, ["branch", name]) => Route::Branch { id, name: decode(name) },
+        (Method::POST | Method::DELETE, ["tag", name]) => Route::Tag { id, name: decode(name) },
         _ => return Err(StatusCode::NOT_FOUND),
     })
 }
 
 fn parse_web(m: Method, id: RepoId, git_suffix: bool, rest: &[&str]) -> Result<Route, StatusCode> {
     Ok(match (m, rest) {
-        (Method::GET | Method::HEAD, ["resolve", rev, path @ ..]) if !path.is_empty() => {
-            Route::Resolve {
-                id,
-                rev: decode(rev),
-                path: path.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/"),
-            }
-        }
+        (Method::GET | Method::HEAD, ["resolve", rev, path @ ..]) if !path.is_empty() => Route::Resolve {
+            id,
+            rev: decode(rev),
+            path: path.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/"),
+        },
         (Method::POST, ["info", "lfs", "objects", "batch"]) if git_suffix => Route::LfsBatch(id),
         (Method::POST, ["info", "lfs", "objects", "verify"]) if git_suffix => Route::LfsVerify(id),
         (Method::GET, ["info", "refs"]) => Route::Git {
@@ -253,14 +194,11 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
         Ok(r) => r,
         Err(status) => {
             return crate::http::closing(
-                HfError::new(status, "Sorry, we can't find the page you are looking for.")
-                    .into_response(),
+                HfError::new(status, "Sorry, we can't find the page you are looking for.").into_response(),
             );
         }
     };
-    let caller = hub
-        .users
-        .caller(crate::http::token(req.headers(), false).as_deref());
+    let caller = hub.users.caller(crate::http::token(req.headers(), false).as_deref());
     if matches!(caller, Caller::Invalid) && !matches!(route, Route::Git { .. }) {
         return crate::http::closing(HfError::invalid_token().into_response());
     }
@@ -281,12 +219,7 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn handle(
-    ctx: &Ctx,
-    route: Route,
-    parts: &axum::http::request::Parts,
-    body: Body,
-) -> HfResult {
+async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, body: Body) -> HfResult {
     let query = parts.uri.query();
     match route {
         Route::Whoami => repos::whoami(ctx),
@@ -295,9 +228,7 @@ async fn handle(
         Route::Settings(id) => repos::settings(ctx, &id, body).await,
         Route::ListRepos(kind) => repos::list(ctx, kind, query).await,
         Route::Info { id, rev } => repos::info(ctx, &id, rev.as_deref(), query).await,
-        Route::ValidateYaml => {
-            Ok(axum::Json(serde_json::json!({"errors": [], "warnings": []})).into_response())
-        }
+        Route::ValidateYaml => Ok(axum::Json(serde_json::json!({"errors": [], "warnings": []})).into_response()),
         Route::Tree { id, rev, path } => listing::tree(ctx, &id, &rev, &path, query).await,
         Route::PathsInfo { id, rev } => listing::paths_info(ctx, &id, &rev, parts, body).await,
         Route::Refs(id) => listing::refs(ctx, &id, query).await,
@@ -324,13 +255,7 @@ pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
 
 /// The web URL of a repo: `{base}/{prefix}{ns}/{name}`.
 pub fn repo_url(hub: &Hub, id: &RepoId) -> String {
-    format!(
-        "{}/{}{}/{}",
-        hub.base_url,
-        id.kind.url_prefix(),
-        id.ns,
-        id.name
-    )
+    format!("{}/{}{}/{}", hub.base_url, id.kind.url_prefix(), id.ns, id.name)
 }
 
 #[cfg(test)]
@@ -352,10 +277,7 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(
-                &Method::GET,
-                "/api/datasets/alice/m1/tree/main/sub%2Fdeeper"
-            ),
+            parse(&Method::GET, "/api/datasets/alice/m1/tree/main/sub%2Fdeeper"),
             Ok(Route::Tree {
                 id: id(RepoKind::Dataset),
                 rev: "main".into(),
@@ -385,13 +307,7 @@ mod tests {
                 service: "info/refs".into()
             })
         );
-        assert_eq!(
-            parse(&Method::GET, "/api/foos/alice/x"),
-            Err(StatusCode::NOT_FOUND)
-        );
-        assert_eq!(
-            parse(&Method::GET, "/api/models/alice/.."),
-            Err(StatusCode::NOT_FOUND)
-        );
+        assert_eq!(parse(&Method::GET, "/api/foos/alice/x"), Err(StatusCode::NOT_FOUND));
+        assert_eq!(parse(&Method::GET, "/api/models/alice/.."), Err(StatusCode::NOT_FOUND));
     }
 }

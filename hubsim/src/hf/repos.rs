@@ -50,15 +50,13 @@ struct CreateBody {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> HfResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
 }
 
 fn kind_of(kind: Option<&str>) -> HfResult<RepoKind> {
     match kind {
         None => Ok(RepoKind::Model),
-        Some(k) => RepoKind::from_singular(k)
-            .ok_or_else(|| HfError::bad_request(format!("Invalid repo type: {k}"))),
+        Some(k) => RepoKind::from_singular(k).ok_or_else(|| HfError::bad_request(format!("Invalid repo type: {k}"))),
     }
 }
 
@@ -67,12 +65,10 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     let bytes = read_body(&ctx.hub, body).await?;
     let req: CreateBody = parse_json(&bytes)?;
     let kind = kind_of(req.kind.as_deref())?;
-    let p = ctx.caller.principal().ok_or_else(|| {
-        HfError::new(
-            StatusCode::UNAUTHORIZED,
-            "You must be authenticated to create a repo",
-        )
-    })?;
+    let p = ctx
+        .caller
+        .principal()
+        .ok_or_else(|| HfError::new(StatusCode::UNAUTHORIZED, "You must be authenticated to create a repo"))?;
     let ns = req.organization.clone().unwrap_or_else(|| p.name.clone());
     let id = RepoId::new(kind, &ns, &req.name).map_err(HfError::bad_request)?;
     if !ctx.hub.users.can_write(&ctx.caller, &ns) {
@@ -89,9 +85,10 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     };
     let mut extra = serde_json::Map::new();
     if kind == RepoKind::Space {
-        let sdk = req.sdk.clone().ok_or_else(|| {
-            HfError::bad_request("Space SDK is required (gradio, streamlit, docker or static)")
-        })?;
+        let sdk = req
+            .sdk
+            .clone()
+            .ok_or_else(|| HfError::bad_request("Space SDK is required (gradio, streamlit, docker or static)"))?;
         if !["gradio", "streamlit", "docker", "static"].contains(&sdk.as_str()) {
             return Err(HfError::bad_request(format!("Invalid space SDK: {sdk}")));
         }
@@ -109,19 +106,27 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     };
     let url = repo_url(&ctx.hub, &id);
     let _guard = ctx.hub.store.lock(&id).await;
-    let files = vec![(
-        ".gitattributes".to_string(),
-        kind.default_gitattributes().into_bytes(),
-    )];
-    match ctx.hub.store.create(&id, &meta, files, "system", "initial commit").await {
+    let files = vec![(".gitattributes".to_string(), kind.default_gitattributes().into_bytes())];
+    match ctx
+        .hub
+        .store
+        .create(&id, &meta, files, "system", "initial commit")
+        .await
+    {
         Ok(_) => {
-            ctx.hub.store.install_pre_receive(&id, &super::commit::pre_receive_hook()).await?;
+            ctx.hub
+                .store
+                .install_pre_receive(&id, &super::commit::pre_receive_hook())
+                .await?;
             tracing::info!(repo = %id, private, "created repo");
             Ok(Json(json!({"url": url, "name": id.full(), "id": meta.id})).into_response())
         }
         Err(StoreError::Exists) => Ok((
             StatusCode::CONFLICT,
-            [("x-error-message", format!("You already created this {} repo", kind.as_str()))],
+            [(
+                "x-error-message",
+                format!("You already created this {} repo", kind.as_str()),
+            )],
             Json(json!({"error": format!("You already created this {} repo", kind.as_str()), "url": url})),
         )
             .into_response()),
@@ -142,10 +147,7 @@ pub async fn delete(ctx: &Ctx, body: Body) -> HfResult {
     let bytes = read_body(&ctx.hub, body).await?;
     let req: DeleteBody = parse_json(&bytes)?;
     let kind = kind_of(req.kind.as_deref())?;
-    let p = ctx
-        .caller
-        .principal()
-        .ok_or_else(|| HfError::repo_not_found(true))?;
+    let p = ctx.caller.principal().ok_or_else(|| HfError::repo_not_found(true))?;
     let ns = req.organization.clone().unwrap_or_else(|| p.name.clone());
     let id = RepoId::new(kind, &ns, &req.name).map_err(|_| HfError::repo_not_found(false))?;
     ctx.access(&id, true).await?;
@@ -183,9 +185,7 @@ pub async fn settings(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
         Some(Value::Bool(false)) => meta.gated = None,
         Some(Value::String(g)) if g == "auto" || g == "manual" => meta.gated = Some(g.clone()),
         Some(other) => {
-            return Err(HfError::bad_request(format!(
-                "Invalid gated value: {other}"
-            )));
+            return Err(HfError::bad_request(format!("Invalid gated value: {other}")));
         }
     }
     ctx.hub.store.save_meta(id, &meta).await?;
@@ -202,9 +202,7 @@ pub async fn list(ctx: &Ctx, kind: RepoKind, query: Option<&str>) -> HfResult {
     let author = param(&q, "author");
     let search = param(&q, "search").unwrap_or("");
     let limit: Option<usize> = param(&q, "limit").and_then(|v| v.parse().ok());
-    let start: usize = param(&q, "cursor")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let start: usize = param(&q, "cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
     let mut visible = Vec::new();
     for id in ctx.hub.store.list(kind, author).await? {
         if !id.full().contains(search) {

@@ -11,18 +11,11 @@ use crate::http::{apply_range, blob_body, hv};
 use crate::repo::RepoId;
 
 fn set(resp: &mut Response<Body>, name: &'static str, value: &str) {
-    resp.headers_mut()
-        .insert(HeaderName::from_static(name), hv(value));
+    resp.headers_mut().insert(HeaderName::from_static(name), hv(value));
 }
 
 /// Answers `HEAD`/`GET {prefix}{ns}/{name}/resolve/{rev}/{path}`.
-pub async fn resolve(
-    ctx: &Ctx,
-    id: &RepoId,
-    rev: &str,
-    path: &str,
-    parts: &axum::http::request::Parts,
-) -> HfResult {
+pub async fn resolve(ctx: &Ctx, id: &RepoId, rev: &str, path: &str, parts: &axum::http::request::Parts) -> HfResult {
     ctx.access(id, false).await?;
     let commit = ctx.commit_of(id, rev).await?;
     let tree = ctx.hub.store.tree(id, &commit).await?;
@@ -32,10 +25,7 @@ pub async fn resolve(
         .ok_or_else(|| HfError::entry_not_found(Some(commit.clone())))?;
     if let Some(p) = &entry.lfs {
         if ctx.hub.store.lfs.size(&p.oid).await.is_none() {
-            return Err(
-                HfError::new(StatusCode::NOT_FOUND, "LFS object missing from storage")
-                    .code("EntryNotFound"),
-            );
+            return Err(HfError::new(StatusCode::NOT_FOUND, "LFS object missing from storage").code("EntryNotFound"));
         }
         let location = crate::lfs_api::download_url(&ctx.hub, &p.oid, entry.name());
         let mut resp = StatusCode::FOUND.into_response();
@@ -55,14 +45,8 @@ pub async fn resolve(
         return Ok(resp);
     };
     if parts.method == Method::GET && count > 0 {
-        *resp.body_mut() = blob_body(
-            &ctx.hub,
-            &ctx.hub.store.repo_dir(id),
-            &entry.oid,
-            offset,
-            count,
-        )
-        .map_err(HfError::internal)?;
+        *resp.body_mut() =
+            blob_body(&ctx.hub, &ctx.hub.store.repo_dir(id), &entry.oid, offset, count).map_err(HfError::internal)?;
     }
     Ok(resp)
 }

@@ -26,7 +26,8 @@ pub fn request_id() -> String {
 
 /// A legacy success envelope around `data`.
 pub fn ok(data: Value) -> Response {
-    Json(json!({"Code": 200, "Data": data, "Message": "success", "RequestId": request_id(), "Success": true})).into_response()
+    Json(json!({"Code": 200, "Data": data, "Message": "success", "RequestId": request_id(), "Success": true}))
+        .into_response()
 }
 
 /// A legacy success envelope with `TotalCount` beside `Data`, as paged listings carry it.

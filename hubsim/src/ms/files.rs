@@ -66,35 +66,20 @@ pub async fn files(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
 /// `GET /api/v1/datasets/{o}/{n}/repo/tree?Revision=&Recursive=&Root=&PageNumber=&PageSize=`.
 pub async fn tree(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
     let list = listing(ctx, id, q).await?;
-    let page: usize = param(q, "PageNumber")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page: usize = param(q, "PageNumber").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let size: usize = param(q, "PageSize")
         .and_then(|v| v.parse().ok())
         .unwrap_or(100)
         .clamp(1, 500);
-    let items: Vec<Value> = list
-        .into_iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .collect();
+    let items: Vec<Value> = list.into_iter().skip((page - 1) * size).take(size).collect();
     Ok(ok(json!({"Files": items})))
 }
 
 /// `GET|HEAD /api/v1/{type}/{o}/{n}/repo?Revision=&FilePath=`.
-pub async fn download(
-    ctx: &Ctx,
-    id: &RepoId,
-    q: &[(String, String)],
-    parts: &axum::http::request::Parts,
-) -> MsResult {
+pub async fn download(ctx: &Ctx, id: &RepoId, q: &[(String, String)], parts: &axum::http::request::Parts) -> MsResult {
     let meta = ctx.access(id, false).await?;
     let commit = ctx.commit_of(id, &meta, param(q, "Revision")).await?;
-    let path = param(q, "FilePath")
-        .unwrap_or("")
-        .trim_start_matches('/')
-        .to_string();
+    let path = param(q, "FilePath").unwrap_or("").trim_start_matches('/').to_string();
     let tree = ctx.hub.store.tree(id, &commit).await?;
     let entry = tree
         .get(&path)
@@ -104,11 +89,7 @@ pub async fn download(
         let mut resp = StatusCode::FOUND.into_response();
         resp.headers_mut().insert(
             header::LOCATION,
-            hv(&crate::lfs_api::download_url(
-                &ctx.hub,
-                &p.oid,
-                entry.name(),
-            )),
+            hv(&crate::lfs_api::download_url(&ctx.hub, &p.oid, entry.name())),
         );
         resp.headers_mut()
             .insert("x-linked-etag", hv(&format!("\"{}\"", p.oid)));
@@ -120,14 +101,8 @@ pub async fn download(
     h.insert(header::CONTENT_LENGTH, entry.size.into());
     h.insert(header::ETAG, hv(&format!("\"{}\"", entry.oid)));
     if parts.method == Method::GET && entry.size > 0 {
-        *resp.body_mut() = blob_body(
-            &ctx.hub,
-            &ctx.hub.store.repo_dir(id),
-            &entry.oid,
-            0,
-            entry.size,
-        )
-        .map_err(MsError::internal)?;
+        *resp.body_mut() =
+            blob_body(&ctx.hub, &ctx.hub.store.repo_dir(id), &entry.oid, 0, entry.size).map_err(MsError::internal)?;
     }
     Ok(resp)
 }

@@ -57,25 +57,14 @@ impl Ctx {
         match self.caller.principal() {
             None => Err(MsError::unauthenticated()),
             Some(_) if self.hub.users.can_write(&self.caller, ns) => Ok(()),
-            Some(p) if !p.can_write => Err(MsError::forbidden(
-                "this token is read-only: a write token is needed",
-            )),
-            Some(_) => Err(MsError::forbidden(format!(
-                "no permission to write to namespace {ns}"
-            ))),
+            Some(p) if !p.can_write => Err(MsError::forbidden("this token is read-only: a write token is needed")),
+            Some(_) => Err(MsError::forbidden(format!("no permission to write to namespace {ns}"))),
         }
     }
 
     /// Resolves a revision (branch, tag or commit id), defaulting to the repo's default branch.
-    pub async fn commit_of(
-        &self,
-        id: &RepoId,
-        meta: &RepoMeta,
-        rev: Option<&str>,
-    ) -> MsResult<String> {
-        let rev = rev
-            .filter(|r| !r.is_empty())
-            .unwrap_or(&meta.default_branch);
+    pub async fn commit_of(&self, id: &RepoId, meta: &RepoMeta, rev: Option<&str>) -> MsResult<String> {
+        let rev = rev.filter(|r| !r.is_empty()).unwrap_or(&meta.default_branch);
         self.hub
             .store
             .resolve(id, rev)
@@ -122,12 +111,7 @@ fn kind(s: &str) -> Option<RepoKind> {
 }
 
 fn id(k: &str, o: &str, n: &str) -> Result<RepoId, StatusCode> {
-    RepoId::new(
-        kind(k).ok_or(StatusCode::NOT_FOUND)?,
-        &decode(o),
-        &decode(n),
-    )
-    .map_err(|_| StatusCode::NOT_FOUND)
+    RepoId::new(kind(k).ok_or(StatusCode::NOT_FOUND)?, &decode(o), &decode(n)).map_err(|_| StatusCode::NOT_FOUND)
 }
 
 fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
@@ -142,44 +126,20 @@ fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
         (M::POST, ["api", "v1", "models"]) => Route::CreateModel,
         (M::POST, ["api", "v1", "datasets"]) => Route::CreateDataset,
         (M::GET, ["api", "v1", "repos", "internalAccelerationInfo"]) => Route::NoAcceleration,
-        (
-            M::POST,
-            [
-                "api",
-                "v1",
-                "repos",
-                k,
-                o,
-                n,
-                "info",
-                "lfs",
-                "objects",
-                "batch",
-            ],
-        ) => Route::LfsBatch(id(k, o, n)?),
-        (M::POST, ["api", "v1", "repos", k, o, n, "commit", branch]) => {
-            Route::Commit(id(k, o, n)?, decode(branch))
-        }
-        (M::GET, ["api", "v1", "datasets", num, "repo", "tree"])
-            if num.bytes().all(|b| b.is_ascii_digit()) =>
-        {
+        (M::POST, ["api", "v1", "repos", k, o, n, "info", "lfs", "objects", "batch"]) => Route::LfsBatch(id(k, o, n)?),
+        (M::POST, ["api", "v1", "repos", k, o, n, "commit", branch]) => Route::Commit(id(k, o, n)?, decode(branch)),
+        (M::GET, ["api", "v1", "datasets", num, "repo", "tree"]) if num.bytes().all(|b| b.is_ascii_digit()) => {
             Route::TreeById(num.parse().map_err(|_| StatusCode::NOT_FOUND)?)
         }
         (M::GET, ["api", "v1", k, o, n]) => Route::Info(id(k, o, n)?),
         (M::DELETE, ["api", "v1", k, o, n]) => Route::Delete(id(k, o, n)?),
-        (M::GET, ["api", "v1", "models", o, n, "repo", "files"]) => {
-            Route::Files(id("models", o, n)?)
-        }
-        (M::GET, ["api", "v1", "datasets", o, n, "repo", "tree"]) => {
-            Route::Tree(id("datasets", o, n)?)
-        }
+        (M::GET, ["api", "v1", "models", o, n, "repo", "files"]) => Route::Files(id("models", o, n)?),
+        (M::GET, ["api", "v1", "datasets", o, n, "repo", "tree"]) => Route::Tree(id("datasets", o, n)?),
         (M::GET | M::HEAD, ["api", "v1", k, o, n, "repo"]) => Route::Download(id(k, o, n)?),
         (M::GET, ["api", "v1", k, o, n, "revisions"]) => Route::Revisions(id(k, o, n)?),
         (M::GET, ["api", "v1", k, o, n, "commits"]) => Route::Commits(id(k, o, n)?),
         (M::POST, ["api", "v1", k, o, n, "repo", "tag"]) => Route::Tag(id(k, o, n)?),
-        (M::POST, ["api", "v1", "datasets", _, _, "download", "increase"]) => {
-            Route::DownloadIncrease
-        }
+        (M::POST, ["api", "v1", "datasets", _, _, "download", "increase"]) => Route::DownloadIncrease,
         (m, [first, rest @ ..]) if *first != "api" && *first != "openapi" => {
             let (k, rest) = match *first {
                 "models" | "datasets" => (*first, rest),
@@ -192,12 +152,8 @@ fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
             let repo = id(k, o, name.trim_end_matches(".git"))?;
             match (m, tail) {
                 (M::GET, ["info", "refs"]) => Route::Git(repo, "info/refs".into()),
-                (M::POST, [svc @ ("git-upload-pack" | "git-receive-pack")]) => {
-                    Route::Git(repo, (*svc).into())
-                }
-                (M::POST, ["info", "lfs", "objects", "batch"]) if name.ends_with(".git") => {
-                    Route::GitLfsBatch(repo)
-                }
+                (M::POST, [svc @ ("git-upload-pack" | "git-receive-pack")]) => Route::Git(repo, (*svc).into()),
+                (M::POST, ["info", "lfs", "objects", "batch"]) if name.ends_with(".git") => Route::GitLfsBatch(repo),
                 _ => return Err(StatusCode::NOT_FOUND),
             }
         }
@@ -217,13 +173,9 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
             return crate::http::closing(MsError::new(status, "not found").into_response());
         }
     };
-    let caller = hub
-        .users
-        .caller(crate::http::token(req.headers(), true).as_deref());
+    let caller = hub.users.caller(crate::http::token(req.headers(), true).as_deref());
     let open = matches!(route, Route::Me | Route::OpenList(_) | Route::OpenGet(_));
-    if matches!(caller, Caller::Invalid)
-        && !matches!(route, Route::Login | Route::Git(..) | Route::GitLfsBatch(_))
-    {
+    if matches!(caller, Caller::Invalid) && !matches!(route, Route::Login | Route::Git(..) | Route::GitLfsBatch(_)) {
         let e = MsError::new(
             StatusCode::UNAUTHORIZED,
             "Invalid authentication, please check your Authorization header",
@@ -251,12 +203,7 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn handle(
-    ctx: &Ctx,
-    route: Route,
-    parts: axum::http::request::Parts,
-    body: Body,
-) -> MsResult {
+async fn handle(ctx: &Ctx, route: Route, parts: axum::http::request::Parts, body: Body) -> MsResult {
     let q = crate::http::query_pairs(parts.uri.query());
     match route {
         Route::Login => account::login(ctx, body).await,
@@ -306,11 +253,7 @@ async fn handle(
 pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
     matches!(
         parse(method, raw_path),
-        Ok(Route::Files(_)
-            | Route::Tree(_)
-            | Route::TreeById(_)
-            | Route::Info(_)
-            | Route::OpenGet(_))
+        Ok(Route::Files(_) | Route::Tree(_) | Route::TreeById(_) | Route::Info(_) | Route::OpenGet(_))
     )
 }
 

@@ -24,14 +24,7 @@ fn visibility(meta: &RepoMeta) -> i64 {
 }
 
 /// Creates a repo after the permission and existence checks both create routes share.
-async fn create(
-    ctx: &Ctx,
-    kind: RepoKind,
-    owner: &str,
-    name: &str,
-    vis: i64,
-    license: &str,
-) -> MsResult {
+async fn create(ctx: &Ctx, kind: RepoKind, owner: &str, name: &str, vis: i64, license: &str) -> MsResult {
     ctx.require_write(owner)?;
     let id = RepoId::new(kind, owner, name).map_err(MsError::bad_request)?;
     if ![PRIVATE, INTERNAL, PUBLIC].contains(&vis) {
@@ -53,10 +46,7 @@ async fn create(
         extra,
     };
     let _guard = ctx.hub.store.lock(&id).await;
-    let files = vec![(
-        ".gitattributes".to_string(),
-        kind.default_gitattributes().into_bytes(),
-    )];
+    let files = vec![(".gitattributes".to_string(), kind.default_gitattributes().into_bytes())];
     match ctx
         .hub
         .store
@@ -73,10 +63,7 @@ async fn create(
             } else {
                 code::MODEL_EXISTS
             };
-            Err(
-                MsError::bad_request("该名称已被注册使用，请重新命名 (the name is already in use)")
-                    .with_code(c),
-            )
+            Err(MsError::bad_request("该名称已被注册使用，请重新命名 (the name is already in use)").with_code(c))
         }
         Err(e) => Err(e.into()),
     }
@@ -85,8 +72,8 @@ async fn create(
 /// `POST /api/v1/models` with a JSON body `{"Path","Name","Visibility","License",...}`.
 pub async fn create_model(ctx: &Ctx, body: Body) -> MsResult {
     let bytes = read_body(&ctx.hub, body).await?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
     let owner = v
         .get("Path")
         .and_then(Value::as_str)
@@ -95,14 +82,8 @@ pub async fn create_model(ctx: &Ctx, body: Body) -> MsResult {
         .get("Name")
         .and_then(Value::as_str)
         .ok_or_else(|| MsError::bad_request("Name is required"))?;
-    let vis = v
-        .get("Visibility")
-        .and_then(Value::as_i64)
-        .unwrap_or(PUBLIC);
-    let license = v
-        .get("License")
-        .and_then(Value::as_str)
-        .unwrap_or("Apache-2.0");
+    let vis = v.get("Visibility").and_then(Value::as_i64).unwrap_or(PUBLIC);
+    let license = v.get("License").and_then(Value::as_str).unwrap_or("Apache-2.0");
     create(ctx, RepoKind::Model, owner, name, vis, license).await
 }
 
@@ -119,10 +100,7 @@ pub async fn create_dataset(ctx: &Ctx, parts: axum::http::request::Parts, body: 
         .map_err(|e| MsError::bad_request(e.to_string()))?
     {
         let name = field.name().unwrap_or("").to_string();
-        let text = field
-            .text()
-            .await
-            .map_err(|e| MsError::bad_request(e.to_string()))?;
+        let text = field.text().await.map_err(|e| MsError::bad_request(e.to_string()))?;
         fields.insert(name, text);
     }
     let owner = fields
@@ -137,10 +115,7 @@ pub async fn create_dataset(ctx: &Ctx, parts: axum::http::request::Parts, body: 
             .map_err(|_| MsError::bad_request(format!("invalid Visibility {v}")))?,
         None => PUBLIC,
     };
-    let license = fields
-        .get("License")
-        .map(String::as_str)
-        .unwrap_or("Apache-2.0");
+    let license = fields.get("License").map(String::as_str).unwrap_or("Apache-2.0");
     create(ctx, RepoKind::Dataset, owner, name, vis, license).await
 }
 
@@ -152,11 +127,7 @@ pub async fn info(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
         .await
         .map_err(MsError::internal)?;
     let updated = last.first().map(|c| c.time).unwrap_or(meta.created);
-    let license = meta
-        .extra
-        .get("license")
-        .cloned()
-        .unwrap_or(json!("Apache-2.0"));
+    let license = meta.extra.get("license").cloned().unwrap_or(json!("Apache-2.0"));
     let mut data = json!({
         "Id": meta.num_id, "Name": id.name, "Path": id.ns, "Owner": id.ns, "Namespace": id.ns,
         "ChineseName": "", "Visibility": visibility(&meta), "ProtectedMode": 2, "ApprovalMode": 2,
@@ -181,13 +152,7 @@ pub async fn delete(ctx: &Ctx, id: &RepoId) -> MsResult {
 /// Finds a dataset by the numeric id that old SDKs use in tree URLs.
 pub async fn dataset_by_num(ctx: &Ctx, num: u64) -> MsResult<RepoId> {
     for id in ctx.hub.store.list(RepoKind::Dataset, None).await? {
-        if ctx
-            .hub
-            .store
-            .meta(&id)
-            .await?
-            .is_some_and(|m| m.num_id == num)
-        {
+        if ctx.hub.store.meta(&id).await?.is_some_and(|m| m.num_id == num) {
             return Ok(id);
         }
     }
@@ -214,26 +179,14 @@ fn open_entry(id: &RepoId, meta: &RepoMeta, size: u64) -> Value {
 
 async fn repo_size(ctx: &Ctx, id: &RepoId, meta: &RepoMeta) -> MsResult<u64> {
     let commit = ctx.commit_of(id, meta, None).await?;
-    Ok(ctx
-        .hub
-        .store
-        .tree(id, &commit)
-        .await?
-        .files()
-        .map(|e| e.size)
-        .sum())
+    Ok(ctx.hub.store.tree(id, &commit).await?.files().map(|e| e.size).sum())
 }
 
 /// `GET /openapi/v1/{models|datasets}/{owner}/{name}`: public repos only (private ones are
 /// answered by the legacy route, as on the real service).
 pub async fn open_get(ctx: &Ctx, id: &RepoId) -> MsResult {
     let missing = || {
-        MsError::not_found(format!(
-            "Resource not found: {} {}",
-            id.kind.as_str(),
-            id.full()
-        ))
-        .open("ResourceNotFound")
+        MsError::not_found(format!("Resource not found: {} {}", id.kind.as_str(), id.full())).open("ResourceNotFound")
     };
     let meta = ctx.hub.store.meta(id).await?.ok_or_else(missing)?;
     if meta.private {
@@ -245,17 +198,13 @@ pub async fn open_get(ctx: &Ctx, id: &RepoId) -> MsResult {
 
 /// `GET /openapi/v1/{models|datasets}?owner=&page_number=&page_size=` (public repos).
 pub async fn open_list(ctx: &Ctx, kind: RepoKind, q: &[(String, String)]) -> MsResult {
-    let page_size: usize = param(q, "page_size")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let page: usize = param(q, "page_number")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let page_size: usize = param(q, "page_size").and_then(|v| v.parse().ok()).unwrap_or(10);
+    let page: usize = param(q, "page_number").and_then(|v| v.parse().ok()).unwrap_or(1);
     if page_size == 0 || page_size > 50 || page == 0 || page * page_size > 3000 {
-        return Err(MsError::bad_request(
-            "page_size must be 1..=50 and page_number*page_size at most 3000",
-        )
-        .open("InputParameterError"));
+        return Err(
+            MsError::bad_request("page_size must be 1..=50 and page_number*page_size at most 3000")
+                .open("InputParameterError"),
+        );
     }
     let owner = param(q, "owner");
     let mut items = Vec::new();
@@ -268,11 +217,7 @@ pub async fn open_list(ctx: &Ctx, kind: RepoKind, q: &[(String, String)]) -> MsR
     }
     let total = items.len();
     let mut page_items = Vec::new();
-    for (id, meta) in items
-        .into_iter()
-        .skip((page - 1) * page_size)
-        .take(page_size)
-    {
+    for (id, meta) in items.into_iter().skip((page - 1) * page_size).take(page_size) {
         let size = repo_size(ctx, &id, &meta).await?;
         page_items.push(open_entry(&id, &meta, size));
     }
@@ -304,15 +249,16 @@ pub async fn revisions(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResu
         } else if let Some(t) = name.strip_prefix("refs/tags/") {
             let tag_time = tag_time(&dir, &name).await.unwrap_or(created);
             if end.is_none_or(|e| tag_time <= e) {
-                tags.push((tag_time, json!({"Revision": t, "CreatedAt": tag_time, "CommitId": target, "ShowName": t, "Message": ""})));
+                tags.push((
+                    tag_time,
+                    json!({"Revision": t, "CreatedAt": tag_time, "CommitId": target, "ShowName": t, "Message": ""}),
+                ));
             }
         }
     }
     tags.sort_by_key(|t| std::cmp::Reverse(t.0));
     let tags: Vec<Value> = tags.into_iter().map(|(_, v)| v).collect();
-    Ok(ok(
-        json!({"RevisionMap": {"Branches": branches, "Tags": tags}}),
-    ))
+    Ok(ok(json!({"RevisionMap": {"Branches": branches, "Tags": tags}})))
 }
 
 async fn tag_time(dir: &std::path::Path, refname: &str) -> Option<u64> {
@@ -333,10 +279,7 @@ async fn tag_time(dir: &std::path::Path, refname: &str) -> Option<u64> {
 pub async fn commits(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
     let meta = ctx.access(id, false).await?;
     let commit = ctx.commit_of(id, &meta, param(q, "Ref")).await?;
-    let page: usize = param(q, "PageNumber")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page: usize = param(q, "PageNumber").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let size: usize = param(q, "PageSize")
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
@@ -362,22 +305,16 @@ pub async fn commits(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult
 pub async fn tag(ctx: &Ctx, id: &RepoId, body: Body) -> MsResult {
     let meta = ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
     let tag = v
         .get("TagName")
         .and_then(Value::as_str)
         .ok_or_else(|| MsError::bad_request("TagName is required"))?;
-    if tag == "master"
-        || tag == "main"
-        || tag.starts_with("refs/")
-        || crate::store::check_rev(tag).is_err()
-    {
+    if tag == "master" || tag == "main" || tag.starts_with("refs/") || crate::store::check_rev(tag).is_err() {
         return Err(MsError::bad_request(format!("invalid tag name {tag}")));
     }
-    let target = ctx
-        .commit_of(id, &meta, v.get("Ref").and_then(Value::as_str))
-        .await?;
+    let target = ctx.commit_of(id, &meta, v.get("Ref").and_then(Value::as_str)).await?;
     let dir = ctx.hub.store.repo_dir(id);
     let _guard = ctx.hub.store.lock(id).await;
     if git::resolve_commit(&dir, &format!("refs/tags/{tag}"))
@@ -387,11 +324,7 @@ pub async fn tag(ctx: &Ctx, id: &RepoId, body: Body) -> MsResult {
     {
         return Err(MsError::bad_request(format!("tag {tag} already exists")));
     }
-    let who = ctx
-        .caller
-        .principal()
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+    let who = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     git::tag(&dir, tag, &target, tag, &who)
         .await
         .map_err(MsError::internal)?;

@@ -38,12 +38,10 @@ struct BatchRequest {
 pub async fn batch(ctx: &Ctx, id: &RepoId, body: Body) -> MsResult {
     ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let req: BatchRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req: BatchRequest =
+        serde_json::from_slice(&bytes).map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
     if req.operation.as_deref().is_some_and(|o| o != "upload") {
-        return Err(MsError::bad_request(
-            "only the upload operation is supported",
-        ));
+        return Err(MsError::bad_request("only the upload operation is supported"));
     }
     let repo = format!("{}/{}/{}", id.kind.plural(), id.ns, id.name);
     let mut objects = Vec::with_capacity(req.objects.len());
@@ -102,8 +100,8 @@ fn invalid(msg: String) -> MsError {
 pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResult {
     let meta = ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
-    let req: CommitRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req: CommitRequest =
+        serde_json::from_slice(&bytes).map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
     if req.actions.len() > MAX_ACTIONS {
         let msg = format!(
             "commit request exceeds actions limit: {} > {MAX_ACTIONS}; split the commit into smaller batches",
@@ -133,9 +131,7 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
                 if tree.get(&a.path).is_none() {
                     return Err(invalid(format!("{} does not exist", a.path)));
                 }
-                ops.push(Op::Delete {
-                    path: a.path.clone(),
-                });
+                ops.push(Op::Delete { path: a.path.clone() });
             }
             ("create" | "update", "lfs") => {
                 if !is_hex(&a.sha256, 64) {
@@ -172,10 +168,7 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
                 });
             }
             (act, kind) => {
-                return Err(invalid(format!(
-                    "{}: unknown action {act:?} of type {kind:?}",
-                    a.path
-                )));
+                return Err(invalid(format!("{}: unknown action {act:?} of type {kind:?}", a.path)));
             }
         }
     }
@@ -198,15 +191,10 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
         )
         .open("RateLimitExceed")
         .into_response();
-        resp.headers_mut()
-            .insert("retry-after", HeaderValue::from(wait));
+        resp.headers_mut().insert("retry-after", HeaderValue::from(wait));
         return Ok(resp);
     }
-    let author = ctx
-        .caller
-        .principal()
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+    let author = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let message = if req.commit_message.trim().is_empty() {
         "Upload files".to_string()
     } else {

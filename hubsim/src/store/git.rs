@@ -81,12 +81,7 @@ pub async fn init_bare(repo: &Path, branch: &str) -> Result<(), GitError> {
 /// Resolves a fully qualified ref or a 40-hex commit id to a commit id.
 pub async fn resolve_commit(repo: &Path, spec: &str) -> Result<Option<String>, GitError> {
     let arg = format!("{spec}^{{commit}}");
-    match run(
-        repo,
-        &["rev-parse", "--verify", "-q", "--end-of-options", &arg],
-    )
-    .await
-    {
+    match run(repo, &["rev-parse", "--verify", "-q", "--end-of-options", &arg]).await {
         Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().to_string())),
         Err(_) => Ok(None),
     }
@@ -96,10 +91,7 @@ pub async fn resolve_commit(repo: &Path, spec: &str) -> Result<Option<String>, G
 pub async fn refs(repo: &Path) -> Result<Vec<(String, String)>, GitError> {
     let out = run(
         repo,
-        &[
-            "for-each-ref",
-            "--format=%(refname)%00%(objectname)%00%(*objectname)",
-        ],
+        &["for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)"],
     )
     .await?;
     let text = String::from_utf8_lossy(&out);
@@ -110,14 +102,7 @@ pub async fn refs(repo: &Path) -> Result<Vec<(String, String)>, GitError> {
             let name = it.next()?.to_string();
             let obj = it.next()?.to_string();
             let peeled = it.next().unwrap_or("");
-            Some((
-                name,
-                if peeled.is_empty() {
-                    obj
-                } else {
-                    peeled.to_string()
-                },
-            ))
+            Some((name, if peeled.is_empty() { obj } else { peeled.to_string() }))
         })
         .collect())
 }
@@ -136,15 +121,7 @@ pub struct RawEntry {
 pub async fn ls_tree(repo: &Path, commit: &str) -> Result<Vec<RawEntry>, GitError> {
     let out = run(
         repo,
-        &[
-            "ls-tree",
-            "-r",
-            "-t",
-            "-z",
-            "--long",
-            "--end-of-options",
-            commit,
-        ],
+        &["ls-tree", "-r", "-t", "-z", "--long", "--end-of-options", commit],
     )
     .await?;
     let mut entries = Vec::new();
@@ -155,9 +132,7 @@ pub async fn ls_tree(repo: &Path, commit: &str) -> Result<Vec<RawEntry>, GitErro
         let meta = String::from_utf8_lossy(&rec[..tab]);
         let path = String::from_utf8_lossy(&rec[tab + 1..]).to_string();
         let mut f = meta.split_whitespace();
-        let (Some(mode), Some(kind), Some(oid), Some(size)) =
-            (f.next(), f.next(), f.next(), f.next())
-        else {
+        let (Some(mode), Some(kind), Some(oid), Some(size)) = (f.next(), f.next(), f.next(), f.next()) else {
             continue;
         };
         if kind == "commit" {
@@ -190,21 +165,9 @@ impl CatFile {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| io::Error::other("no stdin"))?;
-        let stdout = BufReader::new(
-            child
-                .stdout
-                .take()
-                .ok_or_else(|| io::Error::other("no stdout"))?,
-        );
-        Ok(CatFile {
-            child,
-            stdin,
-            stdout,
-        })
+        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
+        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?);
+        Ok(CatFile { child, stdin, stdout })
     }
 
     /// Asks for `oid`; returns its size (`None` when missing). The caller must then consume
@@ -237,11 +200,7 @@ impl CatFile {
     }
 
     /// Streams an object body of `size` bytes through `f` in chunks.
-    pub async fn for_each_chunk(
-        &mut self,
-        size: u64,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<(), GitError> {
+    pub async fn for_each_chunk(&mut self, size: u64, mut f: impl FnMut(&[u8])) -> Result<(), GitError> {
         let mut left = size;
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
@@ -286,10 +245,7 @@ pub async fn fast_import(repo: &Path, stream: &[u8]) -> Result<(), GitError> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("no stdin"))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
     let write = async {
         stdin.write_all(stream).await?;
         stdin.shutdown().await?;
@@ -318,12 +274,7 @@ pub struct CommitInfo {
 }
 
 /// The history reachable from `commit`, newest first, `skip` then at most `limit` entries.
-pub async fn log(
-    repo: &Path,
-    commit: &str,
-    skip: usize,
-    limit: usize,
-) -> Result<Vec<CommitInfo>, GitError> {
+pub async fn log(repo: &Path, commit: &str, skip: usize, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
     let skip = format!("--skip={skip}");
     let max = format!("--max-count={limit}");
     let out = run(
@@ -362,12 +313,7 @@ pub async fn count(repo: &Path, commit: &str) -> Result<u64, GitError> {
 }
 
 /// Points `refname` at `new`; with `old`, only if it still points there (`""` = must not exist).
-pub async fn update_ref(
-    repo: &Path,
-    refname: &str,
-    new: &str,
-    old: Option<&str>,
-) -> Result<(), GitError> {
+pub async fn update_ref(repo: &Path, refname: &str, new: &str, old: Option<&str>) -> Result<(), GitError> {
     let mut args = vec!["update-ref", "--end-of-options", refname, new];
     if let Some(o) = old {
         args.push(o);
@@ -383,17 +329,10 @@ pub async fn delete_ref(repo: &Path, refname: &str) -> Result<(), GitError> {
 }
 
 /// Creates an annotated tag object `name` on `commit` and returns the tag ref's target.
-pub async fn tag(
-    repo: &Path,
-    name: &str,
-    commit: &str,
-    message: &str,
-    who: &str,
-) -> Result<(), GitError> {
+pub async fn tag(repo: &Path, name: &str, commit: &str, message: &str, who: &str) -> Result<(), GitError> {
     let mut c = command(repo);
     let email = format!("{who}@users.hubsim");
-    c.env("GIT_COMMITTER_NAME", who)
-        .env("GIT_COMMITTER_EMAIL", &email);
+    c.env("GIT_COMMITTER_NAME", who).env("GIT_COMMITTER_EMAIL", &email);
     let msg = if message.is_empty() { name } else { message };
     let out = c
         .args(["tag", "-a", "-m", msg, "--end-of-options", name, commit])

@@ -192,11 +192,7 @@ mod tests {
     use crate::util::sha256_hex;
 
     fn body(data: &'static [u8]) -> impl Stream<Item = Result<Bytes, io::Error>> + Unpin {
-        futures_util::stream::iter(
-            data.chunks(3)
-                .map(|c| Ok(Bytes::from_static(c)))
-                .collect::<Vec<_>>(),
-        )
+        futures_util::stream::iter(data.chunks(3).map(|c| Ok(Bytes::from_static(c))).collect::<Vec<_>>())
     }
 
     #[tokio::test]

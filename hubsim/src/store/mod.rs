@@ -72,8 +72,7 @@ pub enum Op {
 /// Checks that applying `ops` to `tree` leaves no path that is both a file and a directory
 /// (git cannot represent it; the hubs refuse such commits). Returns the offending path.
 pub fn path_conflict(tree: &Tree, ops: &[Op]) -> Option<String> {
-    let mut files: std::collections::HashSet<&str> =
-        tree.files().map(|e| e.path.as_str()).collect();
+    let mut files: std::collections::HashSet<&str> = tree.files().map(|e| e.path.as_str()).collect();
     for op in ops {
         match op {
             Op::Put { path, .. } => {
@@ -200,14 +199,9 @@ impl Store {
         }
         let _ = tokio::fs::remove_dir_all(&dir).await; // a half-created leftover
         git::init_bare(&dir, &meta.default_branch).await?;
-        let ops: Vec<Op> = files
-            .into_iter()
-            .map(|(path, data)| Op::Put { path, data })
-            .collect();
+        let ops: Vec<Op> = files.into_iter().map(|(path, data)| Op::Put { path, data }).collect();
         let target = format!("refs/heads/{}", meta.default_branch);
-        let commit = self
-            .write_commit(id, &target, None, &ops, author, message)
-            .await?;
+        let commit = self.write_commit(id, &target, None, &ops, author, message).await?;
         self.save_meta(id, meta).await?;
         Ok(commit)
     }
@@ -278,11 +272,7 @@ impl Store {
     }
 
     /// The head commit of branch `branch`, if the branch exists.
-    pub async fn branch_head(
-        &self,
-        id: &RepoId,
-        branch: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn branch_head(&self, id: &RepoId, branch: &str) -> Result<Option<String>, StoreError> {
         if check_rev(branch).is_err() {
             return Ok(None);
         }
@@ -298,12 +288,7 @@ impl Store {
     pub async fn tree(&self, id: &RepoId, commit: &str) -> Result<Arc<Tree>, StoreError> {
         let dir = self.repo_dir(id);
         let key = (dir.clone(), commit.to_string());
-        if let Some(t) = self
-            .trees
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
+        if let Some(t) = self.trees.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(t.clone());
         }
         let raw = git::ls_tree(&dir, commit).await?;
@@ -347,11 +332,7 @@ impl Store {
 
     /// sha256 of the content of each file entry: the pointer's oid for LFS files, the blob
     /// content's hash (computed once per blob, then cached) for regular files.
-    pub async fn content_sha256(
-        &self,
-        id: &RepoId,
-        entries: &[&Entry],
-    ) -> Result<HashMap<String, String>, StoreError> {
+    pub async fn content_sha256(&self, id: &RepoId, entries: &[&Entry]) -> Result<HashMap<String, String>, StoreError> {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -395,12 +376,7 @@ impl Store {
     pub async fn last_commits(&self, id: &RepoId, commit: &str) -> Result<LastCommits, StoreError> {
         let dir = self.repo_dir(id);
         let key = (dir.clone(), commit.to_string());
-        if let Some(m) = self
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
+        if let Some(m) = self.last.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(m.clone());
         }
         let out = git::run(
@@ -478,8 +454,7 @@ impl Store {
         message: &str,
     ) -> Result<String, StoreError> {
         let dir = self.repo_dir(id);
-        let stream =
-            fast_import_stream(target, base, ops, author, message, crate::util::now_secs());
+        let stream = fast_import_stream(target, base, ops, author, message, crate::util::now_secs());
         git::fast_import(&dir, &stream).await?;
         git::resolve_commit(&dir, target).await?.ok_or_else(|| {
             StoreError::Git(GitError {
@@ -533,9 +508,7 @@ pub fn check_rev(rev: &str) -> Result<(), String> {
         && !rev.contains("..")
         && !rev.contains("//")
         && !rev.contains("@{")
-        && rev
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._/-+".contains(&b));
+        && rev.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-+".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -560,19 +533,10 @@ fn quote_path(p: &str) -> String {
 }
 
 /// Builds the `git fast-import` input for one commit.
-fn fast_import_stream(
-    target: &str,
-    base: Option<&str>,
-    ops: &[Op],
-    author: &str,
-    message: &str,
-    time: u64,
-) -> Vec<u8> {
+fn fast_import_stream(target: &str, base: Option<&str>, ops: &[Op], author: &str, message: &str, time: u64) -> Vec<u8> {
     let mut s = Vec::new();
     s.extend_from_slice(format!("commit {target}\n").as_bytes());
-    s.extend_from_slice(
-        format!("committer {author} <{author}@users.hubsim> {time} +0000\n").as_bytes(),
-    );
+    s.extend_from_slice(format!("committer {author} <{author}@users.hubsim> {time} +0000\n").as_bytes());
     s.extend_from_slice(format!("data {}\n{message}\n", message.len()).as_bytes());
     if let Some(b) = base {
         s.extend_from_slice(format!("from {b}\n").as_bytes());
@@ -580,20 +544,11 @@ fn fast_import_stream(
     for op in ops {
         match op {
             Op::Put { path, data } => {
-                s.extend_from_slice(
-                    format!(
-                        "M 100644 inline {}\ndata {}\n",
-                        quote_path(path),
-                        data.len()
-                    )
-                    .as_bytes(),
-                );
+                s.extend_from_slice(format!("M 100644 inline {}\ndata {}\n", quote_path(path), data.len()).as_bytes());
                 s.extend_from_slice(data);
                 s.push(b'\n');
             }
-            Op::Delete { path } => {
-                s.extend_from_slice(format!("D {}\n", quote_path(path)).as_bytes())
-            }
+            Op::Delete { path } => s.extend_from_slice(format!("D {}\n", quote_path(path)).as_bytes()),
         }
     }
     s.extend_from_slice(b"\ndone\n");
@@ -656,14 +611,7 @@ mod tests {
             },
         ];
         let second = store
-            .write_commit(
-                &id,
-                "refs/heads/main",
-                Some(&first),
-                &ops,
-                "alice",
-                "upload",
-            )
+            .write_commit(&id, "refs/heads/main", Some(&first), &ops, "alice", "upload")
             .await
             .unwrap();
         assert_eq!(
@@ -696,20 +644,10 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(
-            store
-                .tree(&id, &third)
-                .await
-                .unwrap()
-                .get("w/model.bin")
-                .is_none()
-        );
+        assert!(store.tree(&id, &third).await.unwrap().get("w/model.bin").is_none());
         let last = store.last_commits(&id, &third).await.unwrap();
         assert_eq!(last["empty"].id, second);
-        assert_eq!(
-            last["w/model.bin"].id, third,
-            "deleted in the newest commit"
-        );
+        assert_eq!(last["w/model.bin"].id, third, "deleted in the newest commit");
         assert_eq!(last[".gitattributes"].title, "initial commit");
         let log = git::log(&store.repo_dir(&id), &third, 0, 10).await.unwrap();
         assert_eq!(
@@ -737,28 +675,15 @@ mod tests {
             data: vec![],
         };
         assert_eq!(path_conflict(&tree, &[put("a")]), Some("a".into()));
-        assert_eq!(
-            path_conflict(&tree, &[put("f.txt/x")]),
-            Some("f.txt".into())
-        );
-        assert_eq!(
-            path_conflict(&tree, &[put("n"), put("n/x")]),
-            Some("n".into())
-        );
-        assert_eq!(
-            path_conflict(&tree, &[Op::Delete { path: "a".into() }, put("a")]),
-            None
-        );
+        assert_eq!(path_conflict(&tree, &[put("f.txt/x")]), Some("f.txt".into()));
+        assert_eq!(path_conflict(&tree, &[put("n"), put("n/x")]), Some("n".into()));
+        assert_eq!(path_conflict(&tree, &[Op::Delete { path: "a".into() }, put("a")]), None);
         assert_eq!(path_conflict(&tree, &[put("a/c.txt"), put("g/h")]), None);
     }
 
     #[test]
     fn revisions_are_checked() {
-        assert!(
-            check_rev("main").is_ok()
-                && check_rev("refs/pr/1").is_ok()
-                && check_rev("v1.0").is_ok()
-        );
+        assert!(check_rev("main").is_ok() && check_rev("refs/pr/1").is_ok() && check_rev("v1.0").is_ok());
         for bad in ["", "-x", "a..b", "a b", "x@{1}", "/x", "--output=x"] {
             assert!(check_rev(bad).is_err(), "{bad}");
         }

@@ -89,16 +89,8 @@ pub struct Tree {
 impl Tree {
     /// Builds the tree and its index.
     pub fn new(commit: String, entries: Vec<Entry>) -> Self {
-        let index = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.path.clone(), i))
-            .collect();
-        Tree {
-            commit,
-            entries,
-            index,
-        }
+        let index = entries.iter().enumerate().map(|(i, e)| (e.path.clone(), i)).collect();
+        Tree { commit, entries, index }
     }
 
     /// The entry at `path`, if any.
@@ -113,14 +105,9 @@ impl Tree {
 
     /// Entries under directory `dir` (`""` = root): all descendants when `recursive`, else
     /// the direct children only.
-    pub fn under<'a>(
-        &'a self,
-        dir: &'a str,
-        recursive: bool,
-    ) -> impl Iterator<Item = &'a Entry> + 'a {
+    pub fn under<'a>(&'a self, dir: &'a str, recursive: bool) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries.iter().filter(move |e| {
-            let inside =
-                dir.is_empty() || e.path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
+            let inside = dir.is_empty() || e.path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
             inside && (recursive || e.parent() == dir)
         })
     }
@@ -137,10 +124,7 @@ mod tests {
         let p = parse_pointer(text.as_bytes()).unwrap();
         assert_eq!(p.oid, oid);
         assert_eq!(p.size, 440473133);
-        assert_eq!(
-            p.pointer_size, 134,
-            "125 + number of digits, as the Hub reports"
-        );
+        assert_eq!(p.pointer_size, 134, "125 + number of digits, as the Hub reports");
         assert!(parse_pointer(b"hello").is_none());
         assert!(parse_pointer(text.trim_end().as_bytes()).is_none());
     }

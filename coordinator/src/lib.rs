@@ -1,0 +1,17 @@
+//! The hubmigrate coordinator: resolves a migration, plans it, runs one worker per chunk over
+//! gRPC, commits once and verifies every file (see ../shared/DESIGN.md, The flow of one migration).
+
+pub mod cli;
+pub mod config;
+pub mod envfile;
+pub mod executor;
+pub mod finish;
+pub mod plan;
+pub mod prepare;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod secret;
+pub mod server;
+pub mod tokens;
+pub mod transfer;

@@ -1,0 +1,99 @@
+//! The run's outcome: the JSON report (`--report`), the one-screen summary, and exit codes.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Exit codes.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const MISMATCH: i32 = 3;
+}
+
+/// One verification problem.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Mismatch {
+    pub path: String,
+    /// `missing`, `size` or `hash`.
+    pub kind: &'static str,
+    pub expected: String,
+    pub found: String,
+}
+
+/// The JSON report.
+#[derive(Debug, Serialize, Default)]
+pub struct Report {
+    pub migration_id: String,
+    pub source: String,
+    pub dest: String,
+    pub source_commit: String,
+    pub dest_commit: Option<String>,
+    pub files: usize,
+    pub bytes: u64,
+    pub bytes_uploaded: u64,
+    pub files_already_present: usize,
+    pub chunks: usize,
+    pub duration_secs: f64,
+    pub rate_bytes_per_sec: f64,
+    pub verified: bool,
+    pub mismatches: Vec<Mismatch>,
+    pub status: String,
+    pub error: Option<String>,
+    pub exit_code: i32,
+}
+
+impl Report {
+    /// Writes the report as pretty JSON.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)
+            .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))
+    }
+
+    /// The one-screen summary printed at the end.
+    pub fn summary(&self) -> String {
+        use crate::progress::{bytes, duration};
+        let mut s = format!(
+            "{} -> {}\n  files      {} ({}), {} uploaded, {} already at the destination\n  time       {} ({}/s)\n",
+            self.source,
+            self.dest,
+            self.files,
+            bytes(self.bytes),
+            bytes(self.bytes_uploaded),
+            self.files_already_present,
+            duration(std::time::Duration::from_secs_f64(self.duration_secs)),
+            bytes(self.rate_bytes_per_sec as u64),
+        );
+        if let Some(c) = &self.dest_commit {
+            s.push_str(&format!("  commit     {c}\n"));
+        }
+        if self.verified {
+            s.push_str(&format!(
+                "  verified   all {} files match the source (path, size, hash)\n",
+                self.files
+            ));
+        } else if !self.mismatches.is_empty() {
+            s.push_str(&format!(
+                "  MISMATCHES {} file(s) differ from the source:\n",
+                self.mismatches.len()
+            ));
+            for m in self.mismatches.iter().take(20) {
+                s.push_str(&format!(
+                    "    {} ({}): expected {}, found {}\n",
+                    m.path, m.kind, m.expected, m.found
+                ));
+            }
+            if self.mismatches.len() > 20 {
+                s.push_str(&format!(
+                    "    ... and {} more (see the report)\n",
+                    self.mismatches.len() - 20
+                ));
+            }
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!("  error      {e}\n"));
+        }
+        s
+    }
+}

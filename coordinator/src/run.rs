@@ -1,0 +1,250 @@
+//! One migration, in the order of ../shared/DESIGN.md: resolve, validate tokens, manifest, plan,
+//! prepare the destination, transfer (workers), commit once, verify, report.
+
+use std::time::Instant;
+
+use hubmigrate_hub::hub::Hub;
+use hubmigrate_hub::manifest::Manifest;
+use hubmigrate_hub::reporef::RepoRef;
+use hubmigrate_proto as pb;
+
+use crate::cli::RunArgs;
+use crate::config::{Resolved, Sides, resolve};
+use crate::envfile::Env;
+use crate::plan::{Plan, chunk_count, plan};
+use crate::progress::{bytes, duration};
+use crate::report::{Report, exit};
+
+/// Assumed per-worker throughput before anything is measured (bytes per second).
+pub const ASSUMED_WORKER_RATE: f64 = 50.0 * 1024.0 * 1024.0;
+
+/// How the run ended, for the exit code.
+pub struct Outcome {
+    pub code: i32,
+}
+
+/// A failure with the exit code it deserves.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl From<hubmigrate_hub::Error> for Failure {
+    fn from(e: hubmigrate_hub::Error) -> Self {
+        let code = if e.is_user_error() {
+            exit::BAD_INPUT
+        } else {
+            exit::FAILURE
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            code: exit::FAILURE,
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+/// The files as the destination will store them: LFS where the source had LFS, and where the
+/// destination refuses regular files of that size.
+pub fn file_tasks(manifest: &Manifest, dest: &Hub) -> Vec<pb::FileTask> {
+    manifest
+        .files
+        .iter()
+        .map(|f| pb::FileTask {
+            path: f.path.clone(),
+            size: f.size,
+            sha256: f.sha256.clone().unwrap_or_default(),
+            git_oid: f.git_oid.clone().unwrap_or_default(),
+            lfs: f.lfs || f.size > dest.max_regular_size(),
+        })
+        .collect()
+}
+
+fn side(repo: &RepoRef, endpoint: &str, revision: &str) -> pb::Side {
+    pb::Side {
+        platform: repo.platform.as_str().into(),
+        endpoint: endpoint.into(),
+        repo_type: repo.repo_type.as_str().into(),
+        repo_id: repo.id(),
+        revision: revision.into(),
+    }
+}
+
+/// Prints the plan: files, bytes, chunks, the largest chunk against the ideal, and the ETA.
+fn print_plan(sides: &Sides, manifest: &Manifest, plan: &Plan, exists: bool) {
+    let vis = if manifest.private { "private" } else { "public" };
+    let eta = std::time::Duration::from_secs_f64(plan.largest() as f64 / ASSUMED_WORKER_RATE);
+    let short = manifest.commit.get(..12).unwrap_or(&manifest.commit);
+    eprintln!(
+        "source  {} @ {short} ({vis}): {} files, {}",
+        sides.source.repo,
+        manifest.files.len(),
+        bytes(manifest.total_bytes())
+    );
+    eprintln!(
+        "dest    {} ({})",
+        sides.dest.repo,
+        if exists {
+            "exists: files are added or updated"
+        } else {
+            "will be created with the same visibility"
+        }
+    );
+    eprintln!(
+        "plan    {} chunk(s), largest {} (ideal {}), ETA ~{} at {}/s per worker",
+        plan.chunks.len(),
+        bytes(plan.largest()),
+        bytes(plan.ideal()),
+        duration(eta),
+        bytes(ASSUMED_WORKER_RATE as u64)
+    );
+}
+
+/// Runs (or with `dry_run`, plans) one migration and returns its exit code.
+pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static str) -> Outcome {
+    let started = Instant::now();
+    let mut report = Report {
+        source: args.source.clone(),
+        dest: args.dest.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let result = execute(&args, &env, dry_run, log_format, &mut report).await;
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report.rate_bytes_per_sec = report.bytes_uploaded as f64 / report.duration_secs.max(0.001);
+    let code = match result {
+        Ok(code) => code,
+        Err(f) => {
+            report.error = Some(f.message.clone());
+            eprintln!("error: {}", f.message);
+            f.code
+        }
+    };
+    report.exit_code = code;
+    report.status = match code {
+        exit::OK if dry_run => "planned",
+        exit::OK => "verified",
+        exit::MISMATCH => "mismatch",
+        exit::BAD_INPUT => "bad-input",
+        _ => "failed",
+    }
+    .into();
+    if !dry_run && code != exit::BAD_INPUT {
+        eprint!("{}", report.summary());
+    }
+    if let Some(path) = &args.report {
+        if let Err(e) = report.write(path) {
+            eprintln!("error: {e:#}");
+            return Outcome { code: exit::FAILURE };
+        }
+    }
+    Outcome { code }
+}
+
+async fn execute(
+    args: &RunArgs,
+    env: &Env,
+    dry_run: bool,
+    log_format: &'static str,
+    report: &mut Report,
+) -> Result<i32, Failure> {
+    // 1. Resolve.
+    let sides = match resolve(args, env)? {
+        Resolved::Migrate(s) => *s,
+        Resolved::Skip(reason) => {
+            tracing::warn!("{reason}");
+            return Ok(exit::OK);
+        }
+    };
+    report.source = sides.source.repo.to_string();
+    report.dest = sides.dest.repo.to_string();
+    // Tokens and the destination namespace are checked before a single byte moves.
+    let dest_exists = crate::prepare::validate(&sides, dry_run).await?;
+
+    // 2. Manifest at one pinned commit, filtered.
+    let mut manifest = sides
+        .source
+        .hub
+        .manifest(&sides.source.repo, args.revision.as_deref())
+        .await?;
+    manifest.filter(&args.include, &args.exclude);
+    report.source_commit = manifest.commit.clone();
+    report.files = manifest.files.len();
+    report.bytes = manifest.total_bytes();
+
+    // 3. Plan.
+    let tasks = file_tasks(&manifest, &sides.dest.hub);
+    let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
+    let n = chunk_count(
+        report.bytes,
+        sizes.len(),
+        args.chunk_size,
+        args.max_workers as usize,
+        args.parallel,
+    );
+    let plan = plan(&sizes, n);
+    report.chunks = plan.chunks.len();
+    print_plan(&sides, &manifest, &plan, dest_exists.is_some());
+    if dry_run {
+        return Ok(exit::OK);
+    }
+
+    // 4. Prepare the destination.
+    crate::prepare::ensure_repo(&sides, manifest.private, dest_exists).await?;
+    let branch = sides.dest.hub.default_branch();
+
+    // 5. Transfer.
+    let migration_id = format!("m-{}", &crate::secret::random_hex(6));
+    report.migration_id = migration_id.clone();
+    let chunk_tasks: Vec<Vec<pb::FileTask>> = plan
+        .chunks
+        .iter()
+        .map(|c| c.files.iter().map(|&i| tasks[i].clone()).collect())
+        .collect();
+    let transfer = crate::transfer::Transfer {
+        migration_id: migration_id.clone(),
+        source: side(&sides.source.repo, &sides.source.endpoint, &manifest.commit),
+        dest: side(&sides.dest.repo, &sides.dest.endpoint, branch),
+        chunks: chunk_tasks,
+        total_bytes: report.bytes,
+        max_workers: args.max_workers as usize,
+        max_attempts: args.max_attempts,
+        concurrency: args.worker_concurrency,
+    };
+    let worker_env = crate::executor::WorkerEnv {
+        coordinator: String::new(),
+        migration_id,
+        secret: crate::secret::random_hex(24),
+        source_token: sides.source.token.as_ref().map(|t| t.expose().to_string()),
+        dest_token: sides.dest.token.as_ref().map(|t| t.expose().to_string()),
+        log_format,
+    };
+    let bin = crate::executor::LocalExecutor::worker_bin(args.worker_bin.clone())?;
+    let results = crate::transfer::run(transfer, bin, worker_env).await?;
+    report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
+    report.files_already_present = results
+        .values()
+        .filter(|r| r.outcome() == pb::FileOutcome::AlreadyPresent)
+        .count();
+
+    // 6. Commit once, then 7. verify.
+    let (commit, mismatches, inline_bytes) =
+        crate::finish::commit_and_verify(&sides, &manifest, &tasks, &results, branch).await?;
+    report.bytes_uploaded += inline_bytes;
+    report.dest_commit = Some(commit);
+    report.verified = mismatches.is_empty();
+    let code = if mismatches.is_empty() {
+        exit::OK
+    } else {
+        exit::MISMATCH
+    };
+    report.mismatches = mismatches;
+    Ok(code)
+}

@@ -1,0 +1,286 @@
+//! The coordinator's gRPC service: workers register and get their chunk, then stream progress,
+//! per-file results and heartbeats. Calls without the per-migration secret are refused; events
+//! from stale attempts or for unknown chunks are ignored. The run loop learns of completions and
+//! failures through a channel and reads progress from the shared state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::{Stream, StreamExt};
+use hubmigrate_proto as pb;
+use pb::coordinator_server::{Coordinator, CoordinatorServer};
+use tokio::sync::{mpsc, watch};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+/// What the run loop hears from workers.
+#[derive(Debug)]
+pub enum Event {
+    Done {
+        chunk: u32,
+        attempt: u32,
+    },
+    Failed {
+        chunk: u32,
+        attempt: u32,
+        error: String,
+        retryable: bool,
+    },
+}
+
+/// Per-chunk bookkeeping.
+#[derive(Debug, Default)]
+struct ChunkState {
+    /// The attempt currently allowed to report (0: none running).
+    attempt: u32,
+    last_seen: Option<Instant>,
+    /// Bytes of files in flight in the current attempt.
+    in_flight: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    chunks: Vec<ChunkState>,
+    results: HashMap<String, pb::FileResult>,
+    done_bytes: u64,
+}
+
+/// State shared by the service and the run loop.
+pub struct Shared {
+    pub migration_id: String,
+    source: pb::Side,
+    dest: pb::Side,
+    tasks: Vec<Vec<pb::FileTask>>,
+    concurrency: u32,
+    inner: Mutex<Inner>,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Sender<Option<String>>,
+}
+
+impl Shared {
+    /// Sets up the state for `tasks` (one list per chunk); events go to the returned receiver.
+    pub fn new(
+        migration_id: String,
+        source: pb::Side,
+        dest: pb::Side,
+        tasks: Vec<Vec<pb::FileTask>>,
+        concurrency: u32,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Inner {
+            chunks: tasks.iter().map(|_| ChunkState::default()).collect(),
+            ..Default::default()
+        };
+        let (cancel, _) = watch::channel(None);
+        (
+            Arc::new(Shared {
+                migration_id,
+                source,
+                dest,
+                tasks,
+                concurrency,
+                inner: Mutex::new(inner),
+                events: tx,
+                cancel,
+            }),
+            rx,
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `attempt` of `chunk` as the one allowed to report from now on.
+    pub fn start_attempt(&self, chunk: u32, attempt: u32) {
+        let mut g = self.lock();
+        if let Some(c) = g.chunks.get_mut(chunk as usize) {
+            c.attempt = attempt;
+            c.last_seen = Some(Instant::now());
+            c.in_flight.clear();
+        }
+    }
+
+    /// When the chunk's worker was last heard from.
+    pub fn last_seen(&self, chunk: u32) -> Option<Instant> {
+        self.lock().chunks.get(chunk as usize).and_then(|c| c.last_seen)
+    }
+
+    /// Bytes moved so far: finished files plus files in flight.
+    pub fn bytes_done(&self) -> u64 {
+        let g = self.lock();
+        g.done_bytes + g.chunks.iter().flat_map(|c| c.in_flight.values()).sum::<u64>()
+    }
+
+    /// The per-file results (taken once the transfer is over).
+    pub fn results(&self) -> HashMap<String, pb::FileResult> {
+        self.lock().results.clone()
+    }
+
+    /// Tells every worker to stop.
+    pub fn cancel(&self, reason: &str) {
+        let _ = self.cancel.send(Some(reason.to_string()));
+    }
+
+    /// Checks an event's ids; `Some(chunk index)` when it comes from the current attempt.
+    fn current(&self, migration: &str, chunk: u32, attempt: u32) -> Option<usize> {
+        if migration != self.migration_id {
+            return None;
+        }
+        let g = self.lock();
+        g.chunks
+            .get(chunk as usize)
+            .filter(|c| c.attempt == attempt && attempt > 0)
+            .map(|_| chunk as usize)
+    }
+
+    fn apply(&self, ev: pb::WorkerEvent) {
+        let Some(i) = self.current(&ev.migration_id, ev.chunk_id, ev.attempt) else {
+            tracing::debug!(
+                chunk = ev.chunk_id,
+                attempt = ev.attempt,
+                "ignoring an event from a stale or unknown attempt"
+            );
+            return;
+        };
+        let mut g = self.lock();
+        g.chunks[i].last_seen = Some(Instant::now());
+        use pb::worker_event::Event as E;
+        match ev.event {
+            Some(E::Heartbeat(_)) | None => {}
+            Some(E::Progress(p)) => {
+                g.chunks[i].in_flight.insert(p.path, p.bytes);
+            }
+            Some(E::File(f)) => {
+                if !self.tasks[i].iter().any(|t| t.path == f.path) {
+                    tracing::warn!(chunk = i, path = %f.path, "a worker reported a file outside its chunk; ignored");
+                    return;
+                }
+                g.chunks[i].in_flight.remove(&f.path);
+                if !g.results.contains_key(&f.path) {
+                    g.done_bytes += f.size;
+                }
+                g.results.insert(f.path.clone(), f);
+            }
+            Some(E::Done(_)) => {
+                drop(g);
+                let _ = self.events.send(Event::Done {
+                    chunk: ev.chunk_id,
+                    attempt: ev.attempt,
+                });
+            }
+            Some(E::Failed(f)) => {
+                drop(g);
+                let _ = self.events.send(Event::Failed {
+                    chunk: ev.chunk_id,
+                    attempt: ev.attempt,
+                    error: f.error,
+                    retryable: f.retryable,
+                });
+            }
+        }
+    }
+}
+
+/// The service.
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+}
+
+type CommandStream = Pin<Box<dyn Stream<Item = Result<pb::Command, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Coordinator for Service {
+    async fn register(&self, req: Request<pb::RegisterRequest>) -> Result<Response<pb::Assignment>, Status> {
+        let r = req.into_inner();
+        let s = &self.shared;
+        let Some(i) = s.current(&r.migration_id, r.chunk_id, r.attempt) else {
+            return Err(Status::failed_precondition(format!(
+                "chunk {} attempt {} of migration {} is not expected",
+                r.chunk_id, r.attempt, r.migration_id
+            )));
+        };
+        tracing::info!(chunk = r.chunk_id, attempt = r.attempt, worker = %r.worker, "worker registered");
+        s.lock().chunks[i].last_seen = Some(Instant::now());
+        Ok(Response::new(pb::Assignment {
+            migration_id: s.migration_id.clone(),
+            chunk_id: r.chunk_id,
+            source: Some(s.source.clone()),
+            dest: Some(s.dest.clone()),
+            files: s.tasks[i].clone(),
+            heartbeat_ms: 2000,
+            concurrency: s.concurrency,
+        }))
+    }
+
+    type ReportStream = CommandStream;
+
+    async fn report(&self, req: Request<Streaming<pb::WorkerEvent>>) -> Result<Response<CommandStream>, Status> {
+        let mut inbound = req.into_inner();
+        let shared = self.shared.clone();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            while let Some(Ok(ev)) = inbound.next().await {
+                shared.apply(ev);
+            }
+            let _ = ended_tx.send(());
+        });
+        // One command at most (cancel); the stream ends when the worker's stream ends, which
+        // tells the worker that everything it sent has been read.
+        let mut cancel = self.shared.cancel.subscribe();
+        let commands = futures_util::stream::once(async move {
+            tokio::select! {
+                r = cancel.wait_for(|c| c.is_some()) => {
+                    let reason = r.ok().and_then(|c| c.clone()).unwrap_or_default();
+                    Some(Ok(pb::Command { command: Some(pb::command::Command::Cancel(pb::Cancel { reason })) }))
+                }
+                _ = ended_rx => None,
+            }
+        })
+        .filter_map(std::future::ready);
+        Ok(Response::new(Box::pin(commands)))
+    }
+}
+
+/// Starts the gRPC server on `addr` (port 0 picks one); returns the bound address.
+pub async fn serve(
+    shared: Arc<Shared>,
+    secret: String,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let incoming = TcpIncoming::bind(addr)?;
+    let bound = incoming.local_addr()?;
+    let svc = CoordinatorServer::new(Service { shared }).max_decoding_message_size(64 << 20);
+    let secret = Arc::new(secret);
+    let svc = InterceptedService::new(svc, move |req: Request<()>| check_secret(&secret, req));
+    let handle = tokio::spawn(async move {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await
+        {
+            tracing::error!(error = %e, "the gRPC server stopped");
+        }
+    });
+    Ok((bound, handle))
+}
+
+/// Refuses calls without the migration's secret (compared in constant time).
+fn check_secret(secret: &str, req: Request<()>) -> Result<Request<()>, Status> {
+    let given = req
+        .metadata()
+        .get(pb::SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let same = given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    if same {
+        Ok(req)
+    } else {
+        Err(Status::unauthenticated("missing or wrong migration secret"))
+    }
+}

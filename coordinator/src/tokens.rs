@@ -1,0 +1,61 @@
+//! `migrate-coord validate-tokens`: for each hub with a token configured, whether it is valid,
+//! whose it is, and (with `--namespace`) whether it can write there. Never prints a token.
+
+use hubmigrate_hub::hub::Hub;
+use hubmigrate_hub::reporef::Platform;
+
+use crate::cli::ValidateArgs;
+use crate::config::{endpoint, token};
+use crate::envfile::Env;
+use crate::report::exit;
+
+/// Checks every configured token; exit 0 when all are valid (and can write to the namespace).
+pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
+    let mut code = exit::OK;
+    let mut checked = 0;
+    for (platform, flag, var) in [
+        (Platform::Hf, args.hf_endpoint.as_deref(), "HF_TOKEN"),
+        (Platform::Ms, args.ms_endpoint.as_deref(), "MODELSCOPE_TOKEN"),
+    ] {
+        let Some(tok) = token(platform, var, env) else { continue };
+        checked += 1;
+        let url = endpoint(platform, flag, None, env);
+        let result = match Hub::new(platform, &url, Some(tok)) {
+            Ok(hub) => hub.whoami().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(who) => {
+                let mut line = format!("{var}: valid for {url}, user {}", who.name);
+                if !who.orgs.is_empty() {
+                    line.push_str(&format!(" (orgs: {})", who.orgs.join(", ")));
+                }
+                line.push_str(if who.can_write { ", can write" } else { ", read-only" });
+                if let Some(ns) = &args.namespace {
+                    let member = who.name == *ns || who.orgs.iter().any(|o| o == ns);
+                    let unknown = platform == Platform::Ms && !member;
+                    if who.can_write && member {
+                        line.push_str(&format!("; can write to {ns}"));
+                    } else if unknown {
+                        line.push_str(&format!(
+                            "; write access to {ns} cannot be checked on ModelScope before creating a repo"
+                        ));
+                    } else {
+                        line.push_str(&format!("; CANNOT write to {ns}"));
+                        code = exit::BAD_INPUT;
+                    }
+                }
+                println!("{line}");
+            }
+            Err(e) => {
+                println!("{var}: INVALID for {url}: {e}");
+                code = exit::BAD_INPUT;
+            }
+        }
+    }
+    if checked == 0 {
+        println!("no tokens configured: set HF_TOKEN and/or MODELSCOPE_TOKEN (environment or --env-file)");
+        return exit::BAD_INPUT;
+    }
+    code
+}

@@ -1,0 +1,155 @@
+//! The transfer phase: serve gRPC, start one worker per chunk (at most `max_workers` at once),
+//! watch heartbeats and exits, retry failed or dead chunks a bounded number of times, and show
+//! progress. Workers never commit; their per-file results come back here.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hubmigrate_proto as pb;
+
+use crate::executor::{Executor, LocalExecutor, WorkerEnv, WorkerHandle};
+use crate::progress::Progress;
+use crate::report::exit;
+use crate::run::Failure;
+use crate::server::{Event, Shared, serve};
+
+/// A worker not heard from for this long is presumed dead.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A worker that exited cleanly gets this long for its last report to arrive.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// What the transfer needs.
+pub struct Transfer {
+    pub migration_id: String,
+    pub source: pb::Side,
+    pub dest: pb::Side,
+    pub chunks: Vec<Vec<pb::FileTask>>,
+    pub total_bytes: u64,
+    pub max_workers: usize,
+    pub max_attempts: u32,
+    pub concurrency: u32,
+}
+
+struct Running<W> {
+    worker: W,
+    exited_at: Option<(Instant, bool)>,
+}
+
+/// Runs every chunk to completion and returns the per-file results by path.
+pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMap<String, pb::FileResult>, Failure> {
+    let n = t.chunks.len();
+    let all_paths: Vec<String> = t.chunks.iter().flatten().map(|f| f.path.clone()).collect();
+    let (shared, mut events) = Shared::new(t.migration_id.clone(), t.source, t.dest, t.chunks, t.concurrency);
+    let (addr, server) = serve(shared.clone(), env.secret.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(|e| Failure {
+            code: exit::FAILURE,
+            message: format!("cannot start the gRPC server: {e}"),
+        })?;
+    env.coordinator = format!("http://{addr}");
+    let exec = LocalExecutor { bin, env };
+    tracing::info!(migration = %t.migration_id, chunks = n, grpc = %addr, "transfer starting");
+
+    let mut pending: VecDeque<u32> = (0..n as u32).collect();
+    let mut attempts = vec![0u32; n];
+    let mut running: HashMap<u32, Running<crate::executor::LocalWorker>> = HashMap::new();
+    let mut done: HashSet<u32> = HashSet::new();
+    let mut progress = Progress::new(t.total_bytes);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+
+    let outcome: Result<(), Failure> = 'run: loop {
+        while running.len() < t.max_workers.max(1) {
+            let Some(c) = pending.pop_front() else { break };
+            attempts[c as usize] += 1;
+            shared.start_attempt(c, attempts[c as usize]);
+            match exec.launch(c, attempts[c as usize]) {
+                Ok(worker) => {
+                    running.insert(
+                        c,
+                        Running {
+                            worker,
+                            exited_at: None,
+                        },
+                    );
+                }
+                Err(e) => break 'run Err(e.into()),
+            }
+        }
+        if done.len() == n {
+            break Ok(());
+        }
+        // Failures noticed in this round: (chunk, reason, retryable).
+        let mut failed: Vec<(u32, String, bool)> = Vec::new();
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(Event::Done { chunk, attempt }) if attempts.get(chunk as usize) == Some(&attempt) && running.contains_key(&chunk) => {
+                    tracing::info!(chunk, attempt, "chunk done");
+                    running.remove(&chunk);
+                    done.insert(chunk);
+                }
+                Some(Event::Failed { chunk, attempt, error, retryable }) if attempts.get(chunk as usize) == Some(&attempt) && running.contains_key(&chunk) => {
+                    failed.push((chunk, error, retryable));
+                }
+                Some(_) => {}
+                None => break Err(Failure { code: exit::FAILURE, message: "the gRPC service stopped".into() }),
+            },
+            _ = tick.tick() => {
+                for (&c, r) in running.iter_mut() {
+                    if r.exited_at.is_none() && let Some(ok) = r.worker.exited() {
+                        r.exited_at = Some((Instant::now(), ok));
+                    }
+                    match r.exited_at {
+                        Some((_, false)) => failed.push((c, "the worker process died".into(), true)),
+                        Some((at, true)) if at.elapsed() > EXIT_GRACE => failed.push((c, "the worker exited without finishing its chunk".into(), true)),
+                        _ => {}
+                    }
+                    if shared.last_seen(c).is_some_and(|t| t.elapsed() > HEARTBEAT_TIMEOUT) {
+                        failed.push((c, format!("no heartbeat for {}s", HEARTBEAT_TIMEOUT.as_secs()), true));
+                    }
+                }
+                progress.update(shared.bytes_done(), running.len(), done.len(), n);
+            }
+            _ = &mut interrupted => {
+                break Err(Failure { code: exit::FAILURE, message: "interrupted: workers stopped, nothing was committed".into() });
+            }
+        }
+        let mut fatal = None;
+        for (c, error, retryable) in failed {
+            let Some(mut r) = running.remove(&c) else { continue };
+            r.worker.kill();
+            let attempt = attempts[c as usize];
+            if retryable && attempt < t.max_attempts {
+                tracing::warn!(chunk = c, attempt, %error, "chunk failed; retrying");
+                pending.push_back(c);
+            } else {
+                fatal.get_or_insert(Failure {
+                    code: exit::FAILURE,
+                    message: format!("chunk {c} failed after {attempt} attempt(s): {error}; nothing was committed"),
+                });
+            }
+        }
+        if let Some(f) = fatal {
+            break Err(f);
+        }
+    };
+    progress.finish();
+    if outcome.is_err() {
+        shared.cancel("the migration stopped");
+        for r in running.values_mut() {
+            r.worker.kill();
+        }
+    }
+    server.abort();
+    outcome?;
+    let results = shared.results();
+    if let Some(missing) = all_paths.iter().find(|p| !results.contains_key(*p)) {
+        return Err(Failure {
+            code: exit::FAILURE,
+            message: format!("no worker reported {missing}; nothing was committed"),
+        });
+    }
+    Ok(results)
+}

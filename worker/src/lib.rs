@@ -1,0 +1,266 @@
+//! The hubmigrate worker: registers with the coordinator over gRPC (with the per-migration
+//! secret), receives its chunk, moves every file, and streams heartbeats, progress and per-file
+//! results back. It never commits. Everything it needs comes from its environment.
+
+pub mod files;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use hubmigrate_hub::hub::{Hub, UploadAction};
+use hubmigrate_hub::redact::Secret;
+use hubmigrate_hub::reporef::{Platform, RepoRef, RepoType};
+use hubmigrate_proto as pb;
+use pb::coordinator_client::CoordinatorClient;
+use tokio::sync::mpsc;
+use tonic::metadata::MetadataValue;
+
+/// The worker's configuration, from `HUBMIGRATE_*` variables.
+pub struct Config {
+    pub coordinator: String,
+    pub migration_id: String,
+    pub chunk_id: u32,
+    pub attempt: u32,
+    pub secret: String,
+    pub source_token: Option<Secret>,
+    pub dest_token: Option<Secret>,
+}
+
+impl Config {
+    /// Reads the configuration; a missing variable is named in the error.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| {
+            std::env::var(k).with_context(|| format!("{k} is not set (workers are started by migrate-coord)"))
+        };
+        let opt = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret::new);
+        Ok(Config {
+            coordinator: var("HUBMIGRATE_COORDINATOR")?,
+            migration_id: var("HUBMIGRATE_MIGRATION_ID")?,
+            chunk_id: var("HUBMIGRATE_CHUNK_ID")?.parse().context("HUBMIGRATE_CHUNK_ID")?,
+            attempt: var("HUBMIGRATE_ATTEMPT")?.parse().context("HUBMIGRATE_ATTEMPT")?,
+            secret: var("HUBMIGRATE_SECRET")?,
+            source_token: opt("HUBMIGRATE_SOURCE_TOKEN"),
+            dest_token: opt("HUBMIGRATE_DEST_TOKEN"),
+        })
+    }
+}
+
+fn side(s: Option<&pb::Side>, token: Option<Secret>) -> anyhow::Result<(Hub, RepoRef, String)> {
+    let s = s.context("the assignment lacks a side")?;
+    let platform = Platform::parse(&s.platform)?;
+    let repo = RepoRef::parse(
+        &format!(
+            "{}:{}/{}",
+            s.platform,
+            RepoType::parse(&s.repo_type)?.plural(),
+            s.repo_id
+        ),
+        RepoType::Model,
+    )?;
+    let hub = Hub::new(platform, &s.endpoint, token)?;
+    Ok((hub, repo, s.revision.clone()))
+}
+
+type Client =
+    CoordinatorClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, SecretInterceptor>>;
+
+/// Adds the migration secret to every call.
+#[derive(Clone)]
+pub struct SecretInterceptor(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for SecretInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert(pb::SECRET_HEADER, self.0.clone());
+        Ok(req)
+    }
+}
+
+async fn connect(cfg: &Config) -> anyhow::Result<Client> {
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(cfg.coordinator.clone())?.connect_timeout(Duration::from_secs(10));
+    let mut last = None;
+    for attempt in 0..5u64 {
+        match endpoint.connect().await {
+            Ok(channel) => {
+                let secret = MetadataValue::try_from(cfg.secret.as_str()).context("invalid secret")?;
+                return Ok(CoordinatorClient::with_interceptor(channel, SecretInterceptor(secret))
+                    .max_decoding_message_size(64 << 20)
+                    .max_encoding_message_size(64 << 20));
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+    }
+    Err(anyhow::anyhow!(
+        "cannot reach the coordinator at {}: {:?}",
+        cfg.coordinator,
+        last
+    ))
+}
+
+/// Runs the worker's chunk to the end.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let mut client = connect(&cfg).await?;
+    let assignment = client
+        .register(pb::RegisterRequest {
+            migration_id: cfg.migration_id.clone(),
+            chunk_id: cfg.chunk_id,
+            attempt: cfg.attempt,
+            worker: format!("pid {}", std::process::id()),
+        })
+        .await
+        .context("registering with the coordinator")?
+        .into_inner();
+    tracing::info!(files = assignment.files.len(), "assignment received");
+
+    let (tx, rx) = mpsc::channel::<pb::WorkerEvent>(256);
+    let outbound = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) });
+    let mut commands = client
+        .report(outbound)
+        .await
+        .context("opening the report stream")?
+        .into_inner();
+    let envelope = {
+        let (m, c, a) = (cfg.migration_id.clone(), cfg.chunk_id, cfg.attempt);
+        move |event: pb::worker_event::Event| pb::WorkerEvent {
+            migration_id: m.clone(),
+            chunk_id: c,
+            attempt: a,
+            event: Some(event),
+        }
+    };
+
+    let active: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>> = Arc::default();
+    let beat = {
+        let (tx, active, envelope) = (tx.clone(), active.clone(), envelope.clone());
+        let every = Duration::from_millis(u64::from(assignment.heartbeat_ms.max(200)));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let snapshot: Vec<(String, u64)> = active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(p, b)| (p.clone(), b.load(Ordering::Relaxed)))
+                    .collect();
+                for (path, bytes) in snapshot {
+                    let _ = tx
+                        .send(envelope(pb::worker_event::Event::Progress(pb::Progress {
+                            path,
+                            bytes,
+                        })))
+                        .await;
+                }
+                if tx
+                    .send(envelope(pb::worker_event::Event::Heartbeat(pb::Heartbeat {})))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+
+    let work = move_files(&cfg, &assignment, &tx, &envelope, &active);
+    let cancelled = async {
+        while let Some(Ok(cmd)) = commands.next().await {
+            if let Some(pb::command::Command::Cancel(c)) = cmd.command {
+                return c.reason;
+            }
+        }
+        "the coordinator went away".to_string()
+    };
+    let outcome = tokio::select! {
+        r = work => r,
+        reason = cancelled => Err(anyhow::anyhow!("cancelled: {reason}")),
+    };
+    beat.abort();
+    let event = match &outcome {
+        Ok(()) => pb::worker_event::Event::Done(pb::ChunkDone {}),
+        Err(e) => {
+            let retryable = e
+                .downcast_ref::<hubmigrate_hub::Error>()
+                .is_none_or(|h| h.is_retryable());
+            pb::worker_event::Event::Failed(pb::ChunkFailed {
+                error: format!("{e:#}"),
+                retryable,
+            })
+        }
+    };
+    let _ = tx.send(envelope(event)).await;
+    drop(tx);
+    // The coordinator ends its command stream once it has read ours to the end.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while commands.next().await.is_some() {}
+    })
+    .await;
+    outcome
+}
+
+async fn move_files(
+    cfg: &Config,
+    a: &pb::Assignment,
+    tx: &mpsc::Sender<pb::WorkerEvent>,
+    envelope: &(impl Fn(pb::worker_event::Event) -> pb::WorkerEvent + Clone),
+    active: &Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+) -> anyhow::Result<()> {
+    let (source, source_repo, commit) = side(a.source.as_ref(), cfg.source_token.clone())?;
+    let (dest, dest_repo, branch) = side(a.dest.as_ref(), cfg.dest_token.clone())?;
+    let sides = files::Sides {
+        source,
+        source_repo,
+        commit,
+        dest,
+        dest_repo,
+    };
+    let lfs: Vec<&pb::FileTask> = a.files.iter().filter(|t| t.lfs).collect();
+    for t in &lfs {
+        anyhow::ensure!(
+            hubmigrate_hub::manifest::check_path(&t.path).is_ok(),
+            "unsafe path {:?} in the assignment",
+            t.path
+        );
+        anyhow::ensure!(t.sha256.len() == 64, "{} has no sha256 to upload it under", t.path);
+    }
+    let objects: Vec<(String, u64)> = lfs.iter().map(|t| (t.sha256.clone(), t.size)).collect();
+    let actions: Vec<UploadAction> = if objects.is_empty() {
+        Vec::new()
+    } else {
+        sides.dest.prepare_uploads(&sides.dest_repo, &branch, &objects).await?
+    };
+    let mut action_of: HashMap<&str, &UploadAction> = HashMap::new();
+    for (t, act) in lfs.iter().zip(&actions) {
+        action_of.entry(t.path.as_str()).or_insert(act);
+    }
+    let jobs = a.files.iter().map(|t| {
+        let progress = Arc::new(AtomicU64::new(0));
+        active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(t.path.clone(), progress.clone());
+        let action = action_of.get(t.path.as_str()).copied();
+        let sides = &sides;
+        async move {
+            let r = match action {
+                Some(act) => files::move_lfs(sides, t, act, progress).await,
+                None => files::read_regular(sides, t, progress).await,
+            };
+            (t, r)
+        }
+    });
+    let mut results = futures_util::stream::iter(jobs).buffer_unordered(a.concurrency.max(1) as usize);
+    while let Some((t, r)) = results.next().await {
+        active.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.path);
+        let r = r.with_context(|| format!("moving {}", t.path))?;
+        tracing::info!(path = %t.path, outcome = ?r.outcome(), bytes = r.bytes_sent, "file done");
+        tx.send(envelope(pb::worker_event::Event::File(r)))
+            .await
+            .context("the coordinator stopped listening")?;
+    }
+    Ok(())
+}
