@@ -1,0 +1,195 @@
+//! End to end, Hugging Face to Hugging Face (two hubsim instances): edge-case names, privacy,
+//! idempotence, filters, dry runs, bad input, and faults on the source.
+
+mod common;
+use common::*;
+
+const EDGE: &[&str] = &[
+    "--files",
+    "12",
+    "--lfs-files",
+    "2",
+    "--lfs-size",
+    "3MiB",
+    "--lfs-file",
+    "dir with space/ünï cødé [1], v2.safetensors=12MiB",
+    "--lfs-file",
+    "nested/a/b/c/empty.bin=0",
+    "--lfs-file",
+    "nested/a/b/(brackets) {x}.bin=1KiB",
+];
+
+fn hubs() -> (Hubsim, Hubsim) {
+    let src = TempDir::new("src");
+    seed(src.path(), "hf", "alice/edge", EDGE);
+    seed(
+        src.path(),
+        "hf",
+        "alice/secret",
+        &["--files", "3", "--lfs-files", "1", "--lfs-size", "1MiB", "--private"],
+    );
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    (source, dest)
+}
+
+#[test]
+fn hf_to_hf_edge_cases_privacy_and_idempotence() {
+    let (source, dest) = hubs();
+    let env = [("HF_TOKEN", ALICE)];
+    let common = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
+    let run = migrate(
+        &[
+            &[
+                "run",
+                "--source",
+                "hf:alice/edge",
+                "--dest",
+                "hf:alice/edge-copy",
+                "--parallel",
+                "--max-workers",
+                "3",
+            ],
+            &common[..],
+        ]
+        .concat(),
+        &env,
+    );
+    assert_code(&run, 0);
+    let (files, uploaded, verified) = summary(&run);
+    assert_eq!(files, 12 + 2 + 3 + 1, "every seeded file, .gitattributes included");
+    assert!(verified && uploaded >= 18 << 20, "{uploaded}");
+    assert_eq!(hf_repo(&dest, "models/alice/edge-copy", ALICE), Some(false));
+
+    // A second identical run sends nothing and still verifies.
+    let again = migrate(
+        &[
+            &["run", "--source", "hf:alice/edge", "--dest", "hf:alice/edge-copy"],
+            &common[..],
+        ]
+        .concat(),
+        &env,
+    );
+    assert_code(&again, 0);
+    assert_eq!(summary(&again), (files, 0, true));
+
+    // A private source stays private.
+    let private = migrate(
+        &[
+            &["run", "--source", "hf:alice/secret", "--dest", "hf:alice/secret-copy"],
+            &common[..],
+        ]
+        .concat(),
+        &env,
+    );
+    assert_code(&private, 0);
+    assert_eq!(hf_repo(&dest, "models/alice/secret-copy", ALICE), Some(true));
+    assert_eq!(
+        hf_repo(&dest, "models/alice/secret-copy", BOB),
+        None,
+        "invisible to others"
+    );
+
+    // Filters, and a dry run that creates nothing.
+    let filtered = migrate(
+        &[
+            &[
+                "run",
+                "--source",
+                "hf:alice/edge",
+                "--dest",
+                "hf:alice/only-bins",
+                "--include",
+                "*.bin",
+                "--exclude",
+                "nested/",
+            ],
+            &common[..],
+        ]
+        .concat(),
+        &env,
+    );
+    assert_code(&filtered, 0);
+    assert_eq!(summary(&filtered).0, 2, "weights/model-*.bin only");
+    let dry = migrate(
+        &[
+            &[
+                "run",
+                "--dry-run",
+                "--source",
+                "hf:alice/edge",
+                "--dest",
+                "hf:alice/never",
+            ],
+            &common[..],
+        ]
+        .concat(),
+        &env,
+    );
+    assert_code(&dry, 0);
+    assert!(dry.stderr.contains("plan"), "{}", dry.output());
+    assert_eq!(
+        hf_repo(&dest, "models/alice/never", ALICE),
+        None,
+        "a dry run creates nothing"
+    );
+
+    // No token ever shows up in what the user sees or in the report.
+    for r in [&run, &again, &private, &filtered, &dry] {
+        assert!(!r.output().contains(ALICE), "token leaked in output");
+        assert!(
+            !r.report
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+                .contains(ALICE),
+            "token leaked in report"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_refused_before_any_byte_moves() {
+    let (source, dest) = hubs();
+    let common = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["run", "--source", "hf:alice/edge", "--dest", "hf:nobody-here/x"],
+            vec![("HF_TOKEN", ALICE)],
+            "namespace",
+        ),
+        (
+            vec!["run", "--source", "hf:alice/edge", "--dest", "hf:carol/x"],
+            vec![("HF_TOKEN", ALICE), ("HUBMIGRATE_DEST_TOKEN", CAROL)],
+            "read-only",
+        ),
+        (
+            vec!["run", "--source", "hf:alice/edge", "--dest", "hf:alice/x"],
+            vec![("HF_TOKEN", "hf_not_a_token")],
+            "refused",
+        ),
+        (
+            vec!["run", "--source", "hf:alice/edge", "--dest", "hf:alice/x"],
+            vec![],
+            "HF_TOKEN",
+        ),
+        (
+            vec!["run", "--source", "alice/edge", "--dest", "hf:alice/x"],
+            vec![("HF_TOKEN", ALICE)],
+            "hf:NAMESPACE/NAME",
+        ),
+        (
+            vec!["run", "--source", "hf:alice/missing", "--dest", "hf:alice/x"],
+            vec![("HF_TOKEN", ALICE)],
+            "not found",
+        ),
+    ];
+    for (args, env, needle) in cases {
+        let run = migrate(&[&args[..], &common[..]].concat(), &env);
+        assert_code(&run, 2);
+        assert!(run.stderr.contains(needle), "expected {needle:?} in:\n{}", run.output());
+        assert!(!run.output().contains(ALICE) && !run.output().contains(CAROL));
+    }
+    assert_eq!(hf_repo(&dest, "models/alice/x", ALICE), None, "nothing was created");
+    assert_eq!(hf_repo(&dest, "models/carol/x", ALICE), None);
+}
