@@ -108,8 +108,9 @@ impl Hub {
     /// Files larger than this cannot be regular (inline) files at this hub.
     pub fn max_regular_size(&self) -> u64 {
         match self {
-            Hub::Hf(_) => 10 * 1024 * 1024,
-            Hub::Ms(_) => u64::MAX,
+            // ModelScope's own SDK sends anything over 64 KiB through LFS; 10 MiB keeps inline
+            // commits small while leaving small regular files regular.
+            Hub::Hf(_) | Hub::Ms(_) => 10 * 1024 * 1024,
         }
     }
 

@@ -39,6 +39,7 @@ const BATCH_OBJECTS: usize = 64;
 pub const COMMIT_ACTIONS: usize = 256;
 /// The service's hard limit of actions per commit.
 pub const MAX_COMMIT_ACTIONS: usize = 2000;
+const _: () = assert!(COMMIT_ACTIONS <= MAX_COMMIT_ACTIONS);
 /// Target size of one commit request's JSON.
 pub const COMMIT_BYTES: usize = 8 * 1024 * 1024;
 /// Business code of "commit rejected by repository policy" (transient).
@@ -219,7 +220,7 @@ fn commit_batches(files: &[CommitFile]) -> Vec<std::ops::Range<usize>> {
     for (i, f) in files.iter().enumerate() {
         let b = action_bytes(f);
         let count = i - start;
-        if count > 0 && (count >= COMMIT_ACTIONS.min(MAX_COMMIT_ACTIONS) || bytes + b > COMMIT_BYTES) {
+        if count > 0 && (count >= COMMIT_ACTIONS || bytes + b > COMMIT_BYTES) {
             out.push(start..i);
             start = i;
             bytes = 0;
@@ -314,7 +315,11 @@ fn commit_retryable(err: &Error, code: Option<i64>) -> bool {
         return true;
     }
     match err {
-        Error::Http { status, message, .. } if matches!(status, 200..=299 | 400 | 409) => {
+        Error::Http {
+            status: 200..=299 | 400 | 409,
+            message,
+            ..
+        } => {
             let m = message.to_ascii_lowercase();
             [
                 "commit rejected by repository policy",
@@ -1297,7 +1302,6 @@ mod tests {
             .collect();
         assert_eq!(commit_batches(&lfs), vec![0..256, 256..300]);
         assert_eq!(action_bytes(&inline("p", 4)), 128 + 1 + 8);
-        assert!(COMMIT_ACTIONS <= MAX_COMMIT_ACTIONS);
     }
 
     #[test]

@@ -133,7 +133,10 @@ async fn create_repos_and_permissions() {
         Err(Error::Auth(_))
     ));
     // Studios have no file API.
-    let studio = RepoRef::parse("ms:spaces/alice/s", RepoType::Model).unwrap();
+    let studio = RepoRef {
+        repo_type: RepoType::Space,
+        ..model("alice/s")
+    };
     assert!(matches!(alice.create_repo(&studio, false).await, Err(Error::Input(_))));
 }
 
@@ -410,4 +413,39 @@ async fn credentials_only_go_to_the_endpoint_host() {
     let t = ALICE.to_ascii_lowercase();
     assert!(head.contains(&format!("authorization: bearer {t}")), "{head}");
     assert!(head.contains(&format!("cookie: m_session_id={t}")), "{head}");
+}
+
+#[tokio::test]
+async fn survives_injected_faults() {
+    let data = TempDir::new("ms-faults");
+    let many = seed(data.path(), "ms", "alice/many", &["--files", "3100"]);
+    let hub = Hubsim::start_in("ms", data, &["--fail-5xx", "0.15", "--fail-429", "0.05"]);
+    let alice = client(&hub, ALICE);
+    let m = alice.manifest(&model("alice/many"), None).await.unwrap();
+    assert_eq!(m.files.len(), many.len());
+    let repo = model("alice/flaky");
+    assert!(alice.create_repo(&repo, false).await.unwrap());
+    let files: Vec<CommitFile> = (0..600)
+        .map(|i| CommitFile::Inline {
+            path: format!("f-{i}.txt"),
+            content: vec![b'a' + (i % 26) as u8; i],
+        })
+        .collect();
+    let commit = alice.commit(&repo, "master", "flaky", &files).await.unwrap();
+    assert_eq!(alice.list(&repo, &commit).await.unwrap().len(), 601);
+}
+
+#[tokio::test]
+async fn refused_listings_keep_their_status() {
+    // An API that refuses listings (an org locked by its storage quota) must surface as HTTP
+    // 403, so that callers can fall back to git.
+    let data = TempDir::new("ms-403");
+    seed(data.path(), "ms", "alice/locked", &["--files", "3"]);
+    let hub = Hubsim::start_in("ms", data, &["--api-403"]);
+    let err = client(&hub, ALICE)
+        .manifest(&model("alice/locked"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(!err.to_string().contains('\n'));
 }

@@ -83,8 +83,17 @@ pub async fn move_lfs(
             with_retries(&t.path, |_| async {
                 progress.store(0, std::sync::atomic::Ordering::Relaxed);
                 let (body, slot) = s.open(&t.path, 0, t.size, progress.clone(), None);
-                s.dest.put(href, t.size, Box::pin(body)).await?;
+                let put = s.dest.put(href, t.size, Box::pin(body)).await;
                 let d = slot.finish();
+                // Bytes that do not hash to the oid were corrupted on the way from the source:
+                // worth another read, whatever the store answered (it refuses them too).
+                if d.bytes == t.size && d.sha256 != t.sha256 {
+                    return Err(Error::Integrity {
+                        path: t.path.clone(),
+                        detail: format!("the source sent bytes hashing to {}, expected {}", d.sha256, t.sha256),
+                    });
+                }
+                put?;
                 if d.sha256 != t.sha256 || d.bytes != t.size {
                     return Err(Error::Integrity {
                         path: t.path.clone(),

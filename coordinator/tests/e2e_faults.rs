@@ -1,0 +1,150 @@
+//! End to end under faults: a worker killed mid-chunk, 5xx and 429 answers, truncated and
+//! corrupted source bodies. Each run must still end verified, or, when corruption persists, fail
+//! without committing anything and name the file.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn source(flags: &[&str], seed_args: &[&str]) -> Hubsim {
+    let src = TempDir::new("src");
+    seed(src.path(), "hf", "alice/m", seed_args);
+    Hubsim::start_in("hf", src, flags)
+}
+
+fn run_args<'a>(source: &'a Hubsim, dest: &'a Hubsim, to: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--source",
+        "hf:alice/m",
+        "--dest",
+        to,
+        "--source-endpoint",
+        &source.url,
+        "--dest-endpoint",
+        &dest.url,
+    ]
+}
+
+/// Pids of running `migrate-worker` processes, and whether the arguments of any hubmigrate or git
+/// process hold `needle` (hubsim itself is given the test users on its command line).
+fn scan_processes(needle: &str) -> (Vec<u32>, bool) {
+    let mut workers = Vec::new();
+    let mut leaked = false;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains("migrate-") || text.starts_with("git") {
+            leaked |= text.contains(needle);
+        }
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        if String::from_utf8_lossy(argv0).ends_with("migrate-worker") {
+            workers.push(pid);
+        }
+    }
+    (workers, leaked)
+}
+
+#[test]
+fn a_worker_killed_mid_chunk_is_retried_and_the_run_verifies() {
+    let source = source(
+        &["--conn-rate", "3MiB"],
+        &["--lfs-files", "4", "--lfs-size", "4MiB", "--files", "5"],
+    );
+    let dest = Hubsim::start("hf", &[]);
+    let mut args = run_args(&source, &dest, "hf:alice/killed");
+    args.extend(["--worker-concurrency", "1"]);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_migrate-coord"));
+    let report = TempDir::new("report");
+    let report_path = report.path().join("r.json");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HF_TOKEN", ALICE)
+        .args(&args)
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--worker-bin")
+        .arg(bin("migrate-worker"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    let mut killed = false;
+    let mut leaked = false;
+    while started.elapsed() < Duration::from_secs(60) && child.try_wait().unwrap().is_none() {
+        let (workers, leak) = scan_processes(ALICE);
+        leaked |= leak;
+        if !killed && started.elapsed() > Duration::from_millis(1000) && !workers.is_empty() {
+            for pid in workers {
+                std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()
+                    .unwrap();
+            }
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = child.wait().unwrap();
+    assert!(killed, "the run ended before a worker could be killed");
+    assert!(!leaked, "a token appeared in some process's arguments");
+    assert!(
+        status.success(),
+        "the run did not recover from a killed worker: {status:?}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(r["verified"], true);
+}
+
+#[test]
+fn errors_throttling_and_truncation_are_retried() {
+    let source = source(
+        &["--fail-5xx", "0.1", "--fail-429", "0.1", "--truncate", "0.3"],
+        &["--lfs-files", "3", "--lfs-size", "2MiB", "--files", "10"],
+    );
+    let dest = Hubsim::start("hf", &["--fail-5xx", "0.1", "--fail-429", "0.1"]);
+    let run = migrate(&run_args(&source, &dest, "hf:alice/flaky"), &[("HF_TOKEN", ALICE)]);
+    assert_code(&run, 0);
+    assert!(summary(&run).2, "verified");
+}
+
+#[test]
+fn occasional_corruption_is_retried_and_persistent_corruption_commits_nothing() {
+    let seed_args = ["--lfs-files", "2", "--lfs-size", "1MiB", "--files", "4"];
+    let dest = Hubsim::start("hf", &[]);
+    let flaky = source(&["--corrupt", "0.2"], &seed_args);
+    let ok = migrate(&run_args(&flaky, &dest, "hf:alice/sometimes"), &[("HF_TOKEN", ALICE)]);
+    assert_code(&ok, 0);
+    assert!(summary(&ok).2);
+
+    let broken = source(&["--corrupt", "1.0"], &seed_args);
+    let run = migrate(&run_args(&broken, &dest, "hf:alice/never"), &[("HF_TOKEN", ALICE)]);
+    assert_code(&run, 1);
+    assert!(run.stderr.contains("nothing was committed"), "{}", run.output());
+    assert!(
+        run.stderr.contains("integrity") && (run.stderr.contains(".bin") || run.stderr.contains(".txt")),
+        "names the file:\n{}",
+        run.output()
+    );
+    let (code, tree) = get_json(
+        &format!("{}/api/models/alice/never/tree/main?recursive=true", dest.url),
+        Some(ALICE),
+    );
+    assert_eq!(code, 200);
+    let paths: Vec<&str> = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [".gitattributes"],
+        "only the initial commit's file: nothing was committed"
+    );
+}
