@@ -139,11 +139,11 @@ pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static st
     if !dry_run && code != exit::BAD_INPUT {
         eprint!("{}", report.summary());
     }
-    if let Some(path) = &args.report {
-        if let Err(e) = report.write(path) {
-            eprintln!("error: {e:#}");
-            return Outcome { code: exit::FAILURE };
-        }
+    if let Some(path) = &args.report
+        && let Err(e) = report.write(path)
+    {
+        eprintln!("error: {e:#}");
+        return Outcome { code: exit::FAILURE };
     }
     Outcome { code }
 }

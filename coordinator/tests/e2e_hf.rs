@@ -152,7 +152,9 @@ fn hf_to_hf_edge_cases_privacy_and_idempotence() {
 fn bad_input_is_refused_before_any_byte_moves() {
     let (source, dest) = hubs();
     let common = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the one-line error must mention)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["run", "--source", "hf:alice/edge", "--dest", "hf:nobody-here/x"],
             vec![("HF_TOKEN", ALICE)],
