@@ -1,31 +1,32 @@
 #!/usr/bin/env bash
-# Demo: builds hubsim, seeds a small model repo with deterministic content, and serves it as a
-# local Hugging Face hub until Ctrl-C. No credentials from anywhere are needed. (Once the
-# migration pipeline lands, this becomes a demo migration between two local hubs.)
+# Demo: a real migration between two local hubs, no credentials needed. Builds hubmigrate and
+# hubsim, seeds a Hugging Face-style repo (a 48 MiB safetensors file, LFS weights, small files),
+# starts a local Hugging Face hub and a local ModelScope hub, then runs
+#   migrate-coord run --source hf:acme/demo-model --to ms --parallel
+# with progress and the verification summary. The demo tokens exist only inside the two local hubs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p hubsim
-bin="$PWD/target/debug/hubsim"
-data="$(mktemp -d -t hubsim-demo-XXXX)"
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$data"' EXIT
+cargo build -q -p hubsim -p migrate-coord -p migrate-worker
+bin="$PWD/target/debug"
+work="$(mktemp -d -t hubmigrate-demo-XXXX)"
+trap 'kill ${hf_pid:-} ${ms_pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+demo_token="hf_demo_local_only"
 
-"$bin" seed --data "$data" --flavor hf --repo acme/demo-model --files 25 --lfs-files 3 --lfs-size 8MiB \
-  --lfs-file "weights/model.safetensors=24MiB" --manifest "$data/manifest.json"
-"$bin" serve --flavor hf --data "$data" --user demo=hf_demo_token --org acme=demo >"$data/url" &
-pid=$!
-for _ in $(seq 50); do [ -s "$data/url" ] && break; sleep 0.1; done
-url="$(head -1 "$data/url")"
-cat <<MSG
+"$bin/hubsim" seed --data "$work/hf" --flavor hf --repo acme/demo-model --files 40 --lfs-files 6 --lfs-size 8MiB \
+  --lfs-file "model.safetensors=48MiB" --lfs-file "tokenizer/vocab [v2].json=1MiB" 2>/dev/null
+HUBSIM_LOG=warn "$bin/hubsim" serve --flavor hf --data "$work/hf" --user "demo=$demo_token" --org acme=demo >"$work/hf.url" &
+hf_pid=$!
+HUBSIM_LOG=warn "$bin/hubsim" serve --flavor ms --data "$work/ms" --user "demo=$demo_token" --org acme=demo >"$work/ms.url" &
+ms_pid=$!
+for _ in $(seq 100); do [ -s "$work/hf.url" ] && [ -s "$work/ms.url" ] && break; sleep 0.05; done
+hf_url="$(head -1 "$work/hf.url")"
+ms_url="$(head -1 "$work/ms.url")"
+echo "local Hugging Face hub: $hf_url    local ModelScope hub: $ms_url"
+echo "\$ migrate-coord run --source hf:acme/demo-model --to ms --parallel --max-workers 4"
+echo
 
-hubsim is serving a local Hugging Face hub at $url
-  repo:  acme/demo-model ($(grep -c '"path"' "$data/manifest.json") files, manifest in $data/manifest.json)
-  user:  demo (demo token: hf_demo_token, valid only on this local hub)
-
-Try it with the official client:
-  HF_ENDPOINT=$url HF_HUB_DISABLE_XET=1 python3 -c "from huggingface_hub import HfApi; print(HfApi().list_repo_files('acme/demo-model'))"
-or with git and git-lfs:
-  git clone $url/acme/demo-model
-
-Press Ctrl-C to stop.
-MSG
-wait "$pid"
+status=0
+HF_ENDPOINT="$hf_url" MODELSCOPE_ENDPOINT="$ms_url" HF_TOKEN="$demo_token" MODELSCOPE_TOKEN="$demo_token" \
+  "$bin/migrate-coord" run --source hf:acme/demo-model --to ms --parallel --max-workers 4 \
+  --report "$work/report.json" || status=$?
+exit "$status"

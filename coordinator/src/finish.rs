@@ -73,6 +73,60 @@ pub fn compare(
     out
 }
 
+/// Hubs append a `filter=lfs` rule to `.gitattributes` for LFS paths no rule covers (the Hugging
+/// Face Hub does; so does hubsim). The destination's copy then differs from the source's only by
+/// such appended lines, which is the destination's own bookkeeping, not a migration error.
+pub fn gitattributes_extended(source: &[u8], dest: &[u8]) -> bool {
+    let src = String::from_utf8_lossy(source);
+    let dst = String::from_utf8_lossy(dest);
+    let base = src.trim_end_matches('\n');
+    let Some(rest) = dst.strip_prefix(base) else {
+        return false;
+    };
+    rest.lines().all(|l| l.trim().is_empty() || l.contains("filter=lfs"))
+}
+
+/// Drops a `.gitattributes` mismatch when the destination only appended LFS rules to it.
+async fn settle_gitattributes(
+    sides: &Sides,
+    commit: &str,
+    results: &HashMap<String, pb::FileResult>,
+    mismatches: &mut Vec<Mismatch>,
+) -> Result<(), Failure> {
+    let Some(pos) = mismatches
+        .iter()
+        .position(|m| m.path == ".gitattributes" && m.kind != "missing")
+    else {
+        return Ok(());
+    };
+    let Some(source) = results
+        .get(".gitattributes")
+        .filter(|r| r.outcome() == pb::FileOutcome::Inline)
+    else {
+        return Ok(());
+    };
+    let dest = &sides.dest;
+    let len = dest
+        .hub
+        .list(&dest.repo, commit)
+        .await?
+        .iter()
+        .find(|e| e.path == ".gitattributes")
+        .map(|e| e.size)
+        .unwrap_or(0);
+    use futures_util::TryStreamExt;
+    let body = dest.hub.download(&dest.repo, commit, ".gitattributes", 0, len).await?;
+    let content: Vec<u8> = body.map_ok(|b| b.to_vec()).try_concat().await.map_err(|e| Failure {
+        code: exit::FAILURE,
+        message: e.to_string(),
+    })?;
+    if gitattributes_extended(&source.content, &content) {
+        tracing::info!("the destination appended LFS rules to .gitattributes; the source's rules are all there");
+        mismatches.remove(pos);
+    }
+    Ok(())
+}
+
 /// The destination commit's files.
 fn commit_files(tasks: &[pb::FileTask], results: &HashMap<String, pb::FileResult>) -> Result<Vec<CommitFile>, Failure> {
     tasks
@@ -115,7 +169,9 @@ pub async fn commit_and_verify(
     let dest = &sides.dest;
     let files = commit_files(tasks, results)?;
     let current = dest.hub.manifest(&dest.repo, Some(branch)).await?;
-    let (commit, inline_bytes) = if compare(tasks, results, &current.files).is_empty() {
+    let mut before = compare(tasks, results, &current.files);
+    settle_gitattributes(sides, &current.commit, results, &mut before).await?;
+    let (commit, inline_bytes) = if before.is_empty() {
         tracing::info!(repo = %dest.repo, "the destination already holds every file: nothing to commit");
         (current.commit, 0)
     } else {
@@ -136,7 +192,8 @@ pub async fn commit_and_verify(
         (commit, inline)
     };
     let listing = dest.hub.list(&dest.repo, &commit).await?;
-    let mismatches = compare(tasks, results, &listing);
+    let mut mismatches = compare(tasks, results, &listing);
+    settle_gitattributes(sides, &commit, results, &mut mismatches).await?;
     Ok((commit, mismatches, inline_bytes))
 }
 
@@ -152,6 +209,21 @@ mod tests {
             git_oid: String::new(),
             lfs,
         }
+    }
+
+    #[test]
+    fn gitattributes_may_only_gain_lfs_rules() {
+        let src = b"*.bin filter=lfs diff=lfs merge=lfs -text\n";
+        assert!(gitattributes_extended(src, src));
+        assert!(gitattributes_extended(
+            src,
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\nx[[:space:]]y.json filter=lfs diff=lfs merge=lfs -text\n"
+        ));
+        assert!(!gitattributes_extended(
+            src,
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\n*.txt text\n"
+        ));
+        assert!(!gitattributes_extended(src, b"*.md filter=lfs\n"));
     }
 
     #[test]

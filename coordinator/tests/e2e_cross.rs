@@ -15,6 +15,9 @@ const EDGE: &[&str] = &[
     "dir with space/ünï cødé [1], v2.safetensors=3MiB",
     "--lfs-file",
     "nested/a/empty.bin=0",
+    // No default rule covers *.json: the destination appends one to .gitattributes.
+    "--lfs-file",
+    "tokenizer/vocab [v2].json=1MiB",
 ];
 
 fn env() -> [(&'static str, &'static str); 2] {
@@ -55,8 +58,8 @@ fn hf_to_ms_and_back_keeps_files_and_privacy() {
     );
     assert_code(&run, 0);
     let (files, uploaded, verified) = summary(&run);
-    assert_eq!(files, 8 + 2 + 2 + 1, "every seeded file, .gitattributes included");
-    assert!(verified && uploaded >= 7 << 20, "{uploaded}");
+    assert_eq!(files, 8 + 2 + 3 + 1, "every seeded file, .gitattributes included");
+    assert!(verified && uploaded >= 8 << 20, "{uploaded}");
     assert_eq!(
         ms_repo(&ms, "models/alice/m", ALICE),
         Some(true),
