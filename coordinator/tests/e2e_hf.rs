@@ -195,3 +195,65 @@ fn bad_input_is_refused_before_any_byte_moves() {
     assert_eq!(hf_repo(&dest, "models/alice/x", ALICE), None, "nothing was created");
     assert_eq!(hf_repo(&dest, "models/carol/x", ALICE), None);
 }
+
+#[test]
+fn validate_tokens_plan_and_json_logs() {
+    let (source, dest) = hubs();
+    let hf = ["--hf-endpoint", &source.url];
+    let ok = coord(
+        &[&["validate-tokens", "--namespace", "acme"], &hf[..]].concat(),
+        &[("HF_TOKEN", ALICE)],
+    );
+    assert_code(&ok, 0);
+    assert!(
+        ok.stdout.contains("user alice") && ok.stdout.contains("can write to acme"),
+        "{}",
+        ok.output()
+    );
+    let ro = coord(
+        &[&["validate-tokens", "--namespace", "acme"], &hf[..]].concat(),
+        &[("HF_TOKEN", CAROL)],
+    );
+    assert_code(&ro, 2);
+    assert!(
+        ro.stdout.contains("read-only") && ro.stdout.contains("CANNOT write to acme"),
+        "{}",
+        ro.output()
+    );
+    let bad = coord(&[&["validate-tokens"], &hf[..]].concat(), &[("HF_TOKEN", "hf_nope")]);
+    assert_code(&bad, 2);
+    assert!(bad.stdout.contains("INVALID"));
+    for r in [&ok, &ro, &bad] {
+        assert!(!r.output().contains(ALICE) && !r.output().contains(CAROL) && !r.output().contains("hf_nope"));
+    }
+
+    let plan = coord(
+        &[
+            "--log-format",
+            "json",
+            "plan",
+            "--source",
+            "hf:alice/edge",
+            "--dest",
+            "hf:alice/p",
+            "--parallel",
+            "--source-endpoint",
+            &source.url,
+            "--dest-endpoint",
+            &dest.url,
+        ],
+        &[("HF_TOKEN", ALICE)],
+    );
+    assert_code(&plan, 0);
+    assert!(
+        plan.stderr.contains("18 files") && plan.stderr.contains("chunk(s)") && plan.stderr.contains("ETA"),
+        "{}",
+        plan.output()
+    );
+    let json_lines: Vec<&str> = plan.stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!json_lines.is_empty(), "{}", plan.stderr);
+    for l in json_lines {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+    }
+    assert_eq!(hf_repo(&dest, "models/alice/p", ALICE), None, "planning writes nothing");
+}
