@@ -257,3 +257,57 @@ fn validate_tokens_plan_and_json_logs() {
     }
     assert_eq!(hf_repo(&dest, "models/alice/p", ALICE), None, "planning writes nothing");
 }
+
+#[test]
+fn revision_pins_the_source_and_env_files_carry_tokens() {
+    let (source, dest) = hubs();
+    // A branch on the source with one file fewer: create it, then delete a file on main.
+    let api = format!("{}/api/models/alice/edge", source.url);
+    let (code, info) = get_json(&api, Some(ALICE));
+    assert_eq!(code, 200);
+    let main_before = info["sha"].as_str().unwrap().to_string();
+    let commit = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", &format!("Authorization: Bearer {ALICE}")])
+        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
+        .arg("{\"key\":\"header\",\"value\":{\"summary\":\"rm\"}}\n{\"key\":\"deletedFile\",\"value\":{\"path\":\"files/part-000/file-00000.txt\"}}\n")
+        .arg(format!("{api}/commit/main"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&commit.stdout), "200");
+
+    // Tokens from ./.env (the default env file), none in the environment.
+    let dir = TempDir::new("envfile");
+    std::fs::write(dir.path().join(".env"), format!("# test tokens\nHF_TOKEN={ALICE}\n")).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_migrate-coord"));
+    let out = cmd
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--source",
+            "hf:alice/edge",
+            "--dest",
+            "hf:alice/pinned",
+            "--revision",
+            &main_before,
+        ])
+        .args([
+            "--source-endpoint",
+            &source.url,
+            "--dest-endpoint",
+            &dest.url,
+            "--report",
+            "r.json",
+            "--worker-bin",
+        ])
+        .arg(bin("migrate-worker"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["source_commit"], main_before.as_str());
+    assert_eq!(report["files"], 18, "the pinned revision still has the deleted file");
+    assert!(!stderr.contains(ALICE));
+}

@@ -3,18 +3,18 @@
 //! multipart), and NDJSON commits. Works against any HF-compatible endpoint.
 
 use base64::Engine;
-use reqwest::header::{CONTENT_LENGTH, LINK, RANGE};
+use reqwest::header::{LINK, RANGE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
-use crate::http::{Http, error_from, is_denied};
+use crate::http::{Http, is_denied};
 use crate::hub::{CommitFile, Identity, RepoState, UploadAction};
 use crate::manifest::{FileEntry, Manifest, check_path};
 use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
-use crate::transfer::ranged_body;
+use crate::transfer::{put_stream, ranged_body};
 
 /// Percent-encodes one URL path segment (what Python's `quote(s, safe="")` does).
 pub fn enc(s: &str) -> String {
@@ -319,18 +319,8 @@ impl HfClient {
 
     /// PUTs `len` bytes to a presigned URL (no Authorization: the URL carries its own).
     pub async fn put(&self, url: &str, len: u64, body: ByteStream) -> Result<Option<String>> {
-        let resp = self
-            .http
-            .client
-            .put(url)
-            .header(CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
-            .await
-            .map_err(|e| Error::transport("uploading to the destination's object store", e))?;
-        if !resp.status().is_success() {
-            return Err(error_from("uploading to the destination's object store", resp).await);
-        }
+        let what = "uploading to the destination's object store";
+        let resp = put_stream(what, self.http.client.put(url), len, body).await?;
         Ok(resp
             .headers()
             .get("etag")

@@ -42,7 +42,8 @@ impl RetryPolicy {
     }
 }
 
-fn random_u64() -> u64 {
+/// A random-enough `u64` for jitter and multipart boundaries (not for secrets).
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -80,18 +81,51 @@ impl Http {
     /// Sends the request `build` makes, retrying retryable failures; an error status becomes
     /// [`Error::Http`] with the hub's message. `what` names the operation for errors and logs.
     pub async fn send(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        self.send_with(
+            what,
+            build,
+            |resp| async move {
+                if resp.status().is_success() || resp.status().is_redirection() {
+                    Ok(resp)
+                } else {
+                    Err((error_from(what, resp).await, ()))
+                }
+            },
+            |err, _| err.is_retryable(),
+        )
+        .await
+        .map_err(|(err, ())| err)
+    }
+
+    /// The crate's one retry loop. Sends the request `build` makes (anew for every attempt, so
+    /// only requests whose body can be rebuilt are ever resent) and lets `read` judge the answer:
+    /// a value, or a failure as the error plus an `extra` the caller wants back (a hub's business
+    /// code, say; a transport failure carries `X::default()`). A failure is retried while
+    /// `retryable` says so and the policy has attempts left, after the policy's pause (the
+    /// `Retry-After` of an [`Error::Http`] when it has one).
+    pub async fn send_with<T, X, Fut>(
+        &self,
+        what: &str,
+        build: impl Fn() -> RequestBuilder,
+        read: impl Fn(Response) -> Fut,
+        retryable: impl Fn(&Error, &X) -> bool,
+    ) -> Result<T, (Error, X)>
+    where
+        X: Default,
+        Fut: Future<Output = Result<T, (Error, X)>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let err = match build().send().await {
-                Ok(resp) if resp.status().is_success() || resp.status().is_redirection() => {
-                    return Ok(resp);
-                }
-                Ok(resp) => error_from(what, resp).await,
-                Err(e) => Error::transport(what, e),
+            let (err, extra) = match build().send().await {
+                Ok(resp) => match read(resp).await {
+                    Ok(v) => return Ok(v),
+                    Err(failure) => failure,
+                },
+                Err(e) => (Error::transport(what, e), X::default()),
             };
-            if !err.is_retryable() || attempt >= self.retry.attempts {
-                return Err(err);
+            if !retryable(&err, &extra) || attempt >= self.retry.attempts {
+                return Err((err, extra));
             }
             let retry_after = match &err {
                 Error::Http { retry_after, .. } => *retry_after,

@@ -1,16 +1,17 @@
 //! Streaming transfer primitives: turning a (possibly range-ignoring) download answer into exactly
-//! the bytes asked for, and a download that resumes with `Range` after a cut connection or a short
-//! body, a bounded number of times.
+//! the bytes asked for, a download that resumes with `Range` after a cut connection or a short
+//! body, a bounded number of times, and the single streaming PUT of an upload.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::{Response, StatusCode};
+use reqwest::header::CONTENT_LENGTH;
+use reqwest::{RequestBuilder, Response, StatusCode};
 
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
-use crate::http::RetryPolicy;
+use crate::http::{RetryPolicy, error_from};
 use crate::hub::Hub;
 use crate::reporef::RepoRef;
 
@@ -51,6 +52,22 @@ pub fn ranged_body(resp: Response, offset: u64, len: u64) -> Result<ByteStream> 
         })
         .try_filter(|b| std::future::ready(!b.is_empty()));
     Ok(Box::pin(stream))
+}
+
+/// Sends `rb` (a PUT with whatever credentials its URL may receive) with the `len` bytes of `body`
+/// streamed in one request; an error status becomes [`Error::Http`] with the hub's message. Never
+/// retried: the body is consumed as it goes.
+pub(crate) async fn put_stream(what: &str, rb: RequestBuilder, len: u64, body: ByteStream) -> Result<Response> {
+    let resp = rb
+        .header(CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .map_err(|e| Error::transport(what, e))?;
+    if !resp.status().is_success() {
+        return Err(error_from(what, resp).await);
+    }
+    Ok(resp)
 }
 
 /// What to download: a file of a repo at a commit.
