@@ -21,6 +21,8 @@ pub trait WorkerHandle: Send {
     fn exited(&mut self) -> Option<bool>;
     /// Stops the worker (dead, hung or cancelled).
     fn kill(&mut self);
+    /// The worker's last log line, to explain a death the worker could not report itself.
+    fn last_words(&self) -> Option<String>;
 }
 
 /// Environment shared by every worker of a run.
@@ -59,6 +61,7 @@ impl LocalExecutor {
 /// A worker process.
 pub struct LocalWorker {
     child: Child,
+    last_line: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Executor for LocalExecutor {
@@ -93,16 +96,19 @@ impl Executor for LocalExecutor {
         let mut child = cmd
             .spawn()
             .map_err(|err| anyhow::anyhow!("cannot start {}: {err}", self.bin.display()))?;
+        let last_line = std::sync::Arc::new(std::sync::Mutex::new(None));
         if let Some(stderr) = child.stderr.take() {
+            let last = last_line.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     tracing::debug!(target: "worker", chunk, attempt, "{line}");
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
                 }
             });
         }
         tracing::debug!(chunk, attempt, pid = child.id(), "worker started");
-        Ok(LocalWorker { child })
+        Ok(LocalWorker { child, last_line })
     }
 }
 
@@ -117,5 +123,9 @@ impl WorkerHandle for LocalWorker {
 
     fn kill(&mut self) {
         let _ = self.child.start_kill();
+    }
+
+    fn last_words(&self) -> Option<String> {
+        self.last_line.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -102,7 +102,10 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
                         r.exited_at = Some((Instant::now(), ok));
                     }
                     match r.exited_at {
-                        Some((_, false)) => failed.push((c, "the worker process died".into(), true)),
+                        Some((_, false)) => {
+                            let why = r.worker.last_words().map(|l| format!(": {l}")).unwrap_or_default();
+                            failed.push((c, format!("the worker process died{why}"), true));
+                        }
                         Some((at, true)) if at.elapsed() > EXIT_GRACE => failed.push((c, "the worker exited without finishing its chunk".into(), true)),
                         _ => {}
                     }
