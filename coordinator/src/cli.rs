@@ -42,6 +42,8 @@ pub enum Command {
     Plan(RunArgs),
     /// Check the configured tokens: whose they are and whether they can write.
     ValidateTokens(ValidateArgs),
+    /// Print the Migration CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crd;
 pub mod envfile;
 pub mod executor;
 pub mod finish;

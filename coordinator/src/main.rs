@@ -40,6 +40,10 @@ async fn main() {
         }
         Command::Plan(args) => migrate_coord::run::run(args, env, true, log_format).await.code,
         Command::ValidateTokens(args) => migrate_coord::tokens::validate(&args, &env).await,
+        Command::Crd => {
+            print!("{}", migrate_coord::crd::crd_yaml());
+            0
+        }
     };
     std::process::exit(code);
 }
