@@ -1,0 +1,245 @@
+//! One Job per chunk attempt: labels to find it again (`hubmigrate.dev/migration`,
+//! `hubmigrate.dev/chunk`), an owner reference to its Migration (deleting the Migration deletes
+//! its Jobs), bounded runtime and retries, resource requests and limits, and every secret (hub
+//! tokens, the per-migration gRPC secret) through `secretKeyRef`: never in args or plain values.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use crate::crd::Migration;
+
+/// Label holding the Migration's name.
+pub const LABEL_MIGRATION: &str = "hubmigrate.dev/migration";
+/// Label holding the chunk number.
+pub const LABEL_CHUNK: &str = "hubmigrate.dev/chunk";
+/// Label holding the attempt number.
+pub const LABEL_ATTEMPT: &str = "hubmigrate.dev/attempt";
+/// A Job may run at most a day.
+pub const ACTIVE_DEADLINE_SECONDS: i64 = 86_400;
+/// Finished Jobs linger an hour for `kubectl logs`, then go.
+pub const TTL_AFTER_FINISHED_SECONDS: i32 = 3_600;
+/// Pod restarts within one attempt (a killed pod is retried by its Job).
+pub const BACKOFF_LIMIT: i32 = 2;
+/// Key of the gRPC secret in the per-migration Secret.
+pub const GRPC_SECRET_KEY: &str = "grpc-secret";
+
+/// What the Job needs besides the Migration.
+#[derive(Clone, Debug)]
+pub struct JobParams {
+    /// Address the pods dial, e.g. `http://hubmigrate-controller.ns.svc:50051`.
+    pub coordinator: String,
+    /// Worker image when the Migration does not name one.
+    pub default_image: String,
+    /// The Secret holding the gRPC secret (created per migration).
+    pub grpc_secret_name: String,
+    /// Token variables the workers need, as (worker variable, key in the tokens Secret).
+    pub token_keys: Vec<(String, String)>,
+}
+
+/// The per-migration gRPC Secret's name.
+pub fn grpc_secret_name(migration: &str) -> String {
+    format!("{migration}-grpc")
+}
+
+/// The Job's name: `<migration>-c<chunk>-a<attempt>`, within Kubernetes' 63 characters.
+pub fn job_name(migration: &str, chunk: u32, attempt: u32) -> String {
+    let suffix = format!("-c{chunk}-a{attempt}");
+    let keep = 63usize.saturating_sub(suffix.len());
+    let base: String = migration.chars().take(keep).collect();
+    format!("{}{suffix}", base.trim_end_matches('-'))
+}
+
+fn value(name: &str, v: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(v.into()),
+        ..Default::default()
+    }
+}
+
+fn from_secret(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(optional),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.into());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), q("250m")),
+            ("memory".into(), q("128Mi")),
+            ("ephemeral-storage".into(), q("256Mi")),
+        ])),
+        limits: Some(BTreeMap::from([
+            ("cpu".into(), q("2")),
+            ("memory".into(), q("512Mi")),
+            ("ephemeral-storage".into(), q("1Gi")),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// The Job for `attempt` of `chunk` of `mig`.
+pub fn job_for_chunk(mig: &Migration, uid: &str, chunk: u32, attempt: u32, p: &JobParams) -> Job {
+    let name = mig.metadata.name.clone().unwrap_or_default();
+    let labels = BTreeMap::from([
+        (LABEL_MIGRATION.to_string(), name.clone()),
+        (LABEL_CHUNK.to_string(), chunk.to_string()),
+        (LABEL_ATTEMPT.to_string(), attempt.to_string()),
+    ]);
+    let mut env = vec![
+        value("HUBMIGRATE_COORDINATOR", &p.coordinator),
+        value("HUBMIGRATE_MIGRATION_ID", &name),
+        value("HUBMIGRATE_CHUNK_ID", chunk.to_string()),
+        value("HUBMIGRATE_ATTEMPT", attempt.to_string()),
+        value("HUBMIGRATE_LOG_FORMAT", "json"),
+        from_secret("HUBMIGRATE_SECRET", &p.grpc_secret_name, GRPC_SECRET_KEY, false),
+    ];
+    if let Some(tokens) = &mig.spec.tokens_secret {
+        for (var, key) in &p.token_keys {
+            env.push(from_secret(var, tokens, key, true));
+        }
+    }
+    let owner = OwnerReference {
+        api_version: "hubmigrate.dev/v1alpha1".into(),
+        kind: "Migration".into(),
+        name: name.clone(),
+        uid: uid.into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(job_name(&name, chunk, attempt)),
+            namespace: mig.metadata.namespace.clone(),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            active_deadline_seconds: Some(ACTIVE_DEADLINE_SECONDS),
+            ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED_SECONDS),
+            backoff_limit: Some(BACKOFF_LIMIT),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    containers: vec![Container {
+                        name: "worker".into(),
+                        image: Some(mig.spec.worker_image.clone().unwrap_or_else(|| p.default_image.clone())),
+                        command: Some(vec!["migrate-worker".into()]),
+                        env: Some(env),
+                        resources: Some(mig.spec.worker_resources.clone().unwrap_or_else(default_resources)),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::MigrationSpec;
+
+    fn migration() -> Migration {
+        let mut m = Migration::new(
+            "demo-model",
+            MigrationSpec {
+                source: "hf:acme/m".into(),
+                dest: "ms:acme/m".into(),
+                tokens_secret: Some("hub-tokens".into()),
+                ..Default::default()
+            },
+        );
+        m.metadata.namespace = Some("ml".into());
+        m
+    }
+
+    fn params() -> JobParams {
+        JobParams {
+            coordinator: "http://hubmigrate.ml.svc:50051".into(),
+            default_image: "ghcr.io/hubmigrate/worker:0.1".into(),
+            grpc_secret_name: grpc_secret_name("demo-model"),
+            token_keys: vec![
+                ("HUBMIGRATE_SOURCE_TOKEN".into(), "HF_TOKEN".into()),
+                ("HUBMIGRATE_DEST_TOKEN".into(), "MODELSCOPE_TOKEN".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn jobs_are_labelled_owned_bounded_and_keep_secrets_in_secret_refs() {
+        let job = job_for_chunk(&migration(), "uid-1", 3, 2, &params());
+        let meta = &job.metadata;
+        assert_eq!(meta.name.as_deref(), Some("demo-model-c3-a2"));
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels[LABEL_MIGRATION], "demo-model");
+        assert_eq!(labels[LABEL_CHUNK], "3");
+        let owner = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("Migration", "uid-1", Some(true))
+        );
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(86_400));
+        assert!(spec.ttl_seconds_after_finished.is_some() && spec.backoff_limit.is_some());
+        let pod = spec.template.spec.as_ref().unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.args, None, "nothing secret, or anything at all, in args");
+        let resources = c.resources.as_ref().unwrap();
+        for key in ["cpu", "memory", "ephemeral-storage"] {
+            assert!(
+                resources.requests.as_ref().unwrap().contains_key(key)
+                    && resources.limits.as_ref().unwrap().contains_key(key)
+            );
+        }
+        let env = c.env.as_ref().unwrap();
+        for secret_var in ["HUBMIGRATE_SECRET", "HUBMIGRATE_SOURCE_TOKEN", "HUBMIGRATE_DEST_TOKEN"] {
+            let e = env
+                .iter()
+                .find(|e| e.name == secret_var)
+                .unwrap_or_else(|| panic!("{secret_var} missing"));
+            assert!(e.value.is_none(), "{secret_var} must not be a plain value");
+            assert!(e.value_from.as_ref().unwrap().secret_key_ref.is_some());
+        }
+        assert_eq!(
+            env.iter()
+                .find(|e| e.name == "HUBMIGRATE_CHUNK_ID")
+                .unwrap()
+                .value
+                .as_deref(),
+            Some("3")
+        );
+    }
+
+    #[test]
+    fn job_names_fit_kubernetes_limits() {
+        let long = "m".repeat(80);
+        let n = job_name(&long, 12, 3);
+        assert!(n.len() <= 63 && n.ends_with("-c12-a3"));
+    }
+}
