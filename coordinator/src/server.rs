@@ -13,7 +13,6 @@ use futures_util::{Stream, StreamExt};
 use hubmigrate_proto as pb;
 use pb::coordinator_server::{Coordinator, CoordinatorServer};
 use tokio::sync::{mpsc, watch};
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -186,10 +185,59 @@ impl Shared {
     }
 }
 
+/// The migrations a gRPC server answers for, each with its own secret: one entry for a local
+/// run, one per active Migration in the controller.
+#[derive(Default)]
+pub struct Registry {
+    inner: std::sync::RwLock<HashMap<String, (Arc<Shared>, String)>>,
+}
+
+impl Registry {
+    /// Starts answering for `shared`'s migration, with `secret`.
+    pub fn add(&self, shared: Arc<Shared>, secret: String) {
+        let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        g.insert(shared.migration_id.clone(), (shared, secret));
+    }
+
+    /// Stops answering for a migration.
+    pub fn remove(&self, migration_id: &str) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(migration_id);
+    }
+
+    fn get(&self, migration_id: &str) -> Option<(Arc<Shared>, String)> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(migration_id)
+            .cloned()
+    }
+
+    /// The migration a call is for, if its metadata names a known one and carries its secret
+    /// (compared in constant time).
+    fn authorize<T>(&self, req: &Request<T>) -> Result<Arc<Shared>, Status> {
+        let md = req.metadata();
+        let id = md.get(pb::MIGRATION_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let given = md.get(pb::SECRET_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some((shared, secret)) = self.get(id) else {
+            return Err(Status::unauthenticated("missing or wrong migration secret"));
+        };
+        let same =
+            given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        if same {
+            Ok(shared)
+        } else {
+            Err(Status::unauthenticated("missing or wrong migration secret"))
+        }
+    }
+}
+
 /// The service.
 #[derive(Clone)]
 pub struct Service {
-    shared: Arc<Shared>,
+    registry: Arc<Registry>,
 }
 
 type CommandStream = Pin<Box<dyn Stream<Item = Result<pb::Command, Status>> + Send>>;
@@ -197,8 +245,9 @@ type CommandStream = Pin<Box<dyn Stream<Item = Result<pb::Command, Status>> + Se
 #[tonic::async_trait]
 impl Coordinator for Service {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> Result<Response<pb::Assignment>, Status> {
+        let shared = self.registry.authorize(&req)?;
         let r = req.into_inner();
-        let s = &self.shared;
+        let s = &shared;
         let Some(i) = s.current(&r.migration_id, r.chunk_id, r.attempt) else {
             return Err(Status::failed_precondition(format!(
                 "chunk {} attempt {} of migration {} is not expected",
@@ -221,8 +270,9 @@ impl Coordinator for Service {
     type ReportStream = CommandStream;
 
     async fn report(&self, req: Request<Streaming<pb::WorkerEvent>>) -> Result<Response<CommandStream>, Status> {
+        let shared = self.registry.authorize(&req)?;
         let mut inbound = req.into_inner();
-        let shared = self.shared.clone();
+        let cancel_rx = shared.cancel.subscribe();
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             while let Some(Ok(ev)) = inbound.next().await {
@@ -232,7 +282,7 @@ impl Coordinator for Service {
         });
         // One command at most (cancel); the stream ends when the worker's stream ends, which
         // tells the worker that everything it sent has been read.
-        let mut cancel = self.shared.cancel.subscribe();
+        let mut cancel = cancel_rx;
         let commands = futures_util::stream::once(async move {
             tokio::select! {
                 r = cancel.wait_for(|c| c.is_some()) => {
@@ -247,17 +297,15 @@ impl Coordinator for Service {
     }
 }
 
-/// Starts the gRPC server on `addr` (port 0 picks one); returns the bound address.
+/// Starts the gRPC server on `addr` (port 0 picks one) for the migrations in `registry`;
+/// returns the bound address.
 pub async fn serve(
-    shared: Arc<Shared>,
-    secret: String,
+    registry: Arc<Registry>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let incoming = TcpIncoming::bind(addr)?;
     let bound = incoming.local_addr()?;
-    let svc = CoordinatorServer::new(Service { shared }).max_decoding_message_size(64 << 20);
-    let secret = Arc::new(secret);
-    let svc = InterceptedService::new(svc, move |req: Request<()>| check_secret(&secret, req));
+    let svc = CoordinatorServer::new(Service { registry }).max_decoding_message_size(64 << 20);
     let handle = tokio::spawn(async move {
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(svc)
@@ -268,19 +316,4 @@ pub async fn serve(
         }
     });
     Ok((bound, handle))
-}
-
-/// Refuses calls without the migration's secret (compared in constant time).
-fn check_secret(secret: &str, req: Request<()>) -> Result<Request<()>, Status> {
-    let given = req
-        .metadata()
-        .get(pb::SECRET_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let same = given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-    if same {
-        Ok(req)
-    } else {
-        Err(Status::unauthenticated("missing or wrong migration secret"))
-    }
 }

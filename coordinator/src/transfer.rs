@@ -12,7 +12,8 @@ use crate::executor::{Executor, LocalExecutor, WorkerEnv, WorkerHandle};
 use crate::progress::Progress;
 use crate::report::exit;
 use crate::run::Failure;
-use crate::server::{Event, Shared, serve};
+use crate::server::{Event, Registry, Shared, serve};
+use std::sync::Arc;
 
 /// A worker not heard from for this long is presumed dead.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,12 +42,12 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
     let n = t.chunks.len();
     let all_paths: Vec<String> = t.chunks.iter().flatten().map(|f| f.path.clone()).collect();
     let (shared, mut events) = Shared::new(t.migration_id.clone(), t.source, t.dest, t.chunks, t.concurrency);
-    let (addr, server) = serve(shared.clone(), env.secret.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .map_err(|e| Failure {
-            code: exit::FAILURE,
-            message: format!("cannot start the gRPC server: {e}"),
-        })?;
+    let registry = Arc::new(Registry::default());
+    registry.add(shared.clone(), env.secret.clone());
+    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.map_err(|e| Failure {
+        code: exit::FAILURE,
+        message: format!("cannot start the gRPC server: {e}"),
+    })?;
     env.coordinator = format!("http://{addr}");
     let exec = LocalExecutor { bin, env };
     tracing::info!(migration = %t.migration_id, chunks = n, grpc = %addr, "transfer starting");

@@ -2,8 +2,9 @@
 //! chunk only to the attempt it started.
 
 use hubmigrate_proto as pb;
-use migrate_coord::server::{Shared, serve};
+use migrate_coord::server::{Registry, Shared, serve};
 use pb::coordinator_client::CoordinatorClient;
+use std::sync::Arc;
 
 fn side() -> pb::Side {
     pb::Side {
@@ -25,9 +26,9 @@ async fn calls_without_the_secret_are_refused() {
         lfs: true,
     };
     let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1);
-    let (addr, server) = serve(shared.clone(), "the-secret".into(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
+    let registry = Arc::new(Registry::default());
+    registry.add(shared.clone(), "the-secret".into());
+    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.unwrap();
     let mut client = CoordinatorClient::connect(format!("http://{addr}")).await.unwrap();
     let register = |secret: Option<&str>, attempt: u32| {
         let mut req = tonic::Request::new(pb::RegisterRequest {
@@ -36,6 +37,8 @@ async fn calls_without_the_secret_are_refused() {
             attempt,
             worker: "test".into(),
         });
+        req.metadata_mut()
+            .insert(pb::MIGRATION_HEADER, "m-test".parse().unwrap());
         if let Some(s) = secret {
             req.metadata_mut().insert(pb::SECRET_HEADER, s.parse().unwrap());
         }

@@ -8,3 +8,5 @@ tonic::include_proto!("hubmigrate.v1");
 
 /// Metadata key of the per-migration secret every call carries.
 pub const SECRET_HEADER: &str = "x-hubmigrate-secret";
+/// Metadata key naming the migration a call is for (one server may serve several).
+pub const MIGRATION_HEADER: &str = "x-hubmigrate-migration";

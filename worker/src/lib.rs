@@ -68,13 +68,17 @@ fn side(s: Option<&pb::Side>, token: Option<Secret>) -> anyhow::Result<(Hub, Rep
 type Client =
     CoordinatorClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, SecretInterceptor>>;
 
-/// Adds the migration secret to every call.
+/// Adds the migration id and its secret to every call.
 #[derive(Clone)]
-pub struct SecretInterceptor(MetadataValue<tonic::metadata::Ascii>);
+pub struct SecretInterceptor {
+    migration: MetadataValue<tonic::metadata::Ascii>,
+    secret: MetadataValue<tonic::metadata::Ascii>,
+}
 
 impl tonic::service::Interceptor for SecretInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert(pb::SECRET_HEADER, self.0.clone());
+        req.metadata_mut().insert(pb::MIGRATION_HEADER, self.migration.clone());
+        req.metadata_mut().insert(pb::SECRET_HEADER, self.secret.clone());
         Ok(req)
     }
 }
@@ -87,9 +91,12 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
         match endpoint.connect().await {
             Ok(channel) => {
                 let secret = MetadataValue::try_from(cfg.secret.as_str()).context("invalid secret")?;
-                return Ok(CoordinatorClient::with_interceptor(channel, SecretInterceptor(secret))
-                    .max_decoding_message_size(64 << 20)
-                    .max_encoding_message_size(64 << 20));
+                let migration = MetadataValue::try_from(cfg.migration_id.as_str()).context("invalid migration id")?;
+                return Ok(
+                    CoordinatorClient::with_interceptor(channel, SecretInterceptor { migration, secret })
+                        .max_decoding_message_size(64 << 20)
+                        .max_encoding_message_size(64 << 20),
+                );
             }
             Err(e) => last = Some(e),
         }
