@@ -94,6 +94,11 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Number of chunks.
+    pub fn chunks(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// Marks `attempt` of `chunk` as the one allowed to report from now on.
     pub fn start_attempt(&self, chunk: u32, attempt: u32) {
         let mut g = self.lock();

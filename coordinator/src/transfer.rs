@@ -37,7 +37,8 @@ struct Running<W> {
     exited_at: Option<(Instant, bool)>,
 }
 
-/// Runs every chunk to completion and returns the per-file results by path.
+/// Runs every chunk to completion with local worker processes and returns the per-file results
+/// by path.
 pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMap<String, pb::FileResult>, Failure> {
     let n = t.chunks.len();
     let all_paths: Vec<String> = t.chunks.iter().flatten().map(|f| f.path.clone()).collect();
@@ -51,18 +52,104 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
     env.coordinator = format!("http://{addr}");
     let exec = LocalExecutor { bin, env };
     tracing::info!(migration = %t.migration_id, chunks = n, grpc = %addr, "transfer starting");
-
-    let mut pending: VecDeque<u32> = (0..n as u32).collect();
-    let mut attempts = vec![0u32; n];
-    let mut running: HashMap<u32, Running<crate::executor::LocalWorker>> = HashMap::new();
-    let mut done: HashSet<u32> = HashSet::new();
     let mut progress = Progress::new(t.total_bytes);
+    let limits = Limits {
+        max_workers: t.max_workers,
+        max_attempts: t.max_attempts,
+    };
+    let outcome = drive(
+        &shared,
+        &mut events,
+        &exec,
+        limits,
+        Vec::new(),
+        &mut |s: Snapshot| progress.update(s.bytes_done, s.running, s.finished, s.chunks),
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await;
+    progress.finish();
+    server.abort();
+    outcome?;
+    let results = shared.results();
+    if let Some(missing) = all_paths.iter().find(|p| !results.contains_key(*p)) {
+        return Err(Failure {
+            code: exit::FAILURE,
+            message: format!("no worker reported {missing}; nothing was committed"),
+        });
+    }
+    Ok(results)
+}
+
+/// Bounds of a transfer.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_workers: usize,
+    pub max_attempts: u32,
+}
+
+/// A progress snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Snapshot {
+    pub bytes_done: u64,
+    pub running: usize,
+    pub finished: usize,
+    pub chunks: usize,
+}
+
+/// A chunk found already started (after a controller restart): its attempt, and its worker while
+/// it still runs (`None`: it has finished).
+pub struct Adopted<W> {
+    pub chunk: u32,
+    pub attempt: u32,
+    pub worker: Option<W>,
+}
+
+/// Drives every chunk of `shared` to completion with `exec`: starts workers (at most
+/// `max_workers` at once), watches their reports, heartbeats and exits, and retries failed
+/// chunks up to `max_attempts`. `stop` ends the transfer early (interrupt, deletion).
+pub async fn drive<E: Executor>(
+    shared: &Arc<Shared>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    exec: &E,
+    limits: Limits,
+    adopted: Vec<Adopted<E::Worker>>,
+    progress: &mut dyn FnMut(Snapshot),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), Failure> {
+    let n = shared.chunks();
+    let mut attempts = vec![0u32; n];
+    let mut running: HashMap<u32, Running<E::Worker>> = HashMap::new();
+    let mut done: HashSet<u32> = HashSet::new();
+    for a in adopted {
+        if let Some(at) = attempts.get_mut(a.chunk as usize) {
+            *at = a.attempt;
+            shared.start_attempt(a.chunk, a.attempt);
+            match a.worker {
+                Some(worker) => {
+                    running.insert(
+                        a.chunk,
+                        Running {
+                            worker,
+                            exited_at: None,
+                        },
+                    );
+                }
+                None => {
+                    done.insert(a.chunk);
+                }
+            }
+        }
+    }
+    let mut pending: VecDeque<u32> = (0..n as u32)
+        .filter(|c| !done.contains(c) && !running.contains_key(c))
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    tokio::pin!(stop);
 
     let outcome: Result<(), Failure> = 'run: loop {
-        while running.len() < t.max_workers.max(1) {
+        while running.len() < limits.max_workers.max(1) {
             let Some(c) = pending.pop_front() else { break };
             attempts[c as usize] += 1;
             shared.start_attempt(c, attempts[c as usize]);
@@ -114,9 +201,9 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
                         failed.push((c, format!("no heartbeat for {}s", HEARTBEAT_TIMEOUT.as_secs()), true));
                     }
                 }
-                progress.update(shared.bytes_done(), running.len(), done.len(), n);
+                progress(Snapshot { bytes_done: shared.bytes_done(), running: running.len(), finished: done.len(), chunks: n });
             }
-            _ = &mut interrupted => {
+            _ = &mut stop => {
                 break Err(Failure { code: exit::FAILURE, message: "interrupted: workers stopped, nothing was committed".into() });
             }
         }
@@ -125,7 +212,7 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
             let Some(mut r) = running.remove(&c) else { continue };
             r.worker.kill();
             let attempt = attempts[c as usize];
-            if retryable && attempt < t.max_attempts {
+            if retryable && attempt < limits.max_attempts {
                 tracing::warn!(chunk = c, attempt, %error, "chunk failed; retrying");
                 pending.push_back(c);
             } else {
@@ -139,21 +226,11 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
             break Err(f);
         }
     };
-    progress.finish();
     if outcome.is_err() {
         shared.cancel("the migration stopped");
         for r in running.values_mut() {
             r.worker.kill();
         }
     }
-    server.abort();
-    outcome?;
-    let results = shared.results();
-    if let Some(missing) = all_paths.iter().find(|p| !results.contains_key(*p)) {
-        return Err(Failure {
-            code: exit::FAILURE,
-            message: format!("no worker reported {missing}; nothing was committed"),
-        });
-    }
-    Ok(results)
+    outcome
 }
