@@ -148,6 +148,72 @@ pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static st
     Outcome { code }
 }
 
+/// A migration resolved, validated, listed and planned: everything before the first write.
+pub struct Planned {
+    pub sides: Sides,
+    pub manifest: Manifest,
+    pub tasks: Vec<pb::FileTask>,
+    pub plan: Plan,
+    pub dest_exists: Option<hubmigrate_hub::hub::RepoState>,
+}
+
+impl Planned {
+    /// The file tasks of each chunk.
+    pub fn chunk_tasks(&self) -> Vec<Vec<pb::FileTask>> {
+        self.plan
+            .chunks
+            .iter()
+            .map(|c| c.files.iter().map(|&i| self.tasks[i].clone()).collect())
+            .collect()
+    }
+
+    /// The two sides as the workers see them (the source pinned to the manifest's commit).
+    pub fn sides_pb(&self) -> (pb::Side, pb::Side) {
+        let s = &self.sides;
+        (
+            side(&s.source.repo, &s.source.endpoint, &self.manifest.commit),
+            side(&s.dest.repo, &s.dest.endpoint, s.dest.hub.default_branch()),
+        )
+    }
+}
+
+/// Steps 1 to 3: resolve, check tokens and the destination namespace, list the source at a
+/// pinned commit, filter, plan. `Ok(None)` when there is nothing to do (with the reason logged).
+pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<Option<Planned>, Failure> {
+    let sides = match resolve(args, env)? {
+        Resolved::Migrate(s) => *s,
+        Resolved::Skip(reason) => {
+            tracing::warn!("{reason}");
+            return Ok(None);
+        }
+    };
+    // Tokens and the destination namespace are checked before a single byte moves.
+    let dest_exists = crate::prepare::validate(&sides, dry_run).await?;
+    let mut manifest = sides
+        .source
+        .hub
+        .manifest(&sides.source.repo, args.revision.as_deref())
+        .await?;
+    manifest.filter(&args.include, &args.exclude);
+    let tasks = file_tasks(&manifest, &sides.dest.hub);
+    let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
+    let n = chunk_count(
+        manifest.total_bytes(),
+        sizes.len(),
+        args.chunk_size,
+        args.max_workers as usize,
+        args.parallel,
+    );
+    let plan = plan(&sizes, n);
+    Ok(Some(Planned {
+        sides,
+        manifest,
+        tasks,
+        plan,
+        dest_exists,
+    }))
+}
+
 async fn execute(
     args: &RunArgs,
     env: &Env,
@@ -155,64 +221,42 @@ async fn execute(
     log_format: &'static str,
     report: &mut Report,
 ) -> Result<i32, Failure> {
-    // 1. Resolve.
-    let sides = match resolve(args, env)? {
-        Resolved::Migrate(s) => *s,
-        Resolved::Skip(reason) => {
-            tracing::warn!("{reason}");
-            return Ok(exit::OK);
-        }
+    // 1-3. Resolve, validate, manifest, plan.
+    let Some(p) = plan_migration(args, env, dry_run).await? else {
+        return Ok(exit::OK);
     };
+    let Planned {
+        sides,
+        manifest,
+        tasks,
+        plan,
+        dest_exists,
+    } = &p;
     report.source = sides.source.repo.to_string();
     report.dest = sides.dest.repo.to_string();
-    // Tokens and the destination namespace are checked before a single byte moves.
-    let dest_exists = crate::prepare::validate(&sides, dry_run).await?;
-
-    // 2. Manifest at one pinned commit, filtered.
-    let mut manifest = sides
-        .source
-        .hub
-        .manifest(&sides.source.repo, args.revision.as_deref())
-        .await?;
-    manifest.filter(&args.include, &args.exclude);
     report.source_commit = manifest.commit.clone();
     report.files = manifest.files.len();
     report.bytes = manifest.total_bytes();
-
-    // 3. Plan.
-    let tasks = file_tasks(&manifest, &sides.dest.hub);
-    let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
-    let n = chunk_count(
-        report.bytes,
-        sizes.len(),
-        args.chunk_size,
-        args.max_workers as usize,
-        args.parallel,
-    );
-    let plan = plan(&sizes, n);
     report.chunks = plan.chunks.len();
-    print_plan(&sides, &manifest, &plan, dest_exists.is_some());
+    print_plan(sides, manifest, plan, dest_exists.is_some());
     if dry_run {
         return Ok(exit::OK);
     }
+    let dest_exists = *dest_exists;
 
     // 4. Prepare the destination.
-    crate::prepare::ensure_repo(&sides, manifest.private, dest_exists).await?;
+    crate::prepare::ensure_repo(sides, manifest.private, dest_exists).await?;
     let branch = sides.dest.hub.default_branch();
 
     // 5. Transfer.
     let migration_id = format!("m-{}", &crate::secret::random_hex(6));
     report.migration_id = migration_id.clone();
-    let chunk_tasks: Vec<Vec<pb::FileTask>> = plan
-        .chunks
-        .iter()
-        .map(|c| c.files.iter().map(|&i| tasks[i].clone()).collect())
-        .collect();
+    let (source, dest) = p.sides_pb();
     let transfer = crate::transfer::Transfer {
         migration_id: migration_id.clone(),
-        source: side(&sides.source.repo, &sides.source.endpoint, &manifest.commit),
-        dest: side(&sides.dest.repo, &sides.dest.endpoint, branch),
-        chunks: chunk_tasks,
+        source,
+        dest,
+        chunks: p.chunk_tasks(),
         total_bytes: report.bytes,
         max_workers: args.max_workers as usize,
         max_attempts: args.max_attempts,
@@ -236,7 +280,7 @@ async fn execute(
 
     // 6. Commit once, then 7. verify.
     let (commit, mismatches, inline_bytes) =
-        crate::finish::commit_and_verify(&sides, &manifest, &tasks, &results, branch).await?;
+        crate::finish::commit_and_verify(sides, manifest, tasks, &results, branch).await?;
     report.bytes_uploaded += inline_bytes;
     report.dest_commit = Some(commit);
     report.verified = mismatches.is_empty();
