@@ -44,6 +44,26 @@ pub enum Command {
     ValidateTokens(ValidateArgs),
     /// Print the Migration CustomResourceDefinition (YAML) for `kubectl apply -f -`.
     Crd,
+    /// Run the Migration operator: reconcile Migrations with one Job per chunk (in a cluster, or
+    /// against any API server the kubeconfig names).
+    Controller(ControllerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// Where the workers' gRPC server listens (port 0 picks a free one).
+    #[arg(long, default_value = "0.0.0.0:50051")]
+    pub grpc_listen: String,
+    /// The address worker pods dial: HOST or HOST:PORT (port defaults to the bound one). In a
+    /// cluster the Helm chart sets the controller Service's name.
+    #[arg(long, env = "HUBMIGRATE_GRPC_ADVERTISE")]
+    pub grpc_advertise: Option<String>,
+    /// Only watch Migrations in this namespace (default: all namespaces).
+    #[arg(long, env = "HUBMIGRATE_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Worker image for Migrations that do not name one.
+    #[arg(long, env = "HUBMIGRATE_WORKER_IMAGE", default_value = concat!("ghcr.io/hubmigrate/hubmigrate:", env!("CARGO_PKG_VERSION")))]
+    pub worker_image: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

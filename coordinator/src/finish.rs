@@ -157,6 +157,51 @@ fn commit_files(tasks: &[pb::FileTask], results: &HashMap<String, pb::FileResult
         .collect()
 }
 
+/// Completes the results of chunks that finished under an earlier controller: their LFS objects
+/// are at the destination already (content-addressed), and their regular files, small by
+/// construction, are read again from the source here.
+pub async fn fill_results(
+    sides: &Sides,
+    source_commit: &str,
+    tasks: &[pb::FileTask],
+    mut results: HashMap<String, pb::FileResult>,
+) -> Result<HashMap<String, pb::FileResult>, Failure> {
+    use futures_util::TryStreamExt;
+    use hubmigrate_hub::hashing::Hashing;
+    let missing: Vec<&pb::FileTask> = tasks.iter().filter(|t| !results.contains_key(&t.path)).collect();
+    for t in missing {
+        let mut r = pb::FileResult {
+            path: t.path.clone(),
+            size: t.size,
+            sha256: t.sha256.clone(),
+            ..Default::default()
+        };
+        if t.lfs {
+            r.set_outcome(pb::FileOutcome::AlreadyPresent);
+        } else {
+            let stream = hubmigrate_hub::transfer::open_resuming(
+                &sides.source.hub,
+                &sides.source.repo,
+                source_commit,
+                &t.path,
+                0,
+                t.size,
+            );
+            let (body, slot) = Hashing::new(stream, Some(t.size), Default::default());
+            r.content = body.map_ok(|b| b.to_vec()).try_concat().await.map_err(|e| Failure {
+                code: exit::FAILURE,
+                message: e.to_string(),
+            })?;
+            let d = slot.finish();
+            r.sha256 = d.sha256;
+            r.git_oid = d.git_oid.unwrap_or_default();
+            r.set_outcome(pb::FileOutcome::Inline);
+        }
+        results.insert(t.path.clone(), r);
+    }
+    Ok(results)
+}
+
 /// Commits (unless already up to date) and verifies. Returns the destination commit, the
 /// mismatches, and the inline bytes the commit carried.
 pub async fn commit_and_verify(

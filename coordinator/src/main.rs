@@ -40,6 +40,13 @@ async fn main() {
         }
         Command::Plan(args) => migrate_coord::run::run(args, env, true, log_format).await.code,
         Command::ValidateTokens(args) => migrate_coord::tokens::validate(&args, &env).await,
+        Command::Controller(args) => match migrate_coord::k8s::controller::run(args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
         Command::Crd => {
             print!("{}", migrate_coord::crd::crd_yaml());
             0

@@ -115,7 +115,7 @@ pub async fn drive<E: Executor>(
     exec: &E,
     limits: Limits,
     adopted: Vec<Adopted<E::Worker>>,
-    progress: &mut dyn FnMut(Snapshot),
+    progress: &mut (dyn FnMut(Snapshot) + Send),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), Failure> {
     let n = shared.chunks();

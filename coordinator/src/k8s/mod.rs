@@ -1,5 +1,42 @@
-//! Kubernetes: the pieces the controller and the Kubernetes executor are built from. `job`
-//! turns a chunk into a Job spec (a pure function, unit-tested); the controller and executor that
-//! create and watch those Jobs are issue #4's remaining work.
+//! Kubernetes: the Migration controller, the Kubernetes executor (a Job per chunk attempt), and
+//! the Job spec builder.
 
+pub mod controller;
+pub mod executor;
 pub mod job;
+
+/// The current time as RFC 3339 (`2026-01-02T03:04:05Z`), as Kubernetes timestamps are written.
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_look_like_kubernetes_ones() {
+        let t = super::rfc3339_now();
+        assert_eq!(t.len(), 20);
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+}
