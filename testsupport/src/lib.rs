@@ -148,3 +148,75 @@ pub fn seed(data: &Path, flavor: &str, repo: &str, args: &[&str]) -> Vec<SeededF
     assert!(status.success(), "hubsim seed failed");
     serde_json::from_slice(&std::fs::read(&manifest).expect("manifest")).expect("manifest json")
 }
+
+/// A running kubesim (the Kubernetes API stand-in), killed on drop, with the kubeconfig it wrote.
+pub struct Kubesim {
+    pub url: String,
+    pub kubeconfig: PathBuf,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Kubesim {
+    /// Starts `kubesim serve --port 0` with its kubelet running pods from the workspace's binaries.
+    pub fn start() -> Kubesim {
+        let dir = TempDir::new("kubesim");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(bin("kubesim"))
+            .args(["serve", "--port", "0", "--data"])
+            .arg(dir.path().join("data"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--bin-dir")
+            .arg(bin_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kubesim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("kubesim URL line");
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://"), "kubesim did not print its URL: {line:?}");
+        Kubesim {
+            url,
+            kubeconfig,
+            child,
+            dir,
+        }
+    }
+
+    /// Runs the real `kubectl` against this API server; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        use std::io::Write;
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("kubectl");
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).expect("kubectl stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The directory kubesim stores its objects and logs in.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Kubesim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -114,6 +114,14 @@ struct Runner {
     name: String,
 }
 
+/// A Kubernetes API error in one line: the server's own message.
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn now() -> String {
     crate::k8s::rfc3339_now()
 }
@@ -193,7 +201,7 @@ impl Runner {
             let s = secrets
                 .get(name)
                 .await
-                .map_err(|e| format!("cannot read the tokens Secret {name}: {e}"))?;
+                .map_err(|e| format!("cannot read the tokens Secret {name}: {}", kube_message(&e)))?;
             for (k, v) in s.data.unwrap_or_default() {
                 pairs.push((k, String::from_utf8_lossy(&v.0).into_owned()));
             }
@@ -264,7 +272,7 @@ impl Runner {
         secrets
             .create(&PostParams::default(), &secret)
             .await
-            .map_err(|e| format!("cannot create the Secret {name}: {e}"))?;
+            .map_err(|e| format!("cannot create the Secret {name}: {}", kube_message(&e)))?;
         Ok(value)
     }
 
@@ -366,7 +374,7 @@ impl Runner {
         let adopted: Vec<Adopted<_>> = exec
             .existing()
             .await
-            .map_err(|e| format!("cannot list this migration's Jobs: {e}"))?
+            .map_err(|e| format!("cannot list this migration's Jobs: {}", kube_message(&e)))?
             .into_iter()
             .map(|(chunk, attempt, state, job)| {
                 tracing::info!(migration = %self.name, chunk, attempt, ?state, "adopting an existing Job");
