@@ -126,6 +126,26 @@ pub struct RunArgs {
     /// The migrate-worker binary (default: next to migrate-coord).
     #[arg(long, value_name = "PATH")]
     pub worker_bin: Option<PathBuf>,
+    /// Where workers run: local processes, or Kubernetes Jobs (through a Migration object that the
+    /// in-cluster controller carries out; the kubeconfig's cluster is used).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorArg,
+    /// Kubernetes namespace of the Migration (default: the kubeconfig's).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// With --executor kubernetes: create the Migration and return at once.
+    #[arg(long)]
+    pub detach: bool,
+    /// With --executor kubernetes: the Secret holding the hub tokens (keys HF_TOKEN,
+    /// MODELSCOPE_TOKEN); without it, one is created from this environment's tokens.
+    #[arg(long)]
+    pub tokens_secret: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    Local,
+    Kubernetes,
 }
 
 #[derive(Args, Debug)]

@@ -34,6 +34,9 @@ async fn main() {
         LogFormat::Json => "json",
     };
     let code = match cli.command {
+        Command::Run(args) if args.executor == migrate_coord::cli::ExecutorArg::Kubernetes => {
+            migrate_coord::k8s::submit::submit(&args, &env).await
+        }
         Command::Run(args) => {
             let dry = args.dry_run;
             migrate_coord::run::run(args, env, dry, log_format).await.code

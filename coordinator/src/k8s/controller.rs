@@ -245,6 +245,10 @@ impl Runner {
             max_attempts: 3,
             worker_concurrency: 4,
             worker_bin: None,
+            executor: crate::cli::ExecutorArg::Local,
+            namespace: None,
+            detach: false,
+            tokens_secret: None,
         })
     }
 

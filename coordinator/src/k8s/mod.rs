@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod executor;
 pub mod job;
+pub mod submit;
 
 /// The current time as RFC 3339 (`2026-01-02T03:04:05Z`), as Kubernetes timestamps are written.
 pub fn rfc3339_now() -> String {
