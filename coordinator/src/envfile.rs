@@ -5,10 +5,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Variables for this run.
-#[derive(Clone, Debug, Default)]
+/// Variables for this run. Values may be tokens, so `Debug` shows the names only.
+#[derive(Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.vars.keys().collect();
+        names.sort();
+        f.debug_struct("Env").field("names", &names).finish_non_exhaustive()
+    }
 }
 
 impl Env {
@@ -91,5 +99,7 @@ mod tests {
         );
         assert!(parse("oops").unwrap_err().contains("line 1"));
         assert!(parse("BAD-NAME=1").is_err());
+        let env = Env::from_pairs(&[("HF_TOKEN", "hf_secret_value")]);
+        assert!(!format!("{env:?}").contains("hf_secret_value"), "Debug never shows values");
     }
 }
