@@ -125,9 +125,24 @@ fn a_migration_applied_with_kubectl_runs_as_jobs_and_verifies() {
         "private stays private"
     );
 
-    // No token in any stored object except the tokens Secret.
+    // No token in any stored object except the tokens Secret: read kubesim's own store.
     let (_, all, _) = k.kubectl(&["get", "migrations,jobs,pods,events", "-o", "json"], None);
     assert!(!all.contains(ALICE), "a token reached a Kubernetes object");
+    let mut stack = vec![k.data()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.to_string_lossy().contains("secrets") {
+                files += 1;
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+                assert!(!text.contains(ALICE), "a token is stored in {}", path.display());
+            }
+        }
+    }
+    assert!(files > 3, "kubesim stored objects on disk to check");
 
     // Deleting the Migration removes its Jobs and its gRPC Secret.
     let (ok, _, err) = k.kubectl(&["delete", "migration", "demo"], None);
@@ -299,6 +314,68 @@ fn a_restarted_controller_adopts_the_jobs_and_finishes() {
             "get",
             "migration",
             "restart",
+            "-o",
+            "jsonpath={.status.verification.mismatched}",
+        ],
+        None,
+    );
+    assert_eq!(mismatched, "0");
+}
+
+#[test]
+fn a_worker_pod_killed_mid_chunk_is_retried_by_its_job() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/pod",
+        &["--files", "3", "--lfs-files", "3", "--lfs-size", "4MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &["--conn-rate", "2MiB"]);
+    let ms = Hubsim::start("ms", &[]);
+    let c = cluster();
+    let k = &c.k;
+    let yaml = migration("podkill", "hf:alice/pod", "ms:alice/pod", &hf.url, &ms.url)
+        .replace("maxWorkers: 4", "maxWorkers: 1");
+    let (ok, _, err) = k.kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert!(ok, "{err}");
+    let started = Instant::now();
+    let pod = loop {
+        let (_, pods, _) = k.kubectl(
+            &[
+                "get",
+                "pods",
+                "-l",
+                "hubmigrate.dev/migration=podkill",
+                "--field-selector=status.phase=Running",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        if let Some(p) = pods.lines().next() {
+            break p.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no worker pod ran");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let (ok, _, err) = k.kubectl(&["delete", &pod, "--wait=false"], None);
+    assert!(ok, "{err}");
+    assert_eq!(wait_phase(k, "podkill", &["Succeeded", "Failed"]), "Succeeded");
+    let (_, pods, _) = k.kubectl(
+        &["get", "pods", "-l", "hubmigrate.dev/migration=podkill", "-o", "name"],
+        None,
+    );
+    assert!(
+        pods.lines().any(|p| p != pod),
+        "the Job started a new pod after {pod} was killed: {pods}"
+    );
+    let (_, mismatched, _) = k.kubectl(
+        &[
+            "get",
+            "migration",
+            "podkill",
             "-o",
             "jsonpath={.status.verification.mismatched}",
         ],

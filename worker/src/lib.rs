@@ -142,10 +142,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
 
     let active: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>> = Arc::default();
+    let done_bytes = Arc::new(AtomicU64::new(0));
     let beat = {
         let (tx, active, envelope) = (tx.clone(), active.clone(), envelope.clone());
         let every = Duration::from_millis(u64::from(assignment.heartbeat_ms.max(200)));
-        tokio::spawn(async move {
+        let total: u64 = assignment.files.iter().map(|f| f.size).sum();
+        let files = assignment.files.len();
+        let done_bytes = done_bytes.clone();
+        let task = async move {
+            let mut last_line = std::time::Instant::now();
             loop {
                 tokio::time::sleep(every).await;
                 let snapshot: Vec<(String, u64)> = active
@@ -154,6 +159,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     .iter()
                     .map(|(p, b)| (p.clone(), b.load(Ordering::Relaxed)))
                     .collect();
+                // A progress line every few seconds, so pod logs read as a story.
+                if last_line.elapsed() >= Duration::from_secs(5) {
+                    last_line = std::time::Instant::now();
+                    let moving: u64 = snapshot.iter().map(|(_, b)| *b).sum();
+                    let finished = done_bytes.load(Ordering::Relaxed);
+                    tracing::info!(
+                        bytes_done = finished + moving,
+                        bytes_total = total,
+                        files,
+                        in_flight = snapshot.len(),
+                        "progress"
+                    );
+                }
                 for (path, bytes) in snapshot {
                     let _ = tx
                         .send(envelope(pb::worker_event::Event::Progress(pb::Progress {
@@ -170,10 +188,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     break;
                 }
             }
-        })
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, tracing::Span::current()))
     };
 
-    let work = move_files(&cfg, &assignment, &tx, &envelope, &active);
+    let work = move_files(&cfg, &assignment, &tx, &envelope, &active, &done_bytes);
     let cancelled = async {
         while let Some(Ok(cmd)) = commands.next().await {
             if let Some(pb::command::Command::Cancel(c)) = cmd.command {
@@ -215,6 +234,7 @@ async fn move_files(
     tx: &mpsc::Sender<pb::WorkerEvent>,
     envelope: &(impl Fn(pb::worker_event::Event) -> pb::WorkerEvent + Clone),
     active: &Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+    done_bytes: &AtomicU64,
 ) -> anyhow::Result<()> {
     let (source, source_repo, commit) = side(a.source.as_ref(), cfg.source_token.clone())?;
     let (dest, dest_repo, branch) = side(a.dest.as_ref(), cfg.dest_token.clone())?;
@@ -264,6 +284,7 @@ async fn move_files(
     while let Some((t, r)) = results.next().await {
         active.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.path);
         let r = r.with_context(|| format!("moving {}", t.path))?;
+        done_bytes.fetch_add(t.size, Ordering::Relaxed);
         tracing::info!(path = %t.path, outcome = ?r.outcome(), bytes = r.bytes_sent, "file done");
         tx.send(envelope(pb::worker_event::Event::File(r)))
             .await
