@@ -161,31 +161,13 @@ pub struct ValidateArgs {
     pub ms_endpoint: Option<String>,
 }
 
-/// Parses sizes like `30GB`, `512MiB`, `4096`.
+/// Parses sizes like `30GB`, `512MiB`, `4096` (at least one byte).
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected e.g. 30GB or 512MiB"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0f64.powi(4),
-        u => return Err(format!("invalid size unit {u:?} in {text:?}")),
-    };
-    let bytes = (value * mult).round();
-    if !(1.0..=1e18).contains(&bytes) {
-        return Err(format!("size {text:?} is out of range"));
+    match hubmigrate_common::parse_size(text)? {
+        0 => Err(format!("size {text:?} must be at least one byte")),
+        n if n > 1_000_000_000_000_000_000 => Err(format!("size {text:?} is out of range")),
+        n => Ok(n),
     }
-    Ok(bytes as u64)
 }
 
 #[cfg(test)]

@@ -4,24 +4,10 @@
 use clap::Parser;
 use migrate_coord::cli::{Cli, Command, LogFormat};
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBMIGRATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    hubmigrate_common::init_logging("HUBMIGRATE_LOG", cli.log_format == LogFormat::Json);
     let env = match migrate_coord::envfile::Env::load(cli.env_file.as_deref()) {
         Ok(e) => e,
         Err(e) => {

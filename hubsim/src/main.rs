@@ -3,30 +3,16 @@
 use clap::Parser;
 use hubsim::cli::{Cli, Command, LogFormat};
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBSIM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
+            hubmigrate_common::init_logging("HUBSIM_LOG", args.log_format == LogFormat::Json);
             hubsim::serve::run(args).await
         }
         Command::Seed(args) => {
-            init_logging(LogFormat::Text);
+            hubmigrate_common::init_logging("HUBSIM_LOG", false);
             hubsim::seed::run(args).await
         }
     };

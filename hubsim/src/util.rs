@@ -2,52 +2,9 @@
 //! timestamps in the formats the hubs use, and a cheap random source for ids and secrets.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Parses a byte size such as `4096`, `64KiB`, `40MiB`, `1.5GiB`, `30GB` or `10mb`.
-/// Binary suffixes (`KiB`, `MiB`, ...) are powers of 1024, decimal ones (`KB`, `MB`, ...) of 1000.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected a number with an optional unit like 40MiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "m" | "mb" => 1000 * 1000,
-        "g" | "gb" => 1000 * 1000 * 1000,
-        "t" | "tb" => 1000u64.pow(4),
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
-    };
-    let bytes = value * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(format!("size {text:?} is out of range"));
-    }
-    Ok(bytes.round() as u64)
-}
-
-/// Parses a duration such as `50ms`, `2s`, `1.5s` or `1m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 50ms or 2s"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {text:?}: {e}"))
-}
+pub use hubmigrate_common::{parse_duration, parse_size};
 
 /// Parses a probability (`0.05`) for the fault knobs.
 pub fn parse_share(text: &str) -> Result<f64, String> {
@@ -145,20 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("40MiB").unwrap(), 40 << 20);
-        assert_eq!(parse_size("30GB").unwrap(), 30_000_000_000);
-        assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
-        assert_eq!(parse_size("512").unwrap(), 512);
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("").is_err());
-    }
-
-    #[test]
-    fn durations_and_shares() {
-        assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("5 weeks").is_err());
+    fn shares() {
         assert_eq!(parse_share("0.1").unwrap(), 0.1);
         assert!(parse_share("1.5").is_err());
     }

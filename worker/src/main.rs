@@ -2,17 +2,10 @@
 //! pod), configured through its environment; exits 0 when its chunk is done.
 
 fn init_logging(cfg: &migrate_worker::Config) -> tracing::span::EnteredSpan {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HUBMIGRATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::io::stderr);
-    if std::env::var("HUBMIGRATE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    hubmigrate_common::init_logging(
+        "HUBMIGRATE_LOG",
+        std::env::var("HUBMIGRATE_LOG_FORMAT").as_deref() == Ok("json"),
+    );
     tracing::info_span!("worker", migration = %cfg.migration_id, chunk = cfg.chunk_id, attempt = cfg.attempt).entered()
 }
 

@@ -33,22 +33,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses a duration such as `500ms`, `2s` or `1m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms or 2s"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {text:?}: {e}"))
-}
+pub use hubmigrate_common::parse_duration;
 
 /// Options of `kubesim serve`.
 #[derive(Args, Debug)]

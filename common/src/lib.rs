@@ -1,0 +1,88 @@
+//! Helpers every binary of the workspace shares (migrate-coord, migrate-worker, hubsim, kubesim),
+//! so each `main.rs` stays a few lines and flags parse the same way everywhere.
+
+use std::time::Duration;
+
+/// Sets up `tracing` on stderr: level from `env_var` (default `info`), colours only on a
+/// terminal, JSON lines when `json` (for clusters and log collectors).
+pub fn init_logging(env_var: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Splits `40MiB` into (`40`, `MiB`) and parses the number.
+fn number_and_unit<'a>(text: &'a str, what: &str) -> Result<(f64, &'a str), String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value = num.parse().map_err(|_| format!("invalid {what} {text:?}"))?;
+    Ok((value, unit.trim()))
+}
+
+/// Parses a byte size such as `4096`, `64KiB`, `40MiB`, `1.5GiB`, `30GB` or `10mb`.
+/// Binary suffixes (`KiB`, `MiB`, ...) are powers of 1024, decimal ones (`KB`, `MB`, ...) of 1000.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (value, unit) = number_and_unit(text, "size (expected a number with an optional unit like 40MiB)")?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0f64.powi(3),
+        "tib" => 1024.0f64.powi(4),
+        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
+    };
+    let bytes = (value * mult).round();
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("size {text:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a duration such as `50ms`, `2s`, `1.5s` or `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (value, unit) = number_and_unit(text, "duration (expected e.g. 50ms or 2s)")?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("40MiB").unwrap(), 40 << 20);
+        assert_eq!(parse_size("30GB").unwrap(), 30_000_000_000);
+        assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert!(parse_size("12 parsecs").is_err() && parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("5 weeks").is_err());
+    }
+}
