@@ -75,10 +75,13 @@ pub enum RepoTypeArg {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The source repo: hf:NS/NAME, hf:datasets/NS/NAME, ms:NS/NAME, or a full URL.
+    /// The source repo: hf:NS/NAME, hf:datasets/NS/NAME, ms:NS/NAME, or a full URL; a Git LFS
+    /// host by its project URL (https://host/group/sub/proj.git, or git:URL).
     #[arg(long)]
     pub source: String,
-    /// The destination repo (same forms as --source); or use --to.
+    /// The destination repo (same forms as --source); or use --to. A Git LFS host destination
+    /// gets the source's git history (same commit ids), its LFS objects sent first; its
+    /// credentials come from TARGET_USERNAME/TARGET_TOKEN or the URL (never shown).
     #[arg(long, conflicts_with = "to")]
     pub dest: Option<String>,
     /// Shorthand destination: the same NS/NAME on the other hub (hf or ms).
@@ -111,6 +114,22 @@ pub struct RunArgs {
     /// Skip files matching this glob (repeatable).
     #[arg(long = "exclude", value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Git destinations: carry every branch and tag (refs/pr/*, refs/convert/* and refs the host
+    /// rejects are skipped and listed; nothing is ever deleted or force-pushed).
+    #[arg(long)]
+    pub mirror: bool,
+    /// Git destinations: push history only, no LFS content; refused before pushing when the
+    /// destination lacks an object the history needs.
+    #[arg(long, conflicts_with = "use_remote_mirror")]
+    pub pointer_only: bool,
+    /// GitLab destinations: configure a pull mirror of the source through the GitLab API and wait
+    /// until the mirrored head equals the source's, then verify. The source's token is handed to
+    /// GitLab inside the mirror URL (GitLab stores it; it is never printed).
+    #[arg(long)]
+    pub use_remote_mirror: bool,
+    /// How long --use-remote-mirror waits for the host to finish pulling.
+    #[arg(long, default_value = "30m", value_parser = hubmigrate_common::parse_duration)]
+    pub mirror_timeout: std::time::Duration,
     /// Print the manifest summary, plan and ETA, then stop: nothing is created or written.
     #[arg(long)]
     pub dry_run: bool,

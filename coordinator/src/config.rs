@@ -15,6 +15,8 @@ pub struct Side {
     pub repo: RepoRef,
     pub endpoint: String,
     pub token: Option<Secret>,
+    /// Git hosts: the user name that goes with the token.
+    pub username: String,
     pub hub: Hub,
 }
 
@@ -46,6 +48,7 @@ pub fn endpoint(platform: Platform, flag: Option<&str>, from_ref: Option<&str>, 
         .map(str::to_string)
         .or_else(|| from_ref.map(str::to_string))
         .or_else(|| match platform {
+            Platform::Git => None,
             Platform::Hf => env.get("HF_ENDPOINT").map(str::to_string),
             Platform::Ms => env.get("MODELSCOPE_ENDPOINT").map(str::to_string).or_else(|| {
                 env.get("MODELSCOPE_DOMAIN").map(|d| {
@@ -63,13 +66,36 @@ pub fn endpoint(platform: Platform, flag: Option<&str>, from_ref: Option<&str>, 
         .to_string()
 }
 
-/// The token for a side: the per-side override, else the hub's own variable.
+/// The token for a side: the per-side override, else the hub's own variable (for git hosts:
+/// `TARGET_TOKEN`, on the destination side only).
 pub fn token(platform: Platform, side_var: &str, env: &Env) -> Option<Secret> {
     let hub_var = match platform {
         Platform::Hf => "HF_TOKEN",
         Platform::Ms => "MODELSCOPE_TOKEN",
+        Platform::Git if side_var == DEST_TOKEN => "TARGET_TOKEN",
+        Platform::Git => side_var,
     };
     env.get(side_var).or_else(|| env.get(hub_var)).map(Secret::new)
+}
+
+/// The per-side token variables.
+pub const SOURCE_TOKEN: &str = "HUBMIGRATE_SOURCE_TOKEN";
+pub const DEST_TOKEN: &str = "HUBMIGRATE_DEST_TOKEN";
+
+/// The git user name of a side: from the URL, else `TARGET_USERNAME` (destination) or
+/// `HUBMIGRATE_SOURCE_USERNAME` (source), else `oauth2`.
+fn username(repo: &RepoRef, side_var: &str, env: &Env) -> String {
+    let var = if side_var == DEST_TOKEN {
+        "TARGET_USERNAME"
+    } else {
+        "HUBMIGRATE_SOURCE_USERNAME"
+    };
+    repo.credentials
+        .as_ref()
+        .map(|(u, _)| u.clone())
+        .filter(|u| !u.is_empty())
+        .or_else(|| env.get(var).map(str::to_string))
+        .unwrap_or_else(|| hubmigrate_hub::git::DEFAULT_USERNAME.to_string())
 }
 
 /// Resolves `--source`, `--dest`/`--to`, endpoints and tokens.
@@ -91,17 +117,29 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
     }
     let side = |repo: RepoRef, flag: Option<&String>, var: &str| -> Result<Side> {
         let endpoint = endpoint(repo.platform, flag.map(String::as_str), repo.endpoint.as_deref(), env);
-        let token = token(repo.platform, var, env);
-        let hub = Hub::new(repo.platform, &endpoint, token.clone())?;
+        let token = match &repo.credentials {
+            Some((_, t)) => Some(t.clone()),
+            None => token(repo.platform, var, env),
+        };
+        let username = username(&repo, var, env);
+        let hub = match repo.platform {
+            Platform::Git => Hub::Git(hubmigrate_hub::git::GitClient::new(
+                &endpoint,
+                &username,
+                token.clone(),
+            )?),
+            p => Hub::new(p, &endpoint, token.clone())?,
+        };
         Ok(Side {
             repo,
             endpoint,
             token,
+            username,
             hub,
         })
     };
-    let source = side(source, args.source_endpoint.as_ref(), "HUBMIGRATE_SOURCE_TOKEN")?;
-    let dest = side(dest, args.dest_endpoint.as_ref(), "HUBMIGRATE_DEST_TOKEN")?;
+    let source = side(source, args.source_endpoint.as_ref(), SOURCE_TOKEN)?;
+    let dest = side(dest, args.dest_endpoint.as_ref(), DEST_TOKEN)?;
     if source.endpoint == dest.endpoint && source.repo == dest.repo {
         return Err(Error::Input("source and destination are the same repo".into()));
     }

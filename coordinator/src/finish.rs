@@ -115,7 +115,10 @@ async fn settle_gitattributes(
         .map(|e| e.size)
         .unwrap_or(0);
     use futures_util::TryStreamExt;
-    let body = dest.hub.download(&dest.repo, commit, ".gitattributes", 0, len).await?;
+    let body = dest
+        .hub
+        .download(&dest.repo, commit, ".gitattributes", None, 0, len)
+        .await?;
     let content: Vec<u8> = body.map_ok(|b| b.to_vec()).try_concat().await.map_err(|e| Failure {
         code: exit::FAILURE,
         message: e.to_string(),
@@ -184,6 +187,7 @@ pub async fn fill_results(
                 &sides.source.repo,
                 source_commit,
                 &t.path,
+                None,
                 0,
                 t.size,
             );

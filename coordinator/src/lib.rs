@@ -7,6 +7,7 @@ pub mod crd;
 pub mod envfile;
 pub mod executor;
 pub mod finish;
+pub mod gitflow;
 pub mod k8s;
 pub mod plan;
 pub mod prepare;

@@ -22,6 +22,13 @@ pub struct Mismatch {
     pub found: String,
 }
 
+/// A ref a git push left out, and why.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SkippedRef {
+    pub name: String,
+    pub reason: String,
+}
+
 /// The JSON report.
 #[derive(Debug, Serialize, Default)]
 pub struct Report {
@@ -39,6 +46,12 @@ pub struct Report {
     pub rate_bytes_per_sec: f64,
     pub verified: bool,
     pub mismatches: Vec<Mismatch>,
+    /// Git destinations: the refs pushed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs_pushed: Vec<String>,
+    /// Git destinations: the refs left out (hub-managed, or rejected by the host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refs_skipped: Vec<SkippedRef>,
     pub status: String,
     pub error: Option<String>,
     pub exit_code: i32,
@@ -67,6 +80,12 @@ impl Report {
         );
         if let Some(c) = &self.dest_commit {
             s.push_str(&format!("  commit     {c}\n"));
+        }
+        if !self.refs_pushed.is_empty() {
+            s.push_str(&format!("  refs       {} pushed\n", self.refs_pushed.len()));
+        }
+        for r in &self.refs_skipped {
+            s.push_str(&format!("  skipped    {}: {}\n", r.name, r.reason));
         }
         if self.verified {
             s.push_str(&format!(

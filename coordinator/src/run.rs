@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use hubmigrate_hub::Error;
 use hubmigrate_hub::hub::Hub;
 use hubmigrate_hub::manifest::Manifest;
-use hubmigrate_hub::reporef::RepoRef;
+use hubmigrate_hub::reporef::Platform;
 use hubmigrate_proto as pb;
 
 use crate::cli::RunArgs;
@@ -68,13 +69,14 @@ pub fn file_tasks(manifest: &Manifest, dest: &Hub) -> Vec<pb::FileTask> {
         .collect()
 }
 
-fn side(repo: &RepoRef, endpoint: &str, revision: &str) -> pb::Side {
+fn side(s: &crate::config::Side, revision: &str) -> pb::Side {
     pb::Side {
-        platform: repo.platform.as_str().into(),
-        endpoint: endpoint.into(),
-        repo_type: repo.repo_type.as_str().into(),
-        repo_id: repo.id(),
+        platform: s.repo.platform.as_str().into(),
+        endpoint: s.endpoint.clone(),
+        repo_type: s.repo.repo_type.as_str().into(),
+        repo_id: s.repo.id(),
         revision: revision.into(),
+        username: s.username.clone(),
     }
 }
 
@@ -152,9 +154,15 @@ pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static st
 pub struct Planned {
     pub sides: Sides,
     pub manifest: Manifest,
+    /// Every file of the migration (for a git destination: every LFS object of the pushed
+    /// history); the plan's chunks index into it.
     pub tasks: Vec<pb::FileTask>,
     pub plan: Plan,
     pub dest_exists: Option<hubmigrate_hub::hub::RepoState>,
+    /// The destination branch.
+    pub branch: String,
+    /// What a git destination gets pushed.
+    pub git: Option<crate::gitflow::GitPlan>,
 }
 
 impl Planned {
@@ -170,48 +178,99 @@ impl Planned {
     /// The two sides as the workers see them (the source pinned to the manifest's commit).
     pub fn sides_pb(&self) -> (pb::Side, pb::Side) {
         let s = &self.sides;
-        (
-            side(&s.source.repo, &s.source.endpoint, &self.manifest.commit),
-            side(&s.dest.repo, &s.dest.endpoint, s.dest.hub.default_branch()),
-        )
+        (side(&s.source, &self.manifest.commit), side(&s.dest, &self.branch))
     }
 }
 
 /// Steps 1 to 3: resolve, check tokens and the destination namespace, list the source at a
 /// pinned commit, filter, plan. `Ok(None)` when there is nothing to do (with the reason logged).
 pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<Option<Planned>, Failure> {
-    let sides = match resolve(args, env)? {
+    let mut sides = match resolve(args, env)? {
         Resolved::Migrate(s) => *s,
         Resolved::Skip(reason) => {
             tracing::warn!("{reason}");
             return Ok(None);
         }
     };
+    let git_dest = sides.dest.repo.platform == Platform::Git;
+    if (args.mirror || args.pointer_only || args.use_remote_mirror) && !git_dest {
+        return Err(Error::Input(
+            "--mirror, --pointer-only and --use-remote-mirror need a git destination (a project URL ending in .git)"
+                .into(),
+        )
+        .into());
+    }
     // Tokens and the destination namespace are checked before a single byte moves.
     let dest_exists = crate::prepare::validate(&sides, dry_run).await?;
-    let mut manifest = sides
+    if git_dest {
+        let (manifest, tasks, git, branch) = crate::gitflow::plan_git_dest(&mut sides, args).await?;
+        let moved: Vec<usize> = if args.pointer_only || args.use_remote_mirror {
+            Vec::new()
+        } else {
+            (0..tasks.len()).collect()
+        };
+        let plan = plan_subset(&tasks, &moved, args);
+        return Ok(Some(Planned {
+            sides,
+            manifest,
+            tasks,
+            plan,
+            dest_exists,
+            branch,
+            git: Some(git),
+        }));
+    }
+    let mut manifest = match sides
         .source
         .hub
         .manifest(&sides.source.repo, args.revision.as_deref())
-        .await?;
+        .await
+    {
+        Ok(m) => m,
+        Err(e) if crate::gitflow::is_listing_refused(&e) && sides.source.repo.platform != Platform::Git => {
+            let original = sides.source.clone();
+            sides.source = crate::gitflow::fall_back(&sides.source, &e).await?;
+            crate::gitflow::git_manifest(&sides.source, args.revision.as_deref(), &original).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
     manifest.filter(&args.include, &args.exclude);
     let tasks = file_tasks(&manifest, &sides.dest.hub);
-    let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
-    let n = chunk_count(
-        manifest.total_bytes(),
-        sizes.len(),
-        args.chunk_size,
-        args.max_workers as usize,
-        args.parallel,
-    );
-    let plan = plan(&sizes, n);
+    // Regular files of a git source are read by the coordinator from its clone, not by workers.
+    let moved: Vec<usize> = (0..tasks.len())
+        .filter(|&i| tasks[i].lfs || sides.source.repo.platform != Platform::Git)
+        .collect();
+    let plan = plan_subset(&tasks, &moved, args);
+    let branch = sides.dest.hub.default_branch().to_string();
     Ok(Some(Planned {
         sides,
         manifest,
         tasks,
         plan,
         dest_exists,
+        branch,
+        git: None,
     }))
+}
+
+/// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
+/// `tasks`.
+fn plan_subset(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs) -> Plan {
+    let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
+    let n = chunk_count(
+        sizes.iter().sum(),
+        sizes.len(),
+        args.chunk_size,
+        args.max_workers as usize,
+        args.parallel,
+    );
+    let mut p = plan(&sizes, n);
+    for c in &mut p.chunks {
+        for f in &mut c.files {
+            *f = moved[*f];
+        }
+    }
+    p
 }
 
 async fn execute(
@@ -231,6 +290,7 @@ async fn execute(
         tasks,
         plan,
         dest_exists,
+        ..
     } = &p;
     report.source = sides.source.repo.to_string();
     report.dest = sides.dest.repo.to_string();
@@ -239,6 +299,21 @@ async fn execute(
     report.bytes = manifest.total_bytes();
     report.chunks = plan.chunks.len();
     print_plan(sides, manifest, plan, dest_exists.is_some());
+    if let Some(git) = &p.git {
+        eprintln!(
+            "history {} ref(s) to push; {} LFS object(s) in that history, {}{}",
+            git.pushes.len(),
+            tasks.len(),
+            bytes(tasks.iter().map(|t| t.size).sum()),
+            if args.pointer_only {
+                " (--pointer-only: none sent)"
+            } else if args.use_remote_mirror {
+                " (--use-remote-mirror: the destination pulls them)"
+            } else {
+                ""
+            }
+        );
+    }
     if dry_run {
         return Ok(exit::OK);
     }
@@ -246,9 +321,80 @@ async fn execute(
 
     // 4. Prepare the destination.
     crate::prepare::ensure_repo(sides, manifest.private, dest_exists).await?;
-    let branch = sides.dest.hub.default_branch();
+    if p.git.is_some() {
+        return execute_git(args, &p, log_format, report).await;
+    }
+    let branch = p.branch.as_str();
 
     // 5. Transfer.
+    let results = transfer(args, &p, log_format, report).await?;
+    let results = if sides.source.repo.platform == Platform::Git {
+        crate::finish::fill_results(sides, &manifest.commit, tasks, results).await?
+    } else {
+        results
+    };
+    report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
+    report.files_already_present = results
+        .values()
+        .filter(|r| r.outcome() == pb::FileOutcome::AlreadyPresent)
+        .count();
+
+    // 6. Commit once, then 7. verify.
+    let (commit, mismatches, inline_bytes) =
+        crate::finish::commit_and_verify(sides, manifest, tasks, &results, branch).await?;
+    report.bytes_uploaded += inline_bytes;
+    report.dest_commit = Some(commit);
+    Ok(verdict(report, mismatches))
+}
+
+/// Records the verification in the report and picks the exit code.
+fn verdict(report: &mut Report, mismatches: Vec<crate::report::Mismatch>) -> i32 {
+    report.verified = mismatches.is_empty();
+    let code = if mismatches.is_empty() {
+        exit::OK
+    } else {
+        exit::MISMATCH
+    };
+    report.mismatches = mismatches;
+    code
+}
+
+/// A git destination: objects first (workers), then the history (one push), then verification.
+async fn execute_git(
+    args: &RunArgs,
+    p: &Planned,
+    log_format: &'static str,
+    report: &mut Report,
+) -> Result<i32, Failure> {
+    let (sides, git) = (&p.sides, p.git.as_ref().expect("a git plan"));
+    let commit = if args.use_remote_mirror {
+        crate::gitflow::remote_mirror(sides, git, &p.branch, args.mirror_timeout).await?
+    } else {
+        let present = crate::gitflow::check_destination(sides, &p.branch, &p.tasks, args.pointer_only).await?;
+        if !p.plan.chunks.is_empty() && present < p.tasks.len() {
+            let results = transfer(args, p, log_format, report).await?;
+            report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
+        }
+        report.files_already_present = present;
+        let pushed = crate::gitflow::push(sides, git, &p.branch).await?;
+        tracing::info!(refs = pushed.refs.len(), commit = %pushed.commit, "history pushed");
+        report.refs_pushed = pushed.refs;
+        report.refs_skipped = git.skipped.iter().cloned().chain(pushed.rejected).collect();
+        pushed.commit
+    };
+    report.dest_commit = Some(commit.clone());
+    let mismatches = crate::gitflow::verify(sides, &p.manifest, &p.tasks, &commit).await?;
+    Ok(verdict(report, mismatches))
+}
+
+/// Step 5: one worker per chunk; returns the per-file results by path.
+async fn transfer(
+    args: &RunArgs,
+    p: &Planned,
+    log_format: &'static str,
+    report: &mut Report,
+) -> Result<std::collections::HashMap<String, pb::FileResult>, Failure> {
+    let sides = &p.sides;
     let migration_id = format!("m-{}", &crate::secret::random_hex(6));
     report.migration_id = migration_id.clone();
     let (source, dest) = p.sides_pb();
@@ -271,24 +417,5 @@ async fn execute(
         log_format,
     };
     let bin = crate::executor::LocalExecutor::worker_bin(args.worker_bin.clone())?;
-    let results = crate::transfer::run(transfer, bin, worker_env).await?;
-    report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
-    report.files_already_present = results
-        .values()
-        .filter(|r| r.outcome() == pb::FileOutcome::AlreadyPresent)
-        .count();
-
-    // 6. Commit once, then 7. verify.
-    let (commit, mismatches, inline_bytes) =
-        crate::finish::commit_and_verify(sides, manifest, tasks, &results, branch).await?;
-    report.bytes_uploaded += inline_bytes;
-    report.dest_commit = Some(commit);
-    report.verified = mismatches.is_empty();
-    let code = if mismatches.is_empty() {
-        exit::OK
-    } else {
-        exit::MISMATCH
-    };
-    report.mismatches = mismatches;
-    Ok(code)
+    crate::transfer::run(transfer, bin, worker_env).await
 }

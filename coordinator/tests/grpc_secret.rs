@@ -13,6 +13,7 @@ fn side() -> pb::Side {
         repo_type: "model".into(),
         repo_id: "a/b".into(),
         revision: "main".into(),
+        username: String::new(),
     }
 }
 

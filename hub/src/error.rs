@@ -29,6 +29,9 @@ pub enum Error {
     /// The hub answered something this client does not understand.
     #[error("unexpected answer from the hub: {0}")]
     Protocol(String),
+    /// A git command failed; `message` is git's own complaint, redacted.
+    #[error("{what}: {message}")]
+    Git { what: String, message: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

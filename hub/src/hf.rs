@@ -283,44 +283,35 @@ impl HfClient {
         objects: &[(String, u64)],
     ) -> Result<Vec<UploadAction>> {
         let url = format!("{}.git/info/lfs/objects/batch", self.web(repo));
-        let mut out = Vec::with_capacity(objects.len());
-        for batch in objects.chunks(256) {
-            let body = json!({
-                "operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
-                "ref": {"name": branch},
-                "objects": batch.iter().map(|(oid, size)| json!({"oid": oid, "size": size})).collect::<Vec<_>>(),
-            });
-            let resp = self
-                .http
-                .send("asking the destination which objects it needs", || {
-                    self.auth(self.http.client.post(&url))
-                        .header("accept", "application/vnd.git-lfs+json")
-                        .header("content-type", "application/vnd.git-lfs+json")
-                        .body(body.to_string())
-                })
-                .await?;
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| Error::Protocol(format!("LFS batch: {}", e.without_url())))?;
-            let objs = v["objects"]
-                .as_array()
-                .ok_or_else(|| Error::Protocol("LFS batch answer without objects".into()))?;
-            for (oid, _) in batch {
-                let o = objs
-                    .iter()
-                    .find(|o| o["oid"].as_str() == Some(oid))
-                    .ok_or_else(|| Error::Protocol(format!("LFS batch answer does not mention {oid}")))?;
-                out.push(upload_action(o)?);
-            }
-        }
-        Ok(out)
+        let auth = |rb| self.auth(rb);
+        let entries = crate::lfs::batch(
+            &self.http,
+            &url,
+            &auth,
+            "upload",
+            &["basic", "multipart"],
+            Some(branch),
+            objects,
+        )
+        .await?;
+        entries.iter().map(crate::lfs::upload_action).collect()
     }
 
-    /// PUTs `len` bytes to a presigned URL (no Authorization: the URL carries its own).
-    pub async fn put(&self, url: &str, len: u64, body: ByteStream) -> Result<Option<String>> {
+    /// PUTs `len` bytes to a presigned URL (no Authorization: the URL carries its own, or the
+    /// action's `headers` do).
+    pub async fn put(
+        &self,
+        url: &str,
+        headers: &[(String, Secret)],
+        len: u64,
+        body: ByteStream,
+    ) -> Result<Option<String>> {
         let what = "uploading to the destination's object store";
-        let resp = put_stream(what, self.http.client.put(url), len, body).await?;
+        let mut rb = self.http.client.put(url);
+        for (k, v) in headers {
+            rb = rb.header(k.as_str(), v.expose());
+        }
+        let resp = put_stream(what, rb, len, body).await?;
         Ok(resp
             .headers()
             .get("etag")
@@ -408,58 +399,10 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
-fn upload_action(o: &Value) -> Result<UploadAction> {
-    if let Some(err) = o.get("error") {
-        return Err(Error::Protocol(format!(
-            "the destination refused object {}: {} {}",
-            o["oid"].as_str().unwrap_or("?"),
-            err["code"],
-            err["message"].as_str().unwrap_or("")
-        )));
-    }
-    let Some(actions) = o.get("actions") else {
-        return Ok(UploadAction::Present);
-    };
-    let Some(upload) = actions.get("upload") else {
-        return Ok(UploadAction::Present);
-    };
-    let href = upload["href"]
-        .as_str()
-        .ok_or_else(|| Error::Protocol("upload action without href".into()))?
-        .to_string();
-    let verify = actions
-        .get("verify")
-        .and_then(|v| v["href"].as_str())
-        .map(str::to_string);
-    let header = upload.get("header").and_then(Value::as_object);
-    match header.and_then(|h| h.get("chunk_size")) {
-        Some(cs) => {
-            let chunk_size = cs
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .or_else(|| cs.as_u64())
-                .filter(|c| *c > 0)
-                .ok_or_else(|| Error::Protocol("invalid multipart chunk_size".into()))?;
-            let mut parts: Vec<(u64, String)> = header
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.as_str()?.to_string())))
-                .collect();
-            parts.sort_by_key(|p| p.0);
-            Ok(UploadAction::Multipart {
-                chunk_size,
-                parts: parts.into_iter().map(|p| p.1).collect(),
-                complete: href,
-                verify,
-            })
-        }
-        None => Ok(UploadAction::Basic { href, verify }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lfs::upload_action;
 
     #[test]
     fn links_and_actions() {

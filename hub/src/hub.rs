@@ -2,6 +2,7 @@
 //! the Hugging Face and ModelScope clients. Callers never branch on the platform.
 
 use crate::error::Result;
+use crate::git::GitClient;
 use crate::hashing::ByteStream;
 use crate::hf::HfClient;
 use crate::manifest::{FileEntry, Manifest};
@@ -24,8 +25,12 @@ pub struct Identity {
 pub enum UploadAction {
     /// Already stored: send nothing.
     Present,
-    /// One PUT of the whole object to `href` (a presigned URL).
-    Basic { href: String, verify: Option<String> },
+    /// One PUT of the whole object to `href` (a presigned URL, or one the `headers` authorise).
+    Basic {
+        href: String,
+        headers: Vec<(String, Secret)>,
+        verify: Option<String>,
+    },
     /// Parts of `chunk_size` bytes PUT to `parts[i]`, then a completion POST to `complete`.
     Multipart {
         chunk_size: u64,
@@ -64,6 +69,7 @@ pub struct RepoState {
 pub enum Hub {
     Hf(HfClient),
     Ms(MsClient),
+    Git(GitClient),
 }
 
 macro_rules! dispatch {
@@ -71,6 +77,7 @@ macro_rules! dispatch {
         match $self {
             Hub::Hf($c) => $e,
             Hub::Ms($c) => $e,
+            Hub::Git($c) => $e,
         }
     };
 }
@@ -81,6 +88,7 @@ impl Hub {
         Ok(match platform {
             Platform::Hf => Hub::Hf(HfClient::new(endpoint, token)?),
             Platform::Ms => Hub::Ms(MsClient::new(endpoint, token)?),
+            Platform::Git => Hub::Git(GitClient::new(endpoint, crate::git::DEFAULT_USERNAME, token)?),
         })
     }
 
@@ -89,6 +97,7 @@ impl Hub {
         match self {
             Hub::Hf(_) => Platform::Hf,
             Hub::Ms(_) => Platform::Ms,
+            Hub::Git(_) => Platform::Git,
         }
     }
 
@@ -97,10 +106,11 @@ impl Hub {
         dispatch!(self, c => c.endpoint())
     }
 
-    /// The branch new commits go to: `main` on Hugging Face, `master` on ModelScope.
+    /// The branch new commits go to: `main` on Hugging Face and Git hosts, `master` on
+    /// ModelScope.
     pub fn default_branch(&self) -> &'static str {
         match self {
-            Hub::Hf(_) => "main",
+            Hub::Hf(_) | Hub::Git(_) => "main",
             Hub::Ms(_) => "master",
         }
     }
@@ -111,6 +121,8 @@ impl Hub {
             // ModelScope's own SDK sends anything over 64 KiB through LFS; 10 MiB keeps inline
             // commits small while leaving small regular files regular.
             Hub::Hf(_) | Hub::Ms(_) => 10 * 1024 * 1024,
+            // Git hosts take any blob; what is LFS in the source stays LFS.
+            Hub::Git(_) => u64::MAX,
         }
     }
 
@@ -131,20 +143,30 @@ impl Hub {
 
     /// Lists every file at `commit` (for verification after a commit).
     pub async fn list(&self, repo: &RepoRef, commit: &str) -> Result<Vec<FileEntry>> {
-        dispatch!(self, c => c.list(repo, commit).await)
+        match self {
+            Hub::Hf(c) => c.list(repo, commit).await,
+            Hub::Ms(c) => c.list(repo, commit).await,
+            Hub::Git(c) => c.list(repo, commit).await,
+        }
     }
 
     /// Streams `len` bytes of `path` at `commit` from `offset` (one request, no resume; see
-    /// [`crate::transfer::open_resuming`]).
+    /// [`crate::transfer::open_resuming`]). `object` is the LFS object (sha256, size) behind the
+    /// path, when it is one: Git hosts serve objects by id, not by path.
     pub async fn download(
         &self,
         repo: &RepoRef,
         commit: &str,
         path: &str,
+        object: Option<(&str, u64)>,
         offset: u64,
         len: u64,
     ) -> Result<ByteStream> {
-        dispatch!(self, c => c.download(repo, commit, path, offset, len).await)
+        match self {
+            Hub::Hf(c) => c.download(repo, commit, path, offset, len).await,
+            Hub::Ms(c) => c.download(repo, commit, path, offset, len).await,
+            Hub::Git(c) => c.download(repo, commit, path, object, offset, len).await,
+        }
     }
 
     /// Creates the repo with this visibility; `Ok(false)` when it already existed.
@@ -162,14 +184,29 @@ impl Hub {
         dispatch!(self, c => c.prepare_uploads(repo, branch, objects).await)
     }
 
-    /// PUTs a whole object (or one part) of `len` bytes to a presigned URL; returns the ETag.
-    pub async fn put(&self, url: &str, len: u64, body: ByteStream) -> Result<Option<String>> {
-        dispatch!(self, c => c.put(url, len, body).await)
+    /// PUTs a whole object (or one part) of `len` bytes to a presigned URL, with the upload
+    /// action's `headers`; returns the ETag.
+    pub async fn put(
+        &self,
+        url: &str,
+        headers: &[(String, Secret)],
+        len: u64,
+        body: ByteStream,
+    ) -> Result<Option<String>> {
+        match self {
+            Hub::Hf(c) => c.put(url, headers, len, body).await,
+            Hub::Ms(c) => c.put(url, len, body).await,
+            Hub::Git(c) => c.put(url, headers, len, body).await,
+        }
     }
 
     /// Completes a multipart upload with the parts' ETags (in part order).
     pub async fn complete_multipart(&self, url: &str, oid: &str, etags: &[String]) -> Result<()> {
-        dispatch!(self, c => c.complete_multipart(url, oid, etags).await)
+        match self {
+            Hub::Hf(c) => c.complete_multipart(url, oid, etags).await,
+            Hub::Ms(c) => c.complete_multipart(url, oid, etags).await,
+            Hub::Git(_) => Err(crate::Error::Protocol("Git LFS hosts take no multipart uploads".into())),
+        }
     }
 
     /// Confirms an upload through the store's verify action.
@@ -180,6 +217,12 @@ impl Hub {
     /// Writes `files` to `branch` (one commit where the hub allows; ModelScope in batches of at
     /// most 256 actions) and returns the resulting head commit.
     pub async fn commit(&self, repo: &RepoRef, branch: &str, message: &str, files: &[CommitFile]) -> Result<String> {
-        dispatch!(self, c => c.commit(repo, branch, message, files).await)
+        match self {
+            Hub::Hf(c) => c.commit(repo, branch, message, files).await,
+            Hub::Ms(c) => c.commit(repo, branch, message, files).await,
+            Hub::Git(_) => Err(crate::Error::Input(format!(
+                "{repo} is a git host: its history is pushed, not committed file by file"
+            ))),
+        }
     }
 }

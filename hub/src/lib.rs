@@ -3,6 +3,7 @@
 //! streaming hashes, retries and secret redaction.
 
 pub mod error;
+pub mod git;
 pub mod hashing;
 pub mod http;
 pub mod manifest;
@@ -12,5 +13,6 @@ pub mod reporef;
 pub use error::{Error, Result};
 pub mod hf;
 pub mod hub;
+pub mod lfs;
 pub mod ms;
 pub mod transfer;

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::redact::Secret;
 
 /// Which hub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,6 +14,8 @@ pub enum Platform {
     Hf,
     /// ModelScope.
     Ms,
+    /// A Git LFS host (GitLab, Gitea, OpenXlab, self-hosted), addressed by URL.
+    Git,
 }
 
 impl Platform {
@@ -21,6 +24,7 @@ impl Platform {
         match self {
             Platform::Hf => "hf",
             Platform::Ms => "ms",
+            Platform::Git => "git",
         }
     }
 
@@ -29,7 +33,8 @@ impl Platform {
         match s.to_ascii_lowercase().as_str() {
             "hf" | "huggingface" => Ok(Platform::Hf),
             "ms" | "modelscope" => Ok(Platform::Ms),
-            other => Err(Error::Input(format!("unknown hub {other:?}: use hf or ms"))),
+            "git" => Ok(Platform::Git),
+            other => Err(Error::Input(format!("unknown hub {other:?}: use hf, ms or git"))),
         }
     }
 
@@ -38,6 +43,8 @@ impl Platform {
         match self {
             Platform::Hf => "https://huggingface.co",
             Platform::Ms => "https://modelscope.cn",
+            // Git hosts are always named by URL.
+            Platform::Git => "",
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct RepoRef {
     pub explicit_type: bool,
     /// The base URL from a full URL reference.
     pub endpoint: Option<String>,
+    /// `user:token` given inside a git URL (never shown).
+    pub credentials: Option<(String, Secret)>,
 }
 
 impl RepoRef {
@@ -105,6 +114,9 @@ impl RepoRef {
     /// Parses a reference; `default_type` applies when the reference does not say.
     pub fn parse(text: &str, default_type: RepoType) -> Result<Self> {
         let t = text.trim();
+        if let Some(url) = t.strip_prefix("git:").or_else(|| t.strip_prefix("git+")) {
+            return Self::parse_git_url(url);
+        }
         if let Some(rest) = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://")) {
             return Self::parse_url(t, rest, default_type);
         }
@@ -130,6 +142,10 @@ impl RepoRef {
         let (host, path) = rest
             .split_once('/')
             .ok_or_else(|| Error::Input(format!("invalid repo URL {full:?}")))?;
+        let git_host = !host.contains("modelscope") && !host.contains("huggingface") && host != "hf.co";
+        if git_host && path.trim_end_matches('/').ends_with(".git") {
+            return Self::parse_git_url(full);
+        }
         if host.contains('@') {
             return Err(Error::Input(
                 "credentials in a hub URL are not supported: use HF_TOKEN or MODELSCOPE_TOKEN".into(),
@@ -141,7 +157,7 @@ impl RepoRef {
             Platform::Hf
         } else {
             return Err(Error::Input(format!(
-                "cannot tell which hub {host} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint"
+                "cannot tell which hub {host} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint, or a git URL ending in .git (or prefixed git:) for a Git LFS host"
             )));
         };
         let parts: Vec<&str> = path.trim_end_matches(".git").trim_matches('/').split('/').collect();
@@ -167,6 +183,51 @@ impl RepoRef {
         )
     }
 
+    /// A Git LFS host's project URL: `http(s)://[user[:token]@]host[:port]/group/sub/project[.git]`.
+    fn parse_git_url(full: &str) -> Result<Self> {
+        let (scheme, rest) = full
+            .split_once("://")
+            .filter(|(s, _)| *s == "http" || *s == "https")
+            .ok_or_else(|| Error::Input("a git host is named by an http(s):// URL".into()))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::Input(format!("invalid git URL {}: no project path", crate::redact::url(full))))?;
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let (user, token) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+                let token = (!token.is_empty()).then(|| Secret::new(decode(token)));
+                (token.map(|t| (decode(user), t)), host)
+            }
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err(Error::Input("invalid git URL: no host".into()));
+        }
+        let path = path.trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let (ns, name) = path.rsplit_once('/').ok_or_else(|| {
+            Error::Input(format!(
+                "invalid git URL {}: expected .../GROUP/PROJECT.git",
+                crate::redact::url(full)
+            ))
+        })?;
+        for part in ns.split('/') {
+            check_part(part)?;
+        }
+        let mut r = Self::build(
+            Platform::Git,
+            RepoType::Model,
+            false,
+            ns.split('/').next().unwrap_or(""),
+            name,
+            Some(format!("{scheme}://{host}")),
+        )?;
+        r.namespace = ns.to_string();
+        r.credentials = credentials;
+        Ok(r)
+    }
+
     fn build(
         platform: Platform,
         repo_type: RepoType,
@@ -176,16 +237,7 @@ impl RepoRef {
         endpoint: Option<String>,
     ) -> Result<Self> {
         for part in [ns, name] {
-            let ok = !part.is_empty()
-                && part.len() <= 96
-                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                && !part.starts_with(['.', '-'])
-                && !part.contains("..");
-            if !ok {
-                return Err(Error::Input(format!(
-                    "invalid repo name {part:?}: use letters, digits, '.', '_' and '-'"
-                )));
-            }
+            check_part(part)?;
         }
         if platform == Platform::Ms && repo_type == RepoType::Space {
             return Err(Error::Input(
@@ -199,6 +251,7 @@ impl RepoRef {
             name: name.into(),
             explicit_type: explicit,
             endpoint,
+            credentials: None,
         })
     }
 
@@ -220,8 +273,25 @@ impl RepoRef {
     }
 }
 
+fn check_part(part: &str) -> Result<()> {
+    let ok = !part.is_empty()
+        && part.len() <= 96
+        && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !part.starts_with(['.', '-'])
+        && !part.contains("..");
+    if !ok {
+        return Err(Error::Input(format!(
+            "invalid repo name {part:?}: use letters, digits, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
 impl fmt::Display for RepoRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.platform == Platform::Git {
+            return write!(f, "{}/{}.git", self.endpoint.as_deref().unwrap_or("git:"), self.id());
+        }
         match self.repo_type {
             RepoType::Model => write!(f, "{}:{}", self.platform.as_str(), self.id()),
             t => write!(f, "{}:{}/{}", self.platform.as_str(), t.plural(), self.id()),
@@ -265,6 +335,25 @@ mod tests {
         let m = p("https://modelscope.cn/models/o/n").unwrap();
         assert_eq!((m.platform, m.repo_type), (Platform::Ms, RepoType::Model));
         assert_eq!(p("https://huggingface.co/o/n.git").unwrap().id(), "o/n");
+    }
+
+    #[test]
+    fn git_hosts_by_url() {
+        let g = p("https://oauth2:s3cr%2Ft@gitlab.example.com/group/sub/proj.git").unwrap();
+        assert_eq!(
+            (g.platform, g.namespace.as_str(), g.name.as_str()),
+            (Platform::Git, "group/sub", "proj")
+        );
+        assert_eq!(g.endpoint.as_deref(), Some("https://gitlab.example.com"));
+        let (user, token) = g.credentials.clone().unwrap();
+        assert_eq!((user.as_str(), token.expose()), ("oauth2", "s3cr/t"));
+        assert_eq!(g.to_string(), "https://gitlab.example.com/group/sub/proj.git");
+        assert!(!format!("{g:?}").contains("s3cr"));
+        let h = p("git:http://127.0.0.1:9/acme/m").unwrap();
+        assert_eq!((h.platform, h.id().as_str()), (Platform::Git, "acme/m"));
+        assert!(p("https://gitlab.example.com/proj.git").is_err());
+        assert!(p("https://gitlab.example.com/a/../b.git").is_err());
+        assert!(p("https://gitlab.example.com/group/proj").is_err());
     }
 
     #[test]

@@ -77,6 +77,7 @@ struct Source {
     repo: RepoRef,
     commit: String,
     path: String,
+    object: Option<(String, u64)>,
 }
 
 struct Resume {
@@ -91,13 +92,23 @@ struct Resume {
 /// Streams `len` bytes of a file from `offset`, reopening the download at the current position
 /// when the connection breaks or the body ends early (at most `retry.attempts` times in a row
 /// without progress). The bytes are each read once: callers hash them as they pass.
-pub fn open_resuming(hub: &Hub, repo: &RepoRef, commit: &str, path: &str, offset: u64, len: u64) -> ByteStream {
+/// `object` is the LFS object (sha256, size) behind `path`, when it is one.
+pub fn open_resuming(
+    hub: &Hub,
+    repo: &RepoRef,
+    commit: &str,
+    path: &str,
+    object: Option<(&str, u64)>,
+    offset: u64,
+    len: u64,
+) -> ByteStream {
     let state = Resume {
         src: Arc::new(Source {
             hub: hub.clone(),
             repo: repo.clone(),
             commit: commit.into(),
             path: path.into(),
+            object: object.map(|(o, s)| (o.to_string(), s)),
         }),
         current: None,
         offset,
@@ -116,7 +127,14 @@ pub fn open_resuming(hub: &Hub, repo: &RepoRef, commit: &str, path: &str, offset
                 None => match st
                     .src
                     .hub
-                    .download(&st.src.repo, &st.src.commit, &st.src.path, st.offset, st.left)
+                    .download(
+                        &st.src.repo,
+                        &st.src.commit,
+                        &st.src.path,
+                        st.src.object.as_ref().map(|(o, s)| (o.as_str(), *s)),
+                        st.offset,
+                        st.left,
+                    )
                     .await
                 {
                     Ok(s) => st.current.insert(s),

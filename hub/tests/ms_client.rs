@@ -147,7 +147,7 @@ async fn upload(c: &MsClient, repo: &RepoRef, inline: &[(&str, Vec<u8>)], lfs: &
     assert_eq!(actions.len(), lfs.len());
     for ((_, d), a) in lfs.iter().zip(actions) {
         match a {
-            UploadAction::Basic { href, verify } => {
+            UploadAction::Basic { href, verify, .. } => {
                 assert!(verify.is_none());
                 assert_eq!(c.put(&href, d.len() as u64, once(d.clone())).await.unwrap(), None);
                 c.verify_upload(&href, &sha(d), d.len() as u64).await.unwrap();

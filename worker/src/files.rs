@@ -29,13 +29,22 @@ pub struct Sides {
 impl Sides {
     fn open(
         &self,
-        path: &str,
+        t: &pb::FileTask,
         offset: u64,
         len: u64,
         progress: Arc<AtomicU64>,
         git_size: Option<u64>,
     ) -> (Hashing, hubmigrate_hub::hashing::DigestSlot) {
-        let stream = open_resuming(&self.source, &self.source_repo, &self.commit, path, offset, len);
+        let object = (t.lfs && t.sha256.len() == 64).then_some((t.sha256.as_str(), t.size));
+        let stream = open_resuming(
+            &self.source,
+            &self.source_repo,
+            &self.commit,
+            &t.path,
+            object,
+            offset,
+            len,
+        );
         Hashing::new(stream, git_size, progress)
     }
 }
@@ -79,11 +88,11 @@ pub async fn move_lfs(
             result.set_outcome(pb::FileOutcome::AlreadyPresent);
             progress.store(t.size, std::sync::atomic::Ordering::Relaxed);
         }
-        UploadAction::Basic { href, verify } => {
+        UploadAction::Basic { href, headers, verify } => {
             with_retries(&t.path, |_| async {
                 progress.store(0, std::sync::atomic::Ordering::Relaxed);
-                let (body, slot) = s.open(&t.path, 0, t.size, progress.clone(), None);
-                let put = s.dest.put(href, t.size, Box::pin(body)).await;
+                let (body, slot) = s.open(t, 0, t.size, progress.clone(), None);
+                let put = s.dest.put(href, headers, t.size, Box::pin(body)).await;
                 let d = slot.finish();
                 // Bytes that do not hash to the oid were corrupted on the way from the source:
                 // worth another read, whatever the store answered (it refuses them too).
@@ -133,11 +142,11 @@ pub async fn move_lfs(
                 let len = (*chunk_size).min(t.size - offset);
                 let etag = with_retries(&t.path, |_| {
                     let part_progress = Arc::new(AtomicU64::new(0));
-                    let (body, _) = s.open(&t.path, offset, len, part_progress, None);
+                    let (body, _) = s.open(t, offset, len, part_progress, None);
                     let progress = progress.clone();
                     let done = done.clone();
                     async move {
-                        let etag = s.dest.put(url, len, Box::pin(body)).await?;
+                        let etag = s.dest.put(url, &[], len, Box::pin(body)).await?;
                         let total = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
                         progress.store(total, std::sync::atomic::Ordering::Relaxed);
                         etag.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
@@ -169,7 +178,7 @@ pub async fn read_regular(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>)
     with_retries(&t.path, |_| async {
         use futures_util::TryStreamExt;
         progress.store(0, std::sync::atomic::Ordering::Relaxed);
-        let (body, slot) = s.open(&t.path, 0, t.size, progress.clone(), Some(t.size));
+        let (body, slot) = s.open(t, 0, t.size, progress.clone(), Some(t.size));
         let content: Vec<u8> = body
             .map_ok(|b| b.to_vec())
             .try_concat()

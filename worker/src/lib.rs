@@ -52,6 +52,11 @@ impl Config {
 fn side(s: Option<&pb::Side>, token: Option<Secret>) -> anyhow::Result<(Hub, RepoRef, String)> {
     let s = s.context("the assignment lacks a side")?;
     let platform = Platform::parse(&s.platform)?;
+    if platform == Platform::Git {
+        let repo = RepoRef::parse(&format!("git:{}/{}.git", s.endpoint, s.repo_id), RepoType::Model)?;
+        let hub = Hub::Git(hubmigrate_hub::git::GitClient::new(&s.endpoint, &s.username, token)?);
+        return Ok((hub, repo, s.revision.clone()));
+    }
     let repo = RepoRef::parse(
         &format!(
             "{}:{}/{}",

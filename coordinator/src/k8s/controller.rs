@@ -249,6 +249,10 @@ impl Runner {
             namespace: None,
             detach: false,
             tokens_secret: None,
+            mirror: false,
+            pointer_only: false,
+            use_remote_mirror: false,
+            mirror_timeout: std::time::Duration::from_secs(1800),
         })
     }
 
@@ -316,6 +320,12 @@ impl Runner {
             }
             Err(f) => return Err(f.message),
         };
+        if planned.git.is_some() || planned.sides.source.repo.platform == hubmigrate_hub::reporef::Platform::Git {
+            return Err(
+                "git hosts (as destination, or as a source read over git) are migrated with `migrate-coord run` (local executor) for now"
+                    .into(),
+            );
+        }
         let total = planned.manifest.total_bytes();
         let n = planned.plan.chunks.len();
         self.patch(json!({"bytesTotal": total, "chunksTotal": n, "progress": "0%"}))
@@ -352,6 +362,7 @@ impl Runner {
         let token_var = |p: hubmigrate_hub::reporef::Platform| match p {
             hubmigrate_hub::reporef::Platform::Hf => "HF_TOKEN",
             hubmigrate_hub::reporef::Platform::Ms => "MODELSCOPE_TOKEN",
+            hubmigrate_hub::reporef::Platform::Git => "TARGET_TOKEN",
         };
         let params = JobParams {
             coordinator: self.ctx.advertise.clone(),

@@ -113,6 +113,7 @@ fn upload_action(o: &Value) -> Result<UploadAction> {
     match o.get("actions").and_then(|a| a.get("upload")) {
         None | Some(Value::Null) => Ok(UploadAction::Present),
         Some(up) => Ok(UploadAction::Basic {
+            headers: Vec::new(),
             href: up["href"]
                 .as_str()
                 .filter(|h| !h.is_empty())
@@ -309,6 +310,7 @@ mod tests {
         assert_eq!(
             upload_action(&json!({"oid": "a", "size": 1, "actions": {"upload": {"href": "h"}}})).unwrap(),
             UploadAction::Basic {
+                headers: Vec::new(),
                 href: "h".into(),
                 verify: None
             }

@@ -423,6 +423,7 @@ mod tests {
         assert!(MsClient::new("not a url", None).is_err());
         let space = RepoRef {
             platform: crate::reporef::Platform::Ms,
+            credentials: None,
             repo_type: RepoType::Space,
             namespace: "a".into(),
             name: "b".into(),
