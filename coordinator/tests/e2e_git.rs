@@ -1,0 +1,539 @@
+//! End to end with Git LFS hosts (hubsim's GitLab-like `git` flavor): history pushed with the
+//! same commit ids, checked with the real git and git-lfs; HF, ModelScope and git in every
+//! direction; --mirror, --pointer-only, --use-remote-mirror, the host's LFS size limit, the git
+//! fallback when a hub's API refuses to list, and no token on any git command line.
+
+mod common;
+use common::*;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// A git command with isolated config; `token` (alice's) goes in an Authorization header.
+fn git_cmd(token: Option<&str>) -> Command {
+    let mut c = Command::new("git");
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_LFS_SKIP_SMUDGE", "1");
+    if let Some(t) = token {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{t}"));
+        c.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
+    }
+    c
+}
+
+fn git(dir: &Path, args: &[&str], token: Option<&str>) -> String {
+    let out = git_cmd(token).current_dir(dir).args(args).output().expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every ref of a remote: name -> object.
+fn refs(url: &str) -> BTreeMap<String, String> {
+    let out = git(Path::new("."), &["ls-remote", url], Some(ALICE));
+    out.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, n)| *n != "HEAD" && !n.ends_with("^{}"))
+        .map(|(o, n)| (n.to_string(), o.to_string()))
+        .collect()
+}
+
+/// Clones `url` with LFS content (the real git-lfs smudging), runs `git lfs fsck`, and returns
+/// every file's sha256.
+fn clone_with_lfs(url: &str, into: &Path) -> BTreeMap<String, String> {
+    let out = git_cmd(Some(ALICE))
+        .env_remove("GIT_LFS_SKIP_SMUDGE")
+        .args([
+            "-c",
+            "filter.lfs.process=git-lfs filter-process",
+            "-c",
+            "filter.lfs.required=true",
+            "-c",
+            "filter.lfs.smudge=git-lfs smudge -- %f",
+            "-c",
+            "filter.lfs.clean=git-lfs clean -- %f",
+            "clone",
+            "--quiet",
+            url,
+        ])
+        .arg(into)
+        .output()
+        .expect("git clone");
+    assert!(
+        out.status.success(),
+        "clone failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fsck = git_cmd(Some(ALICE))
+        .current_dir(into)
+        .args(["lfs", "fsck"])
+        .output()
+        .expect("git lfs fsck");
+    assert!(
+        fsck.status.success(),
+        "git lfs fsck: {}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    let mut files = BTreeMap::new();
+    let listed = git(into, &["ls-files", "-z"], None);
+    for path in listed.split('\0').filter(|p| !p.is_empty()) {
+        let data = std::fs::read(into.join(path)).expect("read file");
+        files.insert(path.to_string(), hex::encode(Sha256::digest(&data)));
+    }
+    files
+}
+
+/// Adds a commit to the source over git: drops `remove` (its LFS object then lives only in the
+/// history) and adds notes.txt.
+fn add_commit(url: &str, remove: &str) -> String {
+    let tmp = TempDir::new("work");
+    git(tmp.path(), &["clone", "--quiet", url, "w"], Some(ALICE));
+    let w = tmp.path().join("w");
+    git(&w, &["rm", "--quiet", remove], None);
+    std::fs::write(w.join("notes.txt"), "second commit\n").unwrap();
+    git(&w, &["add", "notes.txt"], None);
+    git(
+        &w,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "second",
+        ],
+        None,
+    );
+    let branch = git(&w, &["rev-parse", "--abbrev-ref", "HEAD"], None);
+    git(&w, &["push", "--quiet", "origin", branch.trim()], Some(ALICE));
+    git(&w, &["rev-parse", "HEAD"], None).trim().to_string()
+}
+
+const LFS: &[&str] = &[
+    "--files",
+    "4",
+    "--lfs-file",
+    "old/weights.bin=1MiB",
+    "--lfs-file",
+    "dir with space/model [v2].safetensors=2MiB",
+    "--lfs-file",
+    "empty.bin=0",
+];
+
+fn git_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("HF_TOKEN", ALICE),
+        ("MODELSCOPE_TOKEN", ALICE),
+        ("TARGET_TOKEN", ALICE),
+    ]
+}
+
+/// A `git` on PATH that records its arguments before running the real one.
+fn recording_git(dir: &Path) -> String {
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let log = dir.join("argv.log");
+    let script = dir.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn hf_to_git_keeps_history_and_lfs_and_no_token_reaches_git_argv() {
+    let src = TempDir::new("src");
+    seed(src.path(), "hf", "alice/m", &[LFS, &["--private"]].concat());
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &[]);
+    let src_url = format!("{}/alice/m", hf.url);
+    let head = add_commit(&src_url, "old/weights.bin");
+    let dest = format!("{}/acme/models/m.git", gl.url);
+
+    let bin = TempDir::new("bin");
+    let path = recording_git(bin.path());
+    let mut env = git_env();
+    env.push(("PATH", &path));
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--dest",
+            &dest,
+        ],
+        &env,
+    );
+    assert_code(&run, 0);
+    assert!(!run.output().contains(ALICE), "a token was printed");
+    let argv = std::fs::read_to_string(bin.path().join("argv.log")).expect("git was run");
+    assert!(argv.contains("push") && argv.contains("fetch"), "{argv}");
+    assert!(!argv.contains(ALICE), "a token reached git's command line: {argv}");
+    assert!(
+        !argv.contains('@'),
+        "credentials in a URL on git's command line: {argv}"
+    );
+
+    // Same commit ids: history preserved, not re-committed.
+    let (s, d) = (refs(&format!("{src_url}.git")), refs(&dest));
+    assert_eq!(d.get("refs/heads/main"), Some(&head));
+    assert_eq!(s.get("refs/heads/main"), d.get("refs/heads/main"));
+    let report = run.report.as_ref().expect("report");
+    assert_eq!(report["dest_commit"].as_str(), Some(head.as_str()));
+    // The object only the old commit points at moved too (the host checks pushed history).
+    assert_eq!(report["bytes_uploaded"].as_u64(), Some(3 << 20));
+
+    // The real git-lfs agrees, and every file matches the source.
+    let tmp = TempDir::new("clones");
+    let want = clone_with_lfs(&format!("{src_url}.git"), &tmp.path().join("s"));
+    let got = clone_with_lfs(&dest, &tmp.path().join("d"));
+    assert_eq!(want, got);
+    assert!(got.contains_key("dir with space/model [v2].safetensors") && !got.contains_key("old/weights.bin"));
+
+    // The project was created private, like the source.
+    let (status, project) = get_json(&format!("{}/api/v4/projects/acme%2Fmodels%2Fm", gl.url), Some(ALICE));
+    assert_eq!((status, project["visibility"].as_str()), (200, Some("private")));
+
+    // Again: nothing to send, nothing to push.
+    let again = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--dest",
+            &dest,
+        ],
+        &git_env(),
+    );
+    assert_code(&again, 0);
+    assert_eq!(again.report.as_ref().unwrap()["bytes_uploaded"].as_u64(), Some(0));
+}
+
+#[test]
+fn ms_to_git_then_git_to_hf_and_ms() {
+    let src = TempDir::new("src");
+    seed(src.path(), "ms", "alice/m", LFS);
+    let ms = Hubsim::start_in("ms", src, &[]);
+    let gl = Hubsim::start("git", &[]);
+    let hf = Hubsim::start("hf", &[]);
+    let dest = format!("{}/alice/m.git", gl.url);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "ms:alice/m",
+            "--source-endpoint",
+            &ms.url,
+            "--dest",
+            &dest,
+        ],
+        &git_env(),
+    );
+    assert_code(&run, 0);
+    assert_eq!(
+        refs(&format!("{}/alice/m.git", ms.url)).get("refs/heads/master"),
+        refs(&dest).get("refs/heads/master")
+    );
+    let tmp = TempDir::new("clones");
+    let files = clone_with_lfs(&dest, &tmp.path().join("d"));
+    assert_eq!(files.len(), 4 + 3 + 1, "{files:?}");
+
+    // Back out of the git host, to both hubs; the source token goes with the source.
+    let source = [("HUBMIGRATE_SOURCE_TOKEN", ALICE)];
+    let env: Vec<(&str, &str)> = git_env().into_iter().chain(source).collect();
+    let to_hf = migrate(
+        &[
+            "run",
+            "--source",
+            &dest,
+            "--dest",
+            "hf:alice/back",
+            "--dest-endpoint",
+            &hf.url,
+        ],
+        &env,
+    );
+    assert_code(&to_hf, 0);
+    assert!(to_hf.output().contains("verified"), "{}", to_hf.output());
+    let to_ms = migrate(
+        &[
+            "run",
+            "--source",
+            &dest,
+            "--dest",
+            "ms:alice/back",
+            "--dest-endpoint",
+            &ms.url,
+        ],
+        &env,
+    );
+    assert_code(&to_ms, 0);
+    // Same content on both hubs: every file's sha256 from the hubs' own listings.
+    let (_, tree) = get_json(
+        &format!("{}/api/models/alice/back/tree/main?recursive=true", hf.url),
+        Some(ALICE),
+    );
+    let lfs: BTreeSet<String> = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["lfs"]["oid"].as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".bin") || p.ends_with(".safetensors"))
+        .map(|(_, s)| s.clone())
+        .collect();
+    assert_eq!(lfs, want);
+}
+
+#[test]
+fn mirror_carries_branches_and_tags_and_lists_what_it_skips() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "2", "--lfs-file", "w.bin=1MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &[]);
+    let src_url = format!("{}/alice/m.git", hf.url);
+    let main = refs(&src_url)["refs/heads/main"].clone();
+    let tmp = TempDir::new("work");
+    git(tmp.path(), &["clone", "--quiet", &src_url, "w"], Some(ALICE));
+    let w = tmp.path().join("w");
+    for spec in [
+        "HEAD:refs/heads/dev",
+        "HEAD:refs/tags/v1",
+        "HEAD:refs/pr/1",
+        "HEAD:refs/merge-requests/7/head",
+    ] {
+        git(&w, &["push", "--quiet", "origin", spec], Some(ALICE));
+    }
+    let dest = format!("{}/acme/m.git", gl.url);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--dest",
+            &dest,
+            "--mirror",
+        ],
+        &git_env(),
+    );
+    assert_code(&run, 0);
+    let got: BTreeSet<String> = refs(&dest).into_keys().collect();
+    let want: BTreeSet<String> = ["refs/heads/main", "refs/heads/dev", "refs/tags/v1"]
+        .map(String::from)
+        .into();
+    assert_eq!(got, want, "refs on the destination");
+    assert_eq!(refs(&dest)["refs/heads/main"], main);
+    let out = run.output();
+    assert!(out.contains("refs/pr/1"), "skipped refs are listed: {out}");
+    assert!(
+        out.contains("refs/merge-requests/7/head"),
+        "rejected refs are listed: {out}"
+    );
+    let skipped = run.report.as_ref().unwrap()["refs_skipped"].as_array().unwrap().len();
+    assert_eq!(skipped, 2);
+}
+
+#[test]
+fn pointer_only_pushes_history_only_when_the_objects_are_there() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "2", "--lfs-file", "w.bin=1MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &[]);
+    let dest = format!("{}/alice/p.git", gl.url);
+    let args = [
+        "run",
+        "--source",
+        "hf:alice/m",
+        "--source-endpoint",
+        &hf.url,
+        "--dest",
+        &dest,
+    ];
+    let refused = migrate(&[&args[..], &["--pointer-only"]].concat(), &git_env());
+    assert_code(&refused, 2);
+    assert!(
+        refused.stderr.contains("w.bin") && refused.stderr.contains("--pointer-only"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refs(&dest).is_empty(), "nothing was pushed");
+    // With the objects in place (a full run), a new source commit goes over pointer-only.
+    assert_code(&migrate(&args, &git_env()), 0);
+    let head = add_commit(&format!("{}/alice/m", hf.url), "w.bin");
+    let run = migrate(&[&args[..], &["--pointer-only"]].concat(), &git_env());
+    assert_code(&run, 0);
+    assert_eq!(refs(&dest)["refs/heads/main"], head);
+    assert_eq!(run.report.as_ref().unwrap()["bytes_uploaded"].as_u64(), Some(0));
+}
+
+#[test]
+fn remote_mirror_has_the_host_pull_the_source() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "3", "--lfs-file", "w.bin=1MiB", "--private"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &[]);
+    let dest = format!("{}/acme/pulled.git", gl.url);
+    let env: Vec<(&str, &str)> = git_env()
+        .into_iter()
+        .chain([("HUBMIGRATE_SOURCE_TOKEN", ALICE)])
+        .collect();
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--dest",
+            &dest,
+            "--use-remote-mirror",
+        ],
+        &env,
+    );
+    assert_code(&run, 0);
+    assert!(!run.output().contains(ALICE));
+    assert_eq!(
+        refs(&format!("{}/alice/m.git", hf.url))["refs/heads/main"],
+        refs(&dest)["refs/heads/main"]
+    );
+    let (_, mirror) = get_json(
+        &format!("{}/api/v4/projects/acme%2Fpulled/mirror/pull", gl.url),
+        Some(ALICE),
+    );
+    assert_eq!(mirror["update_status"].as_str(), Some("finished"));
+    assert!(!mirror.to_string().contains(ALICE), "the host echoes no credentials");
+    let tmp = TempDir::new("clones");
+    assert!(clone_with_lfs(&dest, tmp.path()).contains_key("w.bin"));
+}
+
+#[test]
+fn the_hosts_lfs_size_limit_is_checked_before_any_transfer() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &[
+            "--files",
+            "2",
+            "--lfs-file",
+            "big/model.bin=3MiB",
+            "--lfs-file",
+            "s.bin=1KiB",
+        ],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &["--max-lfs-object-size", "2MiB"]);
+    let dest = format!("{}/alice/m.git", gl.url);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--dest",
+            &dest,
+        ],
+        &git_env(),
+    );
+    assert_code(&run, 2);
+    assert!(
+        run.stderr.contains("big/model.bin") && run.stderr.contains("size limit"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("s.bin ("),
+        "only the oversized file is named: {}",
+        run.stderr
+    );
+    assert!(refs(&dest).is_empty(), "nothing was pushed");
+}
+
+#[test]
+fn a_hub_refusing_to_list_is_read_over_git() {
+    let src = TempDir::new("src");
+    seed(src.path(), "hf", "alice/m", &[LFS, &["--private"]].concat());
+    let hf = Hubsim::start_in("hf", src, &["--api-403"]);
+    let ms = Hubsim::start("ms", &[]);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--source-endpoint",
+            &hf.url,
+            "--to",
+            "ms",
+            "--dest-endpoint",
+            &ms.url,
+        ],
+        &git_env(),
+    );
+    assert_code(&run, 0);
+    assert_eq!(
+        run.output().matches("falling back to git").count(),
+        1,
+        "{}",
+        run.output()
+    );
+    assert!(run.output().contains("403"));
+    assert_eq!(
+        ms_repo(&ms, "models/alice/m", ALICE),
+        Some(true),
+        "private stays private"
+    );
+    let (files, _, verified) = summary(&run);
+    assert_eq!((files, verified), (4 + 3 + 1, true));
+}
