@@ -475,6 +475,8 @@ fn the_hosts_lfs_size_limit_is_checked_before_any_transfer() {
     let hf = Hubsim::start_in("hf", src, &[]);
     let gl = Hubsim::start("git", &["--max-lfs-object-size", "2MiB"]);
     let dest = format!("{}/alice/m.git", gl.url);
+    // Credentials in the URL this time (and no TARGET_TOKEN): never shown.
+    let with_creds = dest.replacen("://", &format!("://alice:{ALICE}@"), 1);
     let run = migrate(
         &[
             "run",
@@ -483,11 +485,13 @@ fn the_hosts_lfs_size_limit_is_checked_before_any_transfer() {
             "--source-endpoint",
             &hf.url,
             "--dest",
-            &dest,
+            &with_creds,
         ],
-        &git_env(),
+        &[("HF_TOKEN", ALICE)],
     );
     assert_code(&run, 2);
+    assert!(!run.output().contains(ALICE), "{}", run.output());
+    assert!(!run.report.as_ref().unwrap().to_string().contains(ALICE));
     assert!(
         run.stderr.contains("big/model.bin") && run.stderr.contains("size limit"),
         "{}",
