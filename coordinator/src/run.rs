@@ -114,8 +114,9 @@ fn print_plan(sides: &Sides, manifest: &Manifest, plan: &Plan, exists: bool) {
 pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static str) -> Outcome {
     let started = Instant::now();
     let mut report = Report {
-        source: args.source.clone(),
-        dest: args.dest.clone().unwrap_or_default(),
+        // As typed, but without any credentials a git URL may carry.
+        source: hubmigrate_hub::redact::url(&args.source),
+        dest: hubmigrate_hub::redact::url(args.dest.as_deref().unwrap_or_default()),
         ..Default::default()
     };
     let result = execute(&args, &env, dry_run, log_format, &mut report).await;

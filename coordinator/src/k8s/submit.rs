@@ -55,6 +55,15 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         .namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
+    if [Some(&args.source), args.dest.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|r| r.contains("://") && hubmigrate_hub::redact::url(r) != *r)
+    {
+        anyhow::bail!(
+            "credentials inside a repo URL would be stored in the Migration object: pass tokens through the environment (--tokens-secret) instead"
+        );
+    }
     let dest = match (&args.dest, &args.to) {
         (Some(d), _) => d.clone(),
         (None, Some(to)) => {
