@@ -1,6 +1,8 @@
 //! Who may do what. Users come from `--user NAME=TOKEN` (read and write their namespace and their
-//! orgs), `--read-user NAME=TOKEN` (read only) and `--org ORG=U1,U2` (membership). Tokens are
-//! compared as opaque strings and never logged.
+//! orgs), `--read-user NAME=TOKEN` (read only) and `--org ORG=U1,U2` (membership). Orgs may be
+//! nested (`--org acme/research=bob`, GitLab's subgroups): members of a group are members of all
+//! its subgroups, and the parents of a declared group exist too. Tokens are compared as opaque
+//! strings and never logged.
 
 use std::collections::{HashMap, HashSet};
 
@@ -70,7 +72,7 @@ impl Users {
             let (org, list) = spec
                 .split_once('=')
                 .ok_or_else(|| "an org is ORG=USER1,USER2".to_string())?;
-            crate::repo::check_name(org)?;
+            crate::repo::check_namespace(org)?;
             let set = t.members.entry(org.to_string()).or_default();
             set.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
         }
@@ -100,19 +102,64 @@ impl Users {
         v
     }
 
-    /// True when `ns` is a known org.
+    /// True when `ns` is a known org: declared, or the parent of a declared subgroup.
     pub fn is_org(&self, ns: &str) -> bool {
-        self.members.contains_key(ns)
+        self.members.contains_key(ns) || {
+            let prefix = format!("{ns}/");
+            self.members.keys().any(|k| k.starts_with(&prefix))
+        }
+    }
+
+    /// True when `ns` is a known user name.
+    pub fn is_user(&self, ns: &str) -> bool {
+        self.by_token.values().any(|p| p.name == ns)
     }
 
     /// True when `ns` is a known user or org name.
     pub fn namespace_exists(&self, ns: &str) -> bool {
-        self.is_org(ns) || self.by_token.values().any(|p| p.name == ns)
+        self.is_org(ns) || self.is_user(ns)
     }
 
-    /// True when `p` acts for namespace `ns`: it is the user, or a member of the org.
+    /// Every user name, sorted.
+    pub fn user_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_token.values().map(|p| p.name.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Every org, declared or implied as the parent of a subgroup, sorted.
+    pub fn org_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for k in self.members.keys() {
+            let mut path = k.as_str();
+            v.push(path.to_string());
+            while let Some((parent, _)) = path.rsplit_once('/') {
+                v.push(parent.to_string());
+                path = parent;
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// True when `p` acts for namespace `ns`: it is the user, or a member of the org or of one of
+    /// its parent groups.
     pub fn belongs(&self, p: &Principal, ns: &str) -> bool {
-        p.name == ns || self.members.get(ns).is_some_and(|m| m.contains(&p.name))
+        if p.name == ns {
+            return true;
+        }
+        let mut path = ns;
+        loop {
+            if self.members.get(path).is_some_and(|m| m.contains(&p.name)) {
+                return true;
+            }
+            match path.rsplit_once('/') {
+                Some((parent, _)) => path = parent,
+                None => return false,
+            }
+        }
     }
 
     /// May the caller read a repo in `ns` with this visibility?
@@ -155,6 +202,24 @@ mod tests {
         assert!(u.can_read(&Caller::Anonymous, "acme", false));
         assert!(matches!(u.caller(Some("nope")), Caller::Invalid));
         assert_eq!(u.orgs_of("alice"), vec!["acme".to_string()]);
+    }
+
+    #[test]
+    fn nested_groups_inherit_members() {
+        let u = Users::from_flags(
+            &["alice=ta".into(), "bob=tb".into()],
+            &[],
+            &["acme=alice".into(), "acme/research=bob".into()],
+        )
+        .unwrap();
+        let (alice, bob) = (u.caller(Some("ta")), u.caller(Some("tb")));
+        assert!(u.can_write(&alice, "acme/research") && u.can_write(&alice, "acme/research/deep"));
+        assert!(u.can_write(&bob, "acme/research") && !u.can_write(&bob, "acme"));
+        assert!(u.is_org("acme/research") && !u.is_org("acme/other") && !u.is_org("acm"));
+        let implied = Users::from_flags(&[], &[], &["corp/ml=alice".into()]).unwrap();
+        assert!(implied.is_org("corp") && implied.namespace_exists("corp/ml"));
+        assert_eq!(implied.org_names(), ["corp", "corp/ml"]);
+        assert!(Users::from_flags(&[], &[], &["acme//x=alice".into()]).is_err());
     }
 
     #[test]

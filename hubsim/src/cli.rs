@@ -27,6 +27,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Build a synthetic repo with deterministic content directly in a data directory.
     Seed(SeedArgs),
+    /// A git server hook of the git flavor (run by git itself, not by people).
+    #[command(hide = true)]
+    GitHook(HookArgs),
 }
 
 /// Log line format.
@@ -110,6 +113,9 @@ pub struct ServeArgs {
     /// Commits allowed per repo per hour (the Hugging Face Hub allows 128).
     #[arg(long)]
     pub commit_limit: Option<u32>,
+    /// Largest LFS object an upload may announce (git flavor; e.g. 100MiB). Default: no limit.
+    #[arg(long, value_parser = size)]
+    pub max_lfs_object_size: Option<u64>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -123,7 +129,7 @@ pub struct SeedArgs {
     /// Which hub's conventions to follow (default branch, .gitattributes).
     #[arg(long, value_enum)]
     pub flavor: Flavor,
-    /// The repo to create: NAMESPACE/NAME.
+    /// The repo to create: NAMESPACE/NAME (git flavor: GROUP[/SUBGROUP...]/NAME).
     #[arg(long)]
     pub repo: String,
     /// Repo type.
@@ -153,4 +159,21 @@ pub struct SeedArgs {
     /// Seed of the deterministic content generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Which hook git is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HookKind {
+    PreReceive,
+    PostReceive,
+}
+
+#[derive(Args, Debug)]
+pub struct HookArgs {
+    /// The hook git runs.
+    #[arg(value_enum)]
+    pub hook: HookKind,
+    /// Data directory of the hub (where the LFS object store lives).
+    #[arg(long)]
+    pub data: PathBuf,
 }

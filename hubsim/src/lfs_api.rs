@@ -4,6 +4,7 @@
 //! as S3 and the Hub's CDN do. Uploads are hashed while they stream and refused unless the bytes
 //! match the announced sha256 and size.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +28,8 @@ use crate::util::{is_hex, random_hex};
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
 
-fn lfs_response(status: StatusCode, body: Value) -> Response {
+/// An answer in the LFS JSON media type.
+pub fn lfs_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, Json(body)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, hv(LFS_JSON));
     resp
@@ -52,9 +54,8 @@ fn repo_key(id: &RepoId) -> String {
 }
 
 fn parse_repo_key(key: &str) -> Option<RepoId> {
-    let mut it = key.splitn(3, '/');
-    let kind = RepoKind::from_plural(it.next()?)?;
-    RepoId::new(kind, it.next()?, it.next()?).ok()
+    let (kind, path) = key.split_once('/')?;
+    RepoId::from_full_path(RepoKind::from_plural(kind)?, path).ok()
 }
 
 /// A presigned download URL for object `oid` on the CDN origin.
@@ -67,39 +68,85 @@ pub fn download_url(hub: &Hub, oid: &str, filename: &str) -> String {
     )
 }
 
-/// `POST {repo}.git/info/lfs/objects/batch`.
+/// What a flavor's batch endpoint offers.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchPolicy {
+    /// Offer the multipart transfer to clients that ask for it (Hugging Face).
+    pub multipart: bool,
+    /// Add a `verify` action to uploads (Hugging Face; GitLab sends none).
+    pub verify: bool,
+    /// Refuse uploads of larger objects per object with 413 (GitLab's size limit).
+    pub max_object_size: Option<u64>,
+}
+
+/// The message of the object size limit (the batch error and the refused PUT say the same).
+pub fn too_large_message(oid: &str, limit: u64) -> String {
+    format!("Size of LFS object {oid} exceeds the maximum allowed ({limit} bytes)")
+}
+
+/// `POST {repo}.git/info/lfs/objects/batch` of the Hugging Face and ModelScope flavors.
 pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, body: Body) -> HfResult {
-    let bytes = read_body(&ctx.hub, body).await?;
+    let policy = BatchPolicy {
+        multipart: true,
+        verify: true,
+        max_object_size: None,
+    };
+    Ok(batch_with(&ctx.hub, id, parts, body, policy, |upload| async move {
+        ctx.access(id, upload).await.map(|_| ()).map_err(|e| {
+            let mut resp = e.into_response();
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, hv("Basic realm=\"hubsim\""));
+                resp.headers_mut()
+                    .insert("lfs-authenticate", hv("Basic realm=\"hubsim\""));
+            }
+            resp
+        })
+    })
+    .await)
+}
+
+/// The batch API with the flavor's `policy`; `access` (called with "is this an upload") answers
+/// the flavor's refusal, if any, once the request is known to be well-formed.
+pub async fn batch_with<F, Fut>(
+    hub: &Hub,
+    id: &RepoId,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    policy: BatchPolicy,
+    access: F,
+) -> Response
+where
+    F: FnOnce(bool) -> Fut,
+    Fut: Future<Output = Result<(), Response>>,
+{
+    let bytes = match read_body(hub, body).await {
+        Ok(b) => b,
+        Err((status, message)) => return lfs_response(status, json!({ "message": message })),
+    };
     let req: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(lfs_response(
+            return lfs_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": format!("Invalid batch request: {e}")}),
-            ));
+            );
         }
     };
     let upload = match req.operation.as_str() {
         "upload" => true,
         "download" => false,
         other => {
-            return Ok(lfs_response(
+            return lfs_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": format!("Unknown operation {other:?}")}),
-            ));
+            );
         }
     };
-    if let Err(e) = ctx.access(id, upload).await {
-        let mut resp = e.into_response();
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, hv("Basic realm=\"hubsim\""));
-            resp.headers_mut()
-                .insert("lfs-authenticate", hv("Basic realm=\"hubsim\""));
-        }
-        return Ok(resp);
+    if let Err(resp) = access(upload).await {
+        return resp;
     }
-    let multipart_ok = req.transfers.iter().any(|t| t == "multipart");
+    let multipart_ok = policy.multipart && req.transfers.iter().any(|t| t == "multipart");
     let auth = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -112,43 +159,54 @@ pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, b
             objects.push(json!({"oid": o.oid, "size": o.size, "error": {"code": 422, "message": "Invalid oid: expected a sha256 in lowercase hex"}}));
             continue;
         }
-        let present =
-            ctx.hub.store.repo_has_object(id, &o.oid).await && ctx.hub.store.lfs.size(&o.oid).await == Some(o.size);
+        if upload && let Some(limit) = policy.max_object_size.filter(|l| o.size > *l) {
+            objects.push(json!({"oid": o.oid, "size": o.size, "error": {"code": 413, "message": too_large_message(&o.oid, limit)}}));
+            continue;
+        }
+        let present = hub.store.repo_has_object(id, &o.oid).await && hub.store.lfs.size(&o.oid).await == Some(o.size);
         let mut v = json!({"oid": o.oid, "size": o.size, "authenticated": true});
         if upload {
             if !present {
-                v["actions"] = upload_actions(ctx, id, o, multipart_ok, &auth);
+                v["actions"] = upload_actions(hub, id, o, multipart_ok, policy.verify, &auth);
             }
         } else if present {
             let exp = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
-            v["actions"] = json!({"download": {"href": download_url(&ctx.hub, &o.oid, &o.oid), "expires_at": exp}});
+            v["actions"] = json!({"download": {"href": download_url(hub, &o.oid, &o.oid), "expires_at": exp}});
         } else {
             v = json!({"oid": o.oid, "size": o.size, "error": {"code": 404, "message": "Object does not exist"}});
         }
         objects.push(v);
     }
-    Ok(lfs_response(
+    lfs_response(
         StatusCode::OK,
         json!({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}),
-    ))
+    )
 }
 
-fn upload_actions(ctx: &Ctx, id: &RepoId, o: &BatchObject, multipart_ok: bool, auth: &str) -> Value {
-    let hub = &ctx.hub;
+fn upload_actions(hub: &Hub, id: &RepoId, o: &BatchObject, multipart_ok: bool, verify: bool, auth: &str) -> Value {
     let repo = repo_key(id);
     let size = o.size.to_string();
     let exp_at = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
-    let verify_href = format!(
-        "{}/{}{}/{}.git/info/lfs/objects/verify",
-        hub.base_url,
-        id.kind.url_prefix(),
-        id.ns,
-        id.name
-    );
-    let mut verify = json!({"href": verify_href});
-    if !auth.is_empty() {
-        verify["header"] = json!({"Authorization": auth});
-    }
+    let verify = verify.then(|| {
+        let href = format!(
+            "{}/{}{}/{}.git/info/lfs/objects/verify",
+            hub.base_url,
+            id.kind.url_prefix(),
+            id.ns,
+            id.name
+        );
+        let mut v = json!({ "href": href });
+        if !auth.is_empty() {
+            v["header"] = json!({"Authorization": auth});
+        }
+        v
+    });
+    let with_verify = |mut actions: Value| {
+        if let Some(v) = &verify {
+            actions["verify"] = v.clone();
+        }
+        actions
+    };
     let chunk = hub.cfg.part_size.max(1);
     if multipart_ok && o.size >= hub.cfg.multipart_threshold && o.size > 0 {
         let upload_id = random_hex(12);
@@ -180,7 +238,7 @@ fn upload_actions(ctx: &Ctx, id: &RepoId, o: &BatchObject, multipart_ok: bool, a
             enc(&repo),
             o.oid
         );
-        return json!({"upload": {"href": href, "header": header, "expires_at": exp_at}, "verify": verify});
+        return with_verify(json!({"upload": {"href": href, "header": header, "expires_at": exp_at}}));
     }
     let (exp, sig) = hub.signer.sign(&["upload", &repo, &o.oid, &size]);
     let href = format!(
@@ -189,7 +247,7 @@ fn upload_actions(ctx: &Ctx, id: &RepoId, o: &BatchObject, multipart_ok: bool, a
         o.oid,
         enc(&repo)
     );
-    json!({"upload": {"href": href, "expires_at": exp_at}, "verify": verify})
+    with_verify(json!({"upload": {"href": href, "expires_at": exp_at}}))
 }
 
 /// `POST {repo}.git/info/lfs/objects/verify` with `{"oid", "size"}`.
@@ -268,6 +326,9 @@ async fn put_object(
     let (Some(id), Ok(size)) = (parse_repo_key(s.get("repo")), s.get("size").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed upload URL");
     };
+    if let Some(limit) = hub.cfg.max_lfs_object_size.filter(|l| size > *l) {
+        return store_error(StatusCode::PAYLOAD_TOO_LARGE, too_large_message(&oid, limit));
+    }
     if let Err(e) = hub.store.lfs.put_stream(&oid, size, body_stream(body)).await {
         return put_error(e);
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod faults;
 pub mod githttp;
+pub mod gitlab;
 pub mod glob;
 pub mod hf;
 pub mod http;

@@ -15,6 +15,9 @@ async fn main() {
             hubmigrate_common::init_logging("HUBSIM_LOG", false);
             hubsim::seed::run(args).await
         }
+        // No logging set-up: a hook's stderr goes to the pushing client, line by line, and its
+        // exit code is git's verdict.
+        Command::GitHook(args) => std::process::exit(hubsim::gitlab::hooks::run(&args)),
     };
     if let Err(e) = result {
         eprintln!("hubsim: {e:#}");

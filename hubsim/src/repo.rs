@@ -131,6 +131,26 @@ impl RepoId {
         })
     }
 
+    /// Builds an id whose namespace may be nested (`group/sub`, GitLab's subgroups): every
+    /// segment is checked, and the whole path has at most [`MAX_DEPTH`] segments.
+    pub fn nested(kind: RepoKind, ns: &str, name: &str) -> Result<Self, String> {
+        check_namespace(ns)?;
+        check_name(name)?;
+        Ok(RepoId {
+            kind,
+            ns: ns.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Parses a full path `group[/sub...]/name` into a (possibly nested) id.
+    pub fn from_full_path(kind: RepoKind, path: &str) -> Result<Self, String> {
+        let (ns, name) = path
+            .rsplit_once('/')
+            .ok_or_else(|| format!("invalid path {path:?}: expected NAMESPACE/NAME"))?;
+        Self::nested(kind, ns, name)
+    }
+
     /// `ns/name`.
     pub fn full(&self) -> String {
         format!("{}/{}", self.ns, self.name)
@@ -141,6 +161,20 @@ impl fmt::Display for RepoId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}s/{}/{}", self.kind.as_str(), self.ns, self.name)
     }
+}
+
+/// Most segments a full project path may have (GitLab allows 20 levels of groups and subgroups).
+pub const MAX_DEPTH: usize = 20;
+
+/// Checks a namespace that may be nested (`group/sub/subsub`): each segment is a [`check_name`].
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns.split('/').count() >= MAX_DEPTH {
+        return Err(format!(
+            "invalid namespace {ns:?}: more than {} segments",
+            MAX_DEPTH - 1
+        ));
+    }
+    ns.split('/').try_for_each(check_name)
 }
 
 /// Namespace and repo names: `[A-Za-z0-9._-]`, 1 to 96 characters, not starting with `.` or `-`,
@@ -193,6 +227,30 @@ mod tests {
         for bad in ["", "a/b", ".x", "-x", "x.git", "a..b", "ü"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nested_namespaces() {
+        let id = RepoId::from_full_path(RepoKind::Model, "acme/research/bert").unwrap();
+        assert_eq!((id.ns.as_str(), id.name.as_str()), ("acme/research", "bert"));
+        assert_eq!(id.full(), "acme/research/bert");
+        assert!(
+            RepoId::new(RepoKind::Model, "acme/research", "bert").is_err(),
+            "new() stays flat"
+        );
+        for bad in [
+            "bert",
+            "acme//bert",
+            "/acme/bert",
+            "acme/../bert",
+            "acme/.x/bert",
+            "acme/b.git/c",
+        ] {
+            assert!(RepoId::from_full_path(RepoKind::Model, bad).is_err(), "{bad}");
+        }
+        let deep = vec!["g"; MAX_DEPTH].join("/");
+        assert!(RepoId::from_full_path(RepoKind::Model, &deep).is_ok());
+        assert!(RepoId::from_full_path(RepoKind::Model, &format!("{deep}/x")).is_err());
     }
 
     #[test]

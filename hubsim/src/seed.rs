@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::cli::SeedArgs;
+use crate::gitlab::projects::Visibility;
 use crate::repo::{RepoId, RepoKind, check_path};
 use crate::state::Flavor;
 use crate::store::tree::pointer_text;
@@ -128,9 +129,16 @@ fn plan(args: &SeedArgs) -> anyhow::Result<Vec<(String, u64, bool)>> {
 /// Builds the repo described by `args`.
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (ns, name) = args.repo.split_once('/').context("--repo takes NAMESPACE/NAME")?;
     let kind = RepoKind::from_singular(&args.repo_type).context("--repo-type is model, dataset or space")?;
-    let id = RepoId::new(kind, ns, name).map_err(anyhow::Error::msg)?;
+    let id = if args.flavor == Flavor::Git {
+        if kind != RepoKind::Model {
+            bail!("the git flavor has projects only: leave out --repo-type");
+        }
+        RepoId::from_full_path(kind, &args.repo).map_err(anyhow::Error::msg)?
+    } else {
+        let (ns, name) = args.repo.split_once('/').context("--repo takes NAMESPACE/NAME")?;
+        RepoId::new(kind, ns, name).map_err(anyhow::Error::msg)?
+    };
     let files = plan(&args)?;
     let store =
         std::sync::Arc::new(Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?);
@@ -176,7 +184,19 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     })
     .await??;
 
-    let attrs = kind.default_gitattributes();
+    let attrs = match args.flavor {
+        // GitLab has no default `.gitattributes`: track what we create, as `git lfs track` would.
+        Flavor::Git => {
+            let lfs_paths: Vec<String> = files.iter().filter(|f| f.2).map(|f| f.0.clone()).collect();
+            let base = if args.lfs_files > 0 {
+                "*.bin filter=lfs diff=lfs merge=lfs -text\n".to_string()
+            } else {
+                String::new()
+            };
+            crate::glob::add_lfs_rules(&base, &lfs_paths).unwrap_or(base)
+        }
+        Flavor::Hf | Flavor::Ms => kind.default_gitattributes(),
+    };
     let mut manifest = vec![ManifestEntry {
         path: ".gitattributes".into(),
         size: attrs.len() as u64,
@@ -216,32 +236,46 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         }
     }
     let branch = match args.flavor {
-        Flavor::Hf => "main",
+        Flavor::Hf | Flavor::Git => "main",
         Flavor::Ms => "master",
     };
-    let meta = RepoMeta {
-        id: random_hex(12),
-        num_id: random_u64() % 1_000_000_000,
-        private: args.private,
-        gated: None,
-        created: now_secs(),
-        default_branch: branch.into(),
-        next_pr: 1,
-        extra: Default::default(),
-    };
-    let _guard = store.lock(&id).await;
-    store.create(&id, &meta, Vec::new(), "system", "initial commit").await?;
-    let base = store.branch_head(&id, branch).await?;
-    store
-        .write_commit(
-            &id,
-            &format!("refs/heads/{branch}"),
-            base.as_deref(),
-            &ops,
-            "hubsim-seed",
-            "Seed synthetic repo",
-        )
-        .await?;
+    let target = format!("refs/heads/{branch}");
+    if args.flavor == Flavor::Git {
+        let visibility = if args.private {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        };
+        crate::gitlab::projects::create(&store, &id, visibility).await?;
+        let _guard = store.lock(&id).await;
+        store
+            .write_commit(&id, &target, None, &ops, "hubsim-seed", "Seed synthetic repo")
+            .await?;
+    } else {
+        let meta = RepoMeta {
+            id: random_hex(12),
+            num_id: random_u64() % 1_000_000_000,
+            private: args.private,
+            gated: None,
+            created: now_secs(),
+            default_branch: branch.into(),
+            next_pr: 1,
+            extra: Default::default(),
+        };
+        let _guard = store.lock(&id).await;
+        store.create(&id, &meta, Vec::new(), "system", "initial commit").await?;
+        let base = store.branch_head(&id, branch).await?;
+        store
+            .write_commit(
+                &id,
+                &target,
+                base.as_deref(),
+                &ops,
+                "hubsim-seed",
+                "Seed synthetic repo",
+            )
+            .await?;
+    }
     for oid in &oids {
         store.link_object(&id, oid).await?;
     }

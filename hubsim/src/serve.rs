@@ -62,6 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tree_page_size: args.tree_page_size.max(1),
         commit_limit: args.commit_limit,
         max_request_body: usize::try_from(args.max_request_body).unwrap_or(usize::MAX),
+        max_lfs_object_size: args.max_lfs_object_size,
     };
     let hub = Arc::new(Hub::new(
         store,
@@ -79,6 +80,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Flavor::Ms => (
             crate::ms::router(hub.clone()),
             FaultCtx::new(faults.clone(), crate::ms::is_api_listing, crate::ms::render),
+        ),
+        Flavor::Git => (
+            crate::gitlab::router(hub.clone()),
+            FaultCtx::new(faults.clone(), crate::gitlab::is_api_listing, crate::gitlab::render),
         ),
     };
     let layer = |r: Router| {

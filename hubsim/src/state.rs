@@ -17,6 +17,8 @@ pub enum Flavor {
     Hf,
     /// ModelScope.
     Ms,
+    /// A GitLab-like Git LFS host.
+    Git,
 }
 
 /// Tunables of a hub, from the `serve` flags.
@@ -33,6 +35,9 @@ pub struct HubConfig {
     pub commit_limit: Option<u32>,
     /// Largest API request body (LFS object uploads are not API requests).
     pub max_request_body: usize,
+    /// Largest LFS object an upload may announce (`None`: no limit; GitLab's
+    /// `max_file_size`-style limit of the git flavor).
+    pub max_lfs_object_size: Option<u64>,
 }
 
 /// Everything a handler needs.

@@ -8,6 +8,7 @@ of stdout, which we read before handing the hub out.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import shutil
@@ -86,6 +87,19 @@ def start(flavor: str, *extra: str, data: pathlib.Path | None = None) -> Hub:
 def cleanup(hub: Hub) -> None:
     hub.stop()
     shutil.rmtree(hub.data, ignore_errors=True)
+
+
+def seed(data: pathlib.Path, flavor: str, repo: str, *extra: str) -> list[dict]:
+    """Run `hubsim seed` into DATA (a hub may be serving it) and return the manifest: one
+    `{path, size, sha256, lfs}` per file."""
+    with tempfile.TemporaryDirectory(prefix="hubsim-seed-") as tmp:
+        manifest = pathlib.Path(tmp) / "manifest.json"
+        args = [hubsim_bin(), "seed", "--flavor", flavor, "--data", str(data), "--repo", repo,
+                "--manifest", str(manifest), *extra]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"hubsim seed failed ({proc.returncode}): {proc.stderr}")
+        return json.loads(manifest.read_text())
 
 
 # ----------------------------------------------------------------------------------------------------

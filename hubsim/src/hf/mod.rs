@@ -60,6 +60,28 @@ impl Ctx {
         Ok(meta)
     }
 
+    /// The git smart HTTP verdict of the HF and ModelScope flavors: an unknown token or an
+    /// anonymous caller without access is challenged, others get the API's status.
+    pub async fn git_access(&self, id: &RepoId, write: bool) -> crate::githttp::Access {
+        use crate::githttp::Access;
+        if matches!(self.caller, Caller::Invalid) {
+            return Access::Challenge {
+                realm: "hubsim",
+                message: "Invalid username or password.".into(),
+            };
+        }
+        match self.access(id, write).await {
+            Ok(_) => Access::Allow {
+                user: self.caller.principal().map(|p| p.name.clone()),
+            },
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => Access::Challenge {
+                realm: "hubsim",
+                message: "Authentication required".into(),
+            },
+            Err(e) => Access::Deny(e.status, e.message),
+        }
+    }
+
     /// Resolves a revision or answers RevisionNotFound.
     pub async fn commit_of(&self, id: &RepoId, rev: &str) -> HfResult<String> {
         self.hub
@@ -241,7 +263,9 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
         Route::LfsBatch(id) => crate::lfs_api::batch(ctx, &id, parts, body).await,
         Route::LfsVerify(id) => crate::lfs_api::verify(ctx, &id, body).await,
         Route::CompleteMultipart => crate::lfs_api::complete_multipart(&ctx.hub, query, body).await,
-        Route::Git { id, service } => crate::githttp::serve(ctx, &id, &service, parts, body).await,
+        Route::Git { id, service } => {
+            Ok(crate::githttp::serve(&ctx.hub, &id, &service, parts, body, |write| ctx.git_access(&id, write)).await)
+        }
     }
 }
 

@@ -233,9 +233,10 @@ async fn handle(ctx: &Ctx, route: Route, parts: axum::http::request::Parts, body
                 hub: ctx.hub.clone(),
                 caller: ctx.caller.clone(),
             };
-            crate::githttp::serve(&hctx, &id, &service, &parts, body)
-                .await
-                .map_err(|e| MsError::new(e.status, e.message))
+            Ok(crate::githttp::serve(&ctx.hub, &id, &service, &parts, body, |write| {
+                hctx.git_access(&id, write)
+            })
+            .await)
         }
         Route::GitLfsBatch(id) => {
             let hctx = crate::hf::Ctx {

@@ -139,6 +139,11 @@ impl Store {
         })
     }
 
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The bare repository directory of `id`.
     pub fn repo_dir(&self, id: &RepoId) -> PathBuf {
         self.root
@@ -206,11 +211,31 @@ impl Store {
         Ok(commit)
     }
 
+    /// Creates an empty repo (no commit, `HEAD` naming `meta.default_branch`), as GitLab's new
+    /// projects are. The caller holds the repo lock.
+    pub async fn create_empty(&self, id: &RepoId, meta: &RepoMeta) -> Result<(), StoreError> {
+        let dir = self.repo_dir(id);
+        if tokio::fs::metadata(dir.join("hubsim.json")).await.is_ok() {
+            return Err(StoreError::Exists);
+        }
+        if let Some(parent) = dir.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let _ = tokio::fs::remove_dir_all(&dir).await; // a half-created leftover
+        git::init_bare(&dir, &meta.default_branch).await?;
+        self.save_meta(id, meta).await
+    }
+
     /// Installs a `pre-receive` hook script: the push policy git enforces on `git push`.
     pub async fn install_pre_receive(&self, id: &RepoId, script: &str) -> Result<(), StoreError> {
+        self.install_hook(id, "pre-receive", script).await
+    }
+
+    /// Installs the hook script `name` (`pre-receive`, `post-receive`, ...).
+    pub async fn install_hook(&self, id: &RepoId, name: &str, script: &str) -> Result<(), StoreError> {
         let hooks = self.repo_dir(id).join("hooks");
         tokio::fs::create_dir_all(&hooks).await?;
-        let path = hooks.join("pre-receive");
+        let path = hooks.join(name);
         tokio::fs::write(&path, script).await?;
         #[cfg(unix)]
         {
@@ -249,6 +274,36 @@ impl Store {
             }
         }
         out.sort_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
+        Ok(out)
+    }
+
+    /// Every repo of `kind` whose namespace may be nested (GitLab's groups and subgroups),
+    /// sorted by full path.
+    pub async fn list_nested(&self, kind: RepoKind) -> Result<Vec<RepoId>, StoreError> {
+        let base = self.kind_root(kind);
+        let mut out = Vec::new();
+        // (directory, namespace path below `base`), depth first.
+        let mut todo: Vec<(PathBuf, String)> = vec![(base, String::new())];
+        while let Some((dir, ns)) = todo.pop() {
+            for name in read_names(&dir).await? {
+                let child = dir.join(&name);
+                if let Some(stem) = name.strip_suffix(".git") {
+                    if !ns.is_empty()
+                        && let Ok(id) = RepoId::nested(kind, &ns, stem)
+                        && self.meta(&id).await?.is_some()
+                    {
+                        out.push(id);
+                    }
+                } else if crate::repo::check_name(&name).is_ok()
+                    && ns.split('/').count() < crate::repo::MAX_DEPTH
+                    && tokio::fs::metadata(&child).await.is_ok_and(|m| m.is_dir())
+                {
+                    let sub = if ns.is_empty() { name } else { format!("{ns}/{name}") };
+                    todo.push((child, sub));
+                }
+            }
+        }
+        out.sort_by_key(|id| id.full());
         Ok(out)
     }
 
