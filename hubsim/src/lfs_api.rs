@@ -511,3 +511,77 @@ pub fn cdn_router(hub: Arc<Hub>) -> Router {
         .route("/upload/{oid}/{n}", put(put_part))
         .with_state(hub)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Users;
+    use crate::faults::{FaultConfig, Faults};
+    use crate::state::{Flavor, HubConfig};
+    use crate::store::Store;
+    use crate::util::sha256_hex;
+
+    #[test]
+    fn repo_keys_round_trip_nested_namespaces() {
+        let id = RepoId::from_full_path(RepoKind::Model, "acme/ml/bert").unwrap();
+        assert_eq!(repo_key(&id), "models/acme/ml/bert");
+        assert_eq!(parse_repo_key(&repo_key(&id)), Some(id));
+        let flat = RepoId::new(RepoKind::Dataset, "alice", "d").unwrap();
+        assert_eq!(parse_repo_key(&repo_key(&flat)), Some(flat));
+        assert_eq!(parse_repo_key("models/x"), None);
+        assert_eq!(parse_repo_key("foos/a/b"), None);
+    }
+
+    /// The batch API never hands out an upload URL over the limit, so this signs one itself.
+    #[tokio::test]
+    async fn put_over_the_size_limit_is_413() {
+        let data = std::env::temp_dir().join(format!("hubsim-lfs-api-{}", random_hex(4)));
+        let cfg = HubConfig {
+            flavor: Flavor::Git,
+            multipart_threshold: u64::MAX,
+            part_size: 1 << 20,
+            tree_page_size: 1000,
+            commit_limit: None,
+            max_request_body: 1 << 20,
+            max_lfs_object_size: Some(10),
+        };
+        let faults = Arc::new(Faults::new(FaultConfig::default()));
+        let store = Store::open(&data).unwrap();
+        let hub = Arc::new(Hub::new(
+            store,
+            Users::default(),
+            cfg,
+            faults,
+            "http://hub".into(),
+            "http://cdn".into(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(axum::serve(listener, cdn_router(hub.clone())).into_future());
+        let client = reqwest::Client::new();
+        let put = |body: Vec<u8>| {
+            let oid = sha256_hex(&body);
+            let size = body.len().to_string();
+            let (exp, sig) = hub.signer.sign(&["upload", "models/acme/ml/bert", &oid, &size]);
+            let url =
+                format!("http://{addr}/upload/{oid}?repo=models%2Facme%2Fml%2Fbert&size={size}&exp={exp}&sig={sig}");
+            client.put(url).body(body).send()
+        };
+        let resp = put(vec![7u8; 11]).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            resp.text()
+                .await
+                .unwrap()
+                .contains("exceeds the maximum allowed (10 bytes)")
+        );
+        let ok = put(vec![7u8; 10]).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        let id = RepoId::from_full_path(RepoKind::Model, "acme/ml/bert").unwrap();
+        assert!(
+            hub.store.repo_has_object(&id, &sha256_hex(&[7u8; 10])).await,
+            "linked to the nested project"
+        );
+        std::fs::remove_dir_all(data).unwrap();
+    }
+}
