@@ -200,7 +200,7 @@ pub async fn create_project(
     let path = str_param(&params, "path")
         .or_else(|| str_param(&params, "name"))
         .ok_or_else(|| ApiError::bad_param("name, path are missing, at least one parameter must be provided"))?;
-    let ns = match str_param(&params, "namespace_id").or_else(|| str_param(&params, "namespace")) {
+    let ns = match str_param(&params, "namespace_id") {
         Some(key) => ctx.gl.namespaces.lookup(&key),
         None => ctx.gl.namespaces.by_path(&caller.name),
     }
