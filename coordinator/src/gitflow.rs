@@ -301,17 +301,7 @@ pub async fn verify(
 ) -> Result<Vec<Mismatch>, Failure> {
     let dest = git_client(&sides.dest.hub);
     let listing = dest.list(&sides.dest.repo, commit).await?;
-    let tasks: Vec<pb::FileTask> = manifest
-        .files
-        .iter()
-        .map(|f| pb::FileTask {
-            path: f.path.clone(),
-            size: f.size,
-            sha256: f.sha256.clone().unwrap_or_default(),
-            git_oid: f.git_oid.clone().unwrap_or_default(),
-            lfs: f.lfs,
-        })
-        .collect();
+    let tasks = crate::run::file_tasks(manifest, &sides.dest.hub);
     let mut mismatches = crate::finish::compare(&tasks, &HashMap::new(), &listing);
     let objects: Vec<(String, u64)> = history.iter().map(|t| (t.sha256.clone(), t.size)).collect();
     let present = dest.has_objects(&sides.dest.repo, &objects).await?;

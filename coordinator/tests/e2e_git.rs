@@ -139,6 +139,20 @@ fn git_env() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// `migrate-coord run` from the HF hub's alice/m to `dest`.
+fn from_hf(hf: &Hubsim, dest: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let args = [
+        "run",
+        "--source",
+        "hf:alice/m",
+        "--source-endpoint",
+        &hf.url,
+        "--dest",
+        dest,
+    ];
+    migrate(&[&args[..], extra].concat(), env)
+}
+
 /// A `git` on PATH that records its arguments before running the real one.
 fn recording_git(dir: &Path) -> String {
     let real = String::from_utf8(
@@ -180,18 +194,7 @@ fn hf_to_git_keeps_history_and_lfs_and_no_token_reaches_git_argv() {
     let path = recording_git(bin.path());
     let mut env = git_env();
     env.push(("PATH", &path));
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--source-endpoint",
-            &hf.url,
-            "--dest",
-            &dest,
-        ],
-        &env,
-    );
+    let run = from_hf(&hf, &dest, &[], &env);
     assert_code(&run, 0);
     assert!(!run.output().contains(ALICE), "a token was printed");
     let argv = std::fs::read_to_string(bin.path().join("argv.log")).expect("git was run");
@@ -223,18 +226,7 @@ fn hf_to_git_keeps_history_and_lfs_and_no_token_reaches_git_argv() {
     assert_eq!((status, project["visibility"].as_str()), (200, Some("private")));
 
     // Again: nothing to send, nothing to push.
-    let again = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--source-endpoint",
-            &hf.url,
-            "--dest",
-            &dest,
-        ],
-        &git_env(),
-    );
+    let again = from_hf(&hf, &dest, &[], &git_env());
     assert_code(&again, 0);
     assert_eq!(again.report.as_ref().unwrap()["bytes_uploaded"].as_u64(), Some(0));
 }
@@ -342,19 +334,7 @@ fn mirror_carries_branches_and_tags_and_lists_what_it_skips() {
         git(&w, &["push", "--quiet", "origin", spec], Some(ALICE));
     }
     let dest = format!("{}/acme/m.git", gl.url);
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--source-endpoint",
-            &hf.url,
-            "--dest",
-            &dest,
-            "--mirror",
-        ],
-        &git_env(),
-    );
+    let run = from_hf(&hf, &dest, &["--mirror"], &git_env());
     assert_code(&run, 0);
     let got: BTreeSet<String> = refs(&dest).into_keys().collect();
     let want: BTreeSet<String> = ["refs/heads/main", "refs/heads/dev", "refs/tags/v1"]
@@ -384,16 +364,7 @@ fn pointer_only_pushes_history_only_when_the_objects_are_there() {
     let hf = Hubsim::start_in("hf", src, &[]);
     let gl = Hubsim::start("git", &[]);
     let dest = format!("{}/alice/p.git", gl.url);
-    let args = [
-        "run",
-        "--source",
-        "hf:alice/m",
-        "--source-endpoint",
-        &hf.url,
-        "--dest",
-        &dest,
-    ];
-    let refused = migrate(&[&args[..], &["--pointer-only"]].concat(), &git_env());
+    let refused = from_hf(&hf, &dest, &["--pointer-only"], &git_env());
     assert_code(&refused, 2);
     assert!(
         refused.stderr.contains("w.bin") && refused.stderr.contains("--pointer-only"),
@@ -402,9 +373,9 @@ fn pointer_only_pushes_history_only_when_the_objects_are_there() {
     );
     assert!(refs(&dest).is_empty(), "nothing was pushed");
     // With the objects in place (a full run), a new source commit goes over pointer-only.
-    assert_code(&migrate(&args, &git_env()), 0);
+    assert_code(&from_hf(&hf, &dest, &[], &git_env()), 0);
     let head = add_commit(&format!("{}/alice/m", hf.url), "w.bin");
-    let run = migrate(&[&args[..], &["--pointer-only"]].concat(), &git_env());
+    let run = from_hf(&hf, &dest, &["--pointer-only"], &git_env());
     assert_code(&run, 0);
     assert_eq!(refs(&dest)["refs/heads/main"], head);
     assert_eq!(run.report.as_ref().unwrap()["bytes_uploaded"].as_u64(), Some(0));
@@ -426,19 +397,7 @@ fn remote_mirror_has_the_host_pull_the_source() {
         .into_iter()
         .chain([("HUBMIGRATE_SOURCE_TOKEN", ALICE)])
         .collect();
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--source-endpoint",
-            &hf.url,
-            "--dest",
-            &dest,
-            "--use-remote-mirror",
-        ],
-        &env,
-    );
+    let run = from_hf(&hf, &dest, &["--use-remote-mirror"], &env);
     assert_code(&run, 0);
     assert!(!run.output().contains(ALICE));
     assert_eq!(
@@ -476,18 +435,7 @@ fn the_hosts_lfs_size_limit_is_checked_before_any_transfer() {
     let dest = format!("{}/alice/m.git", gl.url);
     // Credentials in the URL this time (and no TARGET_TOKEN): never shown.
     let with_creds = dest.replacen("://", &format!("://alice:{ALICE}@"), 1);
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--source-endpoint",
-            &hf.url,
-            "--dest",
-            &with_creds,
-        ],
-        &[("HF_TOKEN", ALICE)],
-    );
+    let run = from_hf(&hf, &with_creds, &[], &[("HF_TOKEN", ALICE)]);
     assert_code(&run, 2);
     assert!(!run.output().contains(ALICE), "{}", run.output());
     assert!(!run.report.as_ref().unwrap().to_string().contains(ALICE));

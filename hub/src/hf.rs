@@ -307,10 +307,7 @@ impl HfClient {
         body: ByteStream,
     ) -> Result<Option<String>> {
         let what = "uploading to the destination's object store";
-        let mut rb = self.http.client.put(url);
-        for (k, v) in headers {
-            rb = rb.header(k.as_str(), v.expose());
-        }
+        let rb = crate::lfs::with_headers(self.http.client.put(url), headers);
         let resp = put_stream(what, rb, len, body).await?;
         Ok(resp
             .headers()

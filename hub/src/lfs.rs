@@ -27,6 +27,14 @@ pub struct Download {
     pub headers: Vec<(String, Secret)>,
 }
 
+/// Adds an action's headers (which may carry credentials) to a request.
+pub fn with_headers(mut rb: reqwest::RequestBuilder, headers: &[(String, Secret)]) -> reqwest::RequestBuilder {
+    for (k, v) in headers {
+        rb = rb.header(k.as_str(), v.expose());
+    }
+    rb
+}
+
 /// One batch request for `objects` (sha256, size); returns the answer's object entries in the
 /// order asked. `auth` adds the caller's credentials to the request.
 pub async fn batch(

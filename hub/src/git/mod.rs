@@ -467,14 +467,11 @@ impl GitClient {
         len: u64,
         body: ByteStream,
     ) -> Result<Option<String>> {
-        let mut rb = self
+        let rb = crate::lfs::with_headers(self
             .http
             .client
             .put(url)
-            .header("content-type", "application/octet-stream");
-        for (k, v) in headers {
-            rb = rb.header(k.as_str(), v.expose());
-        }
+            .header("content-type", "application/octet-stream"), headers);
         put_stream("uploading to the destination's LFS store", rb, len, body)
             .await
             .map_err(|e| match e {
@@ -519,10 +516,7 @@ impl GitClient {
             let resp = self
                 .http
                 .send(&what, || {
-                    let mut rb = self.http.client.get(&d.href);
-                    for (k, v) in &d.headers {
-                        rb = rb.header(k.as_str(), v.expose());
-                    }
+                    let mut rb = crate::lfs::with_headers(self.http.client.get(&d.href), &d.headers);
                     if offset > 0 || len > 0 {
                         rb = rb.header(RANGE, format!("bytes={offset}-{}", offset + len.max(1) - 1));
                     }
