@@ -260,9 +260,19 @@ fn ms_to_git_then_git_to_hf_and_ms() {
     let files = clone_with_lfs(&dest, &tmp.path().join("d"));
     assert_eq!(files.len(), 4 + 2 + 1, "{files:?}");
 
-    // Back out of the git host, to both hubs; the source token goes with the source.
+    // Git host to git host (another one): same commits, same files per the real git-lfs.
     let source = [("HUBMIGRATE_SOURCE_TOKEN", ALICE)];
     let env: Vec<(&str, &str)> = git_env().into_iter().chain(source).collect();
+    let gl2 = Hubsim::start("git", &[]);
+    let copy = format!("{}/acme/copy.git", gl2.url);
+    assert_code(&migrate(&["run", "--source", &dest, "--dest", &copy], &env), 0);
+    assert_eq!(
+        refs(&copy).get("refs/heads/master"),
+        refs(&dest).get("refs/heads/master")
+    );
+    assert_eq!(clone_with_lfs(&copy, &tmp.path().join("c")), files);
+
+    // Back out of the git host, to both hubs; the source token goes with the source.
     let to_hf = migrate(
         &[
             "run",
@@ -448,6 +458,29 @@ fn the_hosts_lfs_size_limit_is_checked_before_any_transfer() {
         !run.stderr.contains("s.bin ("),
         "only the oversized file is named: {}",
         run.stderr
+    );
+    assert!(refs(&dest).is_empty(), "nothing was pushed");
+}
+
+#[test]
+fn a_413_during_the_transfer_is_reported_as_the_size_limit() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "1", "--lfs-file", "big/model.bin=2MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    // The batch API accepts the object; a proxy in front of the store refuses the upload.
+    let gl = Hubsim::start("git", &["--proxy-max-body", "1MiB"]);
+    let dest = format!("{}/alice/m.git", gl.url);
+    let run = from_hf(&hf, &dest, &[], &git_env());
+    assert_code(&run, 1);
+    let out = run.output();
+    assert!(
+        out.contains("big/model.bin") && out.contains("LFS object size limit") && out.contains("413"),
+        "{out}"
     );
     assert!(refs(&dest).is_empty(), "nothing was pushed");
 }

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Largest LFS object an upload may announce (git flavor; e.g. 100MiB). Default: no limit.
     #[arg(long, value_parser = size)]
     pub max_lfs_object_size: Option<u64>,
+    /// A reverse proxy's body limit in front of the object store (nginx's client_max_body_size):
+    /// object uploads larger than this get the proxy's 413 although the batch API accepted them.
+    #[arg(long, value_parser = size)]
+    pub proxy_max_body: Option<u64>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -310,6 +310,16 @@ fn body_stream(body: Body) -> impl futures_util::Stream<Item = Result<bytes::Byt
     body.into_data_stream().map_err(std::io::Error::other)
 }
 
+/// What nginx answers a body over `client_max_body_size` (read first, so the client sees it).
+async fn proxy_too_large(body: Body) -> Response {
+    let mut s = body_stream(body);
+    while let Some(Ok(_)) = futures_util::StreamExt::next(&mut s).await {}
+    let html = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    let mut resp = (StatusCode::PAYLOAD_TOO_LARGE, html).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, hv("text/html"));
+    resp
+}
+
 /// `PUT {cdn}/upload/{oid}`: a basic (single) upload.
 async fn put_object(
     State(hub): State<Arc<Hub>>,
@@ -328,6 +338,9 @@ async fn put_object(
     };
     if let Some(limit) = hub.cfg.max_lfs_object_size.filter(|l| size > *l) {
         return store_error(StatusCode::PAYLOAD_TOO_LARGE, too_large_message(&oid, limit));
+    }
+    if hub.cfg.proxy_max_body.is_some_and(|l| size > l) {
+        return proxy_too_large(body).await;
     }
     if let Err(e) = hub.store.lfs.put_stream(&oid, size, body_stream(body)).await {
         return put_error(e);
@@ -544,6 +557,7 @@ mod tests {
             commit_limit: None,
             max_request_body: 1 << 20,
             max_lfs_object_size: Some(10),
+            proxy_max_body: None,
         };
         let faults = Arc::new(Faults::new(FaultConfig::default()));
         let store = Store::open(&data).unwrap();

@@ -63,6 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         commit_limit: args.commit_limit,
         max_request_body: usize::try_from(args.max_request_body).unwrap_or(usize::MAX),
         max_lfs_object_size: args.max_lfs_object_size,
+        proxy_max_body: args.proxy_max_body,
     };
     let hub = Arc::new(Hub::new(
         store,

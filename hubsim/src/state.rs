@@ -37,6 +37,8 @@ pub struct HubConfig {
     pub max_request_body: usize,
     /// Largest LFS object an upload may announce (`None`: no limit; GitLab's
     /// `max_file_size`-style limit of the git flavor).
+    /// A proxy's body limit on object uploads (413 from "nginx").
+    pub proxy_max_body: Option<u64>,
     pub max_lfs_object_size: Option<u64>,
 }
 
