@@ -467,11 +467,13 @@ impl GitClient {
         len: u64,
         body: ByteStream,
     ) -> Result<Option<String>> {
-        let rb = crate::lfs::with_headers(self
-            .http
-            .client
-            .put(url)
-            .header("content-type", "application/octet-stream"), headers);
+        let rb = crate::lfs::with_headers(
+            self.http
+                .client
+                .put(url)
+                .header("content-type", "application/octet-stream"),
+            headers,
+        );
         put_stream("uploading to the destination's LFS store", rb, len, body)
             .await
             .map_err(|e| match e {
