@@ -42,11 +42,19 @@ pub enum Command {
     Plan(RunArgs),
     /// Check the configured tokens: whose they are and whether they can write.
     ValidateTokens(ValidateArgs),
+    /// Compare two existing repos path by path (missing, extra, size, sha256): the same report
+    /// and exit codes as `run` (0 identical, 3 mismatches).
+    Verify(PairArgs),
+    /// Delete the source repo after a fresh `verify` against the destination passed (asks for
+    /// confirmation unless --yes; refuses when the destination is older than the source's head).
+    Cleanup(CleanupArgs),
     /// Print the Migration CustomResourceDefinition (YAML) for `kubectl apply -f -`.
     Crd,
     /// Run the Migration operator: reconcile Migrations with one Job per chunk (in a cluster, or
     /// against any API server the kubeconfig names).
     Controller(ControllerArgs),
+    /// List every repo of a user or organisation: visibility, files, bytes, last commit.
+    Inventory(InventoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,7 +81,7 @@ pub enum RepoTypeArg {
     Space,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
     /// The source repo: hf:NS/NAME, hf:datasets/NS/NAME, ms:NS/NAME, or a full URL; a Git LFS
     /// host by its project URL (https://host/group/sub/proj.git, or git:URL).
@@ -161,10 +169,66 @@ pub struct RunArgs {
     pub tokens_secret: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorArg {
+    #[default]
     Local,
     Kubernetes,
+}
+
+/// Two existing repos.
+#[derive(Args, Debug, Clone)]
+pub struct PairArgs {
+    /// The source repo (hf:NS/NAME, ms:NS/NAME, a full URL, a git project URL).
+    #[arg(long)]
+    pub source: String,
+    /// The destination repo (same forms); or use --to.
+    #[arg(long, conflicts_with = "to")]
+    pub dest: Option<String>,
+    /// Shorthand destination: the same NS/NAME on the other hub (hf or ms).
+    #[arg(long, value_name = "HUB")]
+    pub to: Option<String>,
+    /// Repo type, when the references do not say.
+    #[arg(long, value_enum)]
+    pub repo_type: Option<RepoTypeArg>,
+    /// Source branch, tag or commit (default: the source's default branch).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Base URL of the source hub (default: HF_ENDPOINT / MODELSCOPE_ENDPOINT or the public hub).
+    #[arg(long)]
+    pub source_endpoint: Option<String>,
+    /// Base URL of the destination hub (same defaults).
+    #[arg(long)]
+    pub dest_endpoint: Option<String>,
+    /// Write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+impl PairArgs {
+    /// The same references as `run` arguments.
+    pub fn run_args(&self) -> RunArgs {
+        RunArgs {
+            source: self.source.clone(),
+            dest: self.dest.clone(),
+            to: self.to.clone(),
+            repo_type: self.repo_type,
+            revision: self.revision.clone(),
+            source_endpoint: self.source_endpoint.clone(),
+            dest_endpoint: self.dest_endpoint.clone(),
+            report: self.report.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Delete without asking (for scripts); otherwise the repo id must be typed to confirm.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -187,6 +251,44 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         n if n > 1_000_000_000_000_000_000 => Err(format!("size {text:?} is out of range")),
         n => Ok(n),
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InventoryHub {
+    Hf,
+    Ms,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InventoryType {
+    Model,
+    Dataset,
+}
+
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    /// Which hub: hf (Hugging Face) or ms (ModelScope).
+    #[arg(long, value_enum)]
+    pub platform: InventoryHub,
+    /// The user or organisation whose repos to list (private ones show when the token may see
+    /// them: HF_TOKEN or MODELSCOPE_TOKEN).
+    #[arg(long)]
+    pub owner: String,
+    /// Only models or only datasets (default: both).
+    #[arg(long, value_enum)]
+    pub repo_type: Option<InventoryType>,
+    /// Print a JSON array instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Base URL of the hub (default: HF_ENDPOINT / MODELSCOPE_ENDPOINT or the public hub).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Repos per listing request (default: 500 on Hugging Face, 50 on ModelScope).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: Option<u32>,
+    /// Repos whose files are listed at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub concurrency: u32,
 }
 
 #[cfg(test)]

@@ -58,6 +58,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report for a run between the references as typed (credentials a git URL may carry are
+    /// left out).
+    pub fn started(source: &str, dest: Option<&str>) -> Self {
+        Report {
+            source: hubmigrate_hub::redact::url(source),
+            dest: hubmigrate_hub::redact::url(dest.unwrap_or_default()),
+            ..Default::default()
+        }
+    }
+
     /// Writes the report as pretty JSON.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(self)?)

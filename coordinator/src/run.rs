@@ -113,13 +113,22 @@ fn print_plan(sides: &Sides, manifest: &Manifest, plan: &Plan, exists: bool) {
 /// Runs (or with `dry_run`, plans) one migration and returns its exit code.
 pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static str) -> Outcome {
     let started = Instant::now();
-    let mut report = Report {
-        // As typed, but without any credentials a git URL may carry.
-        source: hubmigrate_hub::redact::url(&args.source),
-        dest: hubmigrate_hub::redact::url(args.dest.as_deref().unwrap_or_default()),
-        ..Default::default()
-    };
+    let mut report = Report::started(&args.source, args.dest.as_deref());
     let result = execute(&args, &env, dry_run, log_format, &mut report).await;
+    let status_ok = if dry_run { "planned" } else { "verified" };
+    conclude(report, result, started, status_ok, !dry_run, args.report.as_deref())
+}
+
+/// Finishes a report: duration, rate, status and exit code from `result`; prints the summary
+/// (unless `summary` is false or the input was bad) and writes the report file.
+pub fn conclude(
+    mut report: Report,
+    result: Result<i32, Failure>,
+    started: Instant,
+    status_ok: &str,
+    summary: bool,
+    path: Option<&std::path::Path>,
+) -> Outcome {
     report.duration_secs = started.elapsed().as_secs_f64();
     report.rate_bytes_per_sec = report.bytes_uploaded as f64 / report.duration_secs.max(0.001);
     let code = match result {
@@ -132,23 +141,36 @@ pub async fn run(args: RunArgs, env: Env, dry_run: bool, log_format: &'static st
     };
     report.exit_code = code;
     report.status = match code {
-        exit::OK if dry_run => "planned",
-        exit::OK => "verified",
+        exit::OK => status_ok,
         exit::MISMATCH => "mismatch",
         exit::BAD_INPUT => "bad-input",
         _ => "failed",
     }
     .into();
-    if !dry_run && code != exit::BAD_INPUT {
+    if summary && code != exit::BAD_INPUT {
         eprint!("{}", report.summary());
     }
-    if let Some(path) = &args.report
+    if let Some(path) = path
         && let Err(e) = report.write(path)
     {
         eprintln!("error: {e:#}");
         return Outcome { code: exit::FAILURE };
     }
     Outcome { code }
+}
+
+/// Lists the source at `revision`; a hub whose listing API refuses (403) is read over git
+/// instead, and `sides.source` becomes that git view.
+pub async fn source_manifest(sides: &mut Sides, revision: Option<&str>) -> Result<Manifest, Failure> {
+    match sides.source.hub.manifest(&sides.source.repo, revision).await {
+        Ok(m) => Ok(m),
+        Err(e) if crate::gitflow::is_listing_refused(&e) && sides.source.repo.platform != Platform::Git => {
+            let original = sides.source.clone();
+            sides.source = crate::gitflow::fall_back(&sides.source, &e).await?;
+            crate::gitflow::git_manifest(&sides.source, revision, &original).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A migration resolved, validated, listed and planned: everything before the first write.
@@ -221,20 +243,7 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
             git: Some(git),
         }));
     }
-    let mut manifest = match sides
-        .source
-        .hub
-        .manifest(&sides.source.repo, args.revision.as_deref())
-        .await
-    {
-        Ok(m) => m,
-        Err(e) if crate::gitflow::is_listing_refused(&e) && sides.source.repo.platform != Platform::Git => {
-            let original = sides.source.clone();
-            sides.source = crate::gitflow::fall_back(&sides.source, &e).await?;
-            crate::gitflow::git_manifest(&sides.source, args.revision.as_deref(), &original).await?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut manifest = source_manifest(&mut sides, args.revision.as_deref()).await?;
     manifest.filter(&args.include, &args.exclude);
     let tasks = file_tasks(&manifest, &sides.dest.hub);
     // Regular files of a git source are read by the coordinator from its clone, not by workers.
@@ -349,7 +358,7 @@ async fn execute(
 }
 
 /// Records the verification in the report and picks the exit code.
-fn verdict(report: &mut Report, mismatches: Vec<crate::report::Mismatch>) -> i32 {
+pub fn verdict(report: &mut Report, mismatches: Vec<crate::report::Mismatch>) -> i32 {
     report.verified = mismatches.is_empty();
     let code = if mismatches.is_empty() {
         exit::OK

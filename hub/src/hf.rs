@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
 use crate::http::{Http, is_denied};
-use crate::hub::{CommitFile, Identity, RepoState, UploadAction};
+use crate::hub::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
 use crate::manifest::{FileEntry, Manifest, check_path};
 use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
@@ -153,6 +153,25 @@ impl HfClient {
             Err(Error::Http { status: 401 | 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// When the head commit of `rev` was made (seconds since the epoch).
+    pub async fn head_time(&self, repo: &RepoRef, rev: &str) -> Result<Option<i64>> {
+        let url = format!("{}/commits/{}?limit=1", self.api(repo), enc(rev));
+        let (v, _) = self.get_json("reading the head commit", &url).await?;
+        Ok(v[0]["date"].as_str().and_then(crate::manifest::parse_rfc3339))
+    }
+
+    /// `DELETE /api/repos/delete`: removes the repo for good.
+    pub async fn delete_repo(&self, repo: &RepoRef) -> Result<()> {
+        let body = json!({"type": repo.repo_type.as_str(), "name": repo.name, "organization": repo.namespace});
+        let url = format!("{}/api/repos/delete", self.endpoint);
+        self.http
+            .send(&format!("deleting {repo}"), || {
+                self.auth(self.http.client.delete(&url)).json(&body)
+            })
+            .await?;
+        Ok(())
     }
 
     /// The manifest of `repo` at `revision` (default `main`), pinned to its commit.
@@ -387,6 +406,84 @@ impl HfClient {
     }
 }
 
+/// Most pages an owner listing may take: a guard against a hub whose `Link` never ends.
+const MAX_REPO_PAGES: usize = 10_000;
+
+impl HfClient {
+    /// `GET /api/{models,datasets,spaces}?author=OWNER&limit=PAGE`, following `Link` pages (the
+    /// Hub takes `limit` as the page size, as huggingface.js uses it). Private repos appear when
+    /// the token may see them. Entries of another owner, or a `Link` to another origin (which
+    /// would receive the token), are protocol errors.
+    pub async fn list_repos(&self, owner: &str, repo_type: RepoType, page_size: usize) -> Result<Vec<ListedRepo>> {
+        let mut url = Some(format!(
+            "{}/api/{}?author={}&limit={page_size}",
+            self.endpoint,
+            repo_type.plural(),
+            enc(owner)
+        ));
+        let mut out: Vec<ListedRepo> = Vec::new();
+        let mut pages = 0;
+        while let Some(u) = url.take() {
+            pages += 1;
+            if pages > MAX_REPO_PAGES {
+                return Err(Error::Protocol(format!(
+                    "the repo listing of {owner} goes on past {MAX_REPO_PAGES} pages"
+                )));
+            }
+            let (v, headers) = self.get_json(&format!("listing the repos of {owner}"), &u).await?;
+            let items = v
+                .as_array()
+                .ok_or_else(|| Error::Protocol("the repo listing is not a JSON array".into()))?;
+            for item in items {
+                let listed = listed_repo(item, owner, repo_type)?;
+                if !out.iter().any(|r| r.repo == listed.repo) {
+                    out.push(listed);
+                }
+            }
+            url = match headers.get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link) {
+                Some(next) if same_origin(&next, &self.endpoint) => Some(next),
+                Some(_) => {
+                    return Err(Error::Protocol(
+                        "the repo listing's next page is on another host".into(),
+                    ));
+                }
+                None => None,
+            };
+        }
+        Ok(out)
+    }
+}
+
+/// One entry of a repo listing, checked: its id must be a valid `OWNER/NAME` of `owner`.
+fn listed_repo(item: &Value, owner: &str, repo_type: RepoType) -> Result<ListedRepo> {
+    let id = item["id"]
+        .as_str()
+        .ok_or_else(|| Error::Protocol("a repo listing entry without an id".into()))?;
+    let repo = RepoRef::parse(&format!("hf:{id}"), repo_type)
+        .map_err(|e| Error::Protocol(format!("the repo listing names {id:?}: {e}")))?;
+    if repo.repo_type != repo_type || !repo.namespace.eq_ignore_ascii_case(owner) {
+        return Err(Error::Protocol(format!(
+            "the repo listing of {owner} names {id:?}, which is not theirs"
+        )));
+    }
+    Ok(ListedRepo {
+        repo,
+        private: item["private"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Whether two URLs share scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find(|p| p.contains("rel=\"next\"")).and_then(|p| {
@@ -408,6 +505,14 @@ mod tests {
             Some("http://h/api?cursor=abc")
         );
         assert_eq!(next_link("<http://h/x>; rel=\"prev\""), None);
+        assert!(same_origin("http://h:80/api?cursor=1", "http://h"));
+        assert!(!same_origin("http://evil/api", "http://h") && !same_origin("https://h/x", "http://h"));
+        let entry = json!({"id": "acme/m", "private": true});
+        let listed = listed_repo(&entry, "acme", RepoType::Model).unwrap();
+        assert!(listed.private && listed.repo.id() == "acme/m");
+        assert!(listed_repo(&json!({"id": "eve/m"}), "acme", RepoType::Model).is_err());
+        assert!(listed_repo(&json!({"id": "acme/../x"}), "acme", RepoType::Model).is_err());
+        assert!(listed_repo(&json!({"private": false}), "acme", RepoType::Model).is_err());
         assert_eq!(
             upload_action(&json!({"oid": "a", "size": 1})).unwrap(),
             UploadAction::Present

@@ -141,6 +141,29 @@ impl Hub {
         dispatch!(self, c => c.manifest(repo, revision).await)
     }
 
+    /// When the head commit of `rev` was made (seconds since the epoch), where the hub says.
+    pub async fn head_time(&self, repo: &RepoRef, rev: &str) -> Result<Option<i64>> {
+        match self {
+            Hub::Hf(c) => c.head_time(repo, rev).await,
+            Hub::Ms(c) => c.head_time(repo, rev).await,
+            Hub::Git(_) => Ok(None),
+        }
+    }
+
+    /// Deletes the repo. ModelScope's API refuses deletion with a token, and git hosts are not
+    /// deleted by this tool: both are errors before anything happens.
+    pub async fn delete_repo(&self, repo: &RepoRef) -> Result<()> {
+        match self {
+            Hub::Hf(c) => c.delete_repo(repo).await,
+            Hub::Ms(_) => Err(crate::Error::Input(format!(
+                "ModelScope's API does not delete repos with a token (\"the current token no longer supports deletion operations\"): delete {repo} on the ModelScope site"
+            ))),
+            Hub::Git(_) => Err(crate::Error::Input(format!(
+                "deleting projects on git hosts is not supported: delete {repo} on the host"
+            ))),
+        }
+    }
+
     /// Lists every file at `commit` (for verification after a commit).
     pub async fn list(&self, repo: &RepoRef, commit: &str) -> Result<Vec<FileEntry>> {
         match self {
@@ -223,6 +246,32 @@ impl Hub {
             Hub::Git(_) => Err(crate::Error::Input(format!(
                 "{repo} is a git host: its history is pushed, not committed file by file"
             ))),
+        }
+    }
+}
+
+/// One repo of an owner listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedRepo {
+    pub repo: RepoRef,
+    pub private: bool,
+}
+
+impl Hub {
+    /// Every `repo_type` repo of `owner` (user or organisation) that the token may see, reading
+    /// the hub's listing `page_size` entries at a time.
+    pub async fn list_repos(
+        &self,
+        owner: &str,
+        repo_type: crate::reporef::RepoType,
+        page_size: usize,
+    ) -> Result<Vec<ListedRepo>> {
+        match self {
+            Hub::Hf(c) => c.list_repos(owner, repo_type, page_size).await,
+            Hub::Ms(c) => c.list_repos(owner, repo_type, page_size).await,
+            Hub::Git(_) => Err(crate::Error::Input(
+                "listing the repos of an owner is supported on Hugging Face and ModelScope only".into(),
+            )),
         }
     }
 }

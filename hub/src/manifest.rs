@@ -139,8 +139,35 @@ fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
     Some((hit != neg, end + 1))
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-11-23T08:00:00.000Z`).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(super::parse_rfc3339("2026-11-23T08:00:00.000Z"), Some(1_795_420_800));
+        assert_eq!(super::parse_rfc3339("2000-03-01T00:00:01Z"), Some(951_868_801));
+        assert_eq!(super::parse_rfc3339("nope"), None);
+    }
+
     use super::*;
 
     #[test]

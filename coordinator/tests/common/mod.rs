@@ -24,17 +24,20 @@ impl Run {
 
 /// Runs `migrate-coord ARGS` with only `env` (plus PATH) in its environment, writing a report.
 pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let worker = bin("migrate-worker");
+    let worker = worker.to_str().expect("utf-8 path");
+    reported(&[args, &["--worker-bin", worker]].concat(), env)
+}
+
+/// Runs `migrate-coord ARGS --report FILE` (commands without workers: verify, cleanup).
+pub fn reported(args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = TempDir::new("report");
     let report = dir.path().join("report.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate-coord"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .current_dir(dir.path());
-    cmd.args(args)
-        .arg("--report")
-        .arg(&report)
-        .arg("--worker-bin")
-        .arg(bin("migrate-worker"));
+    cmd.args(args).arg("--report").arg(&report);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::MsClient;
-use super::wire::data;
+use super::wire::{data, private_of};
 use crate::error::{Error, Result};
 use crate::hf::enc;
+use crate::hub::ListedRepo;
 use crate::manifest::{FileEntry, check_path};
-use crate::reporef::RepoRef;
+use crate::reporef::{RepoRef, RepoType};
 
 /// `repo/files` never answers more entries than this (silently, with no marker).
 pub const FILES_LIMIT: usize = 3000;
@@ -279,6 +280,97 @@ impl MsClient {
     }
 }
 
+/// Most pages an owner listing may take: a guard against a hub that never ends a listing.
+const MAX_REPO_PAGES: usize = 10_000;
+
+impl MsClient {
+    /// Every model or dataset of `owner` that the token may see, through the legacy listings,
+    /// which authenticate like the site and so include private repos (the OpenAPI search lists
+    /// public ones only): `PUT /api/v1/models/` with `{"Path","PageNumber","PageSize"}`, and
+    /// `GET /api/v1/datasets?owner=&PageNumber=&PageSize=`. Pages are read until `TotalCount`
+    /// entries arrived, a page comes back short or empty, or (datasets) the service says the page
+    /// starts past the end.
+    pub async fn list_repos(&self, owner: &str, repo_type: RepoType, page_size: usize) -> Result<Vec<ListedRepo>> {
+        if repo_type == RepoType::Space {
+            return Err(Error::Input(
+                "ModelScope studios have no file API: list models or datasets".into(),
+            ));
+        }
+        let what = format!("listing the repos of {owner}");
+        let mut out: Vec<ListedRepo> = Vec::new();
+        for page in 1..=MAX_REPO_PAGES {
+            let answer = if repo_type == RepoType::Model {
+                let url = format!("{}/api/v1/models/", self.endpoint);
+                let body = json!({"Path": owner, "PageNumber": page, "PageSize": page_size});
+                let put = || self.auth(&url, self.http.client.put(&url)).json(&body);
+                self.send_coded(&what, put, |e, _| e.is_retryable()).await
+            } else {
+                let url = format!(
+                    "{}/api/v1/datasets?owner={}&PageNumber={page}&PageSize={page_size}",
+                    self.endpoint,
+                    enc(owner)
+                );
+                self.send_coded(&what, || self.get(&url), |e, _| e.is_retryable()).await
+            };
+            let v = match answer {
+                Ok(v) => v,
+                Err(f) if past_the_end(&f.error) => return Ok(out),
+                Err(f) => return Err(self.tidy(f.error)),
+            };
+            let (items, total) = match repo_type {
+                RepoType::Model => (&data(&v)["Models"], &data(&v)["TotalCount"]),
+                _ => (data(&v), &v["TotalCount"]),
+            };
+            let items = match items {
+                Value::Null => &Vec::new(),
+                Value::Array(a) => a,
+                _ => return Err(Error::Protocol(format!("{what}: the listing is not a list"))),
+            };
+            for item in items {
+                let listed = ms_listed_repo(item, owner, repo_type)?;
+                if !out.iter().any(|r| r.repo == listed.repo) {
+                    out.push(listed);
+                }
+            }
+            let total = total.as_u64().map_or(usize::MAX, |t| t as usize);
+            if items.len() < page_size || out.len() >= total {
+                return Ok(out);
+            }
+        }
+        Err(Error::Protocol(format!(
+            "{what}: the listing goes on past {MAX_REPO_PAGES} pages"
+        )))
+    }
+}
+
+/// The service's answer to a page that starts past the end (a Java `subList` complaint).
+fn past_the_end(e: &Error) -> bool {
+    matches!(e, Error::Http { status: 400, message, .. } if message.contains("fromIndex") && message.contains("toIndex"))
+}
+
+/// One entry of a legacy owner listing, checked: `Name` must be a valid repo name and the
+/// owner (`Path`, `Owner` or `Namespace`) must be `owner`.
+fn ms_listed_repo(item: &Value, owner: &str, repo_type: RepoType) -> Result<ListedRepo> {
+    let name = item["Name"]
+        .as_str()
+        .ok_or_else(|| Error::Protocol("a repo listing entry without a Name".into()))?;
+    let ns = ["Path", "Owner", "Namespace"]
+        .iter()
+        .find_map(|k| item[*k].as_str())
+        .unwrap_or(owner);
+    if !ns.eq_ignore_ascii_case(owner) {
+        return Err(Error::Protocol(format!(
+            "the repo listing of {owner} names {ns}/{name}, which is not theirs"
+        )));
+    }
+    let repo = RepoRef::parse(&format!("ms:{ns}/{name}"), repo_type)
+        .map_err(|e| Error::Protocol(format!("the repo listing names {ns}/{name}: {e}")))?;
+    Ok(ListedRepo {
+        repo,
+        private: private_of(item),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +521,24 @@ mod tests {
                 recursive: true
             }]
         );
+    }
+
+    #[test]
+    fn owner_listing_entries() {
+        let e = json!({"Name": "m", "Path": "acme", "Visibility": 1});
+        let listed = ms_listed_repo(&e, "acme", RepoType::Dataset).unwrap();
+        assert!(listed.private && listed.repo.id() == "acme/m" && listed.repo.repo_type == RepoType::Dataset);
+        let public = json!({"Name": "m", "Owner": "acme", "Visibility": 5});
+        assert!(!ms_listed_repo(&public, "acme", RepoType::Model).unwrap().private);
+        assert!(ms_listed_repo(&json!({"Name": "m", "Path": "eve"}), "acme", RepoType::Model).is_err());
+        assert!(ms_listed_repo(&json!({"Name": "../m", "Path": "acme"}), "acme", RepoType::Model).is_err());
+        assert!(ms_listed_repo(&json!({"Path": "acme"}), "acme", RepoType::Model).is_err());
+        let past = Error::Http {
+            what: "x".into(),
+            status: 400,
+            message: "fromIndex(100) > toIndex(7)".into(),
+            retry_after: None,
+        };
+        assert!(past_the_end(&past));
     }
 }

@@ -225,8 +225,29 @@ impl MsClient {
         }
     }
 
+    /// When the head commit of `rev` was made (seconds since the epoch).
+    pub async fn head_time(&self, repo: &RepoRef, rev: &str) -> Result<Option<i64>> {
+        let v = self.head_commit(repo, rev).await?;
+        Ok(v["CommittedDate"].as_i64().filter(|t| *t > 0))
+    }
+
     /// The head commit of `rev` (`commits?Ref=`).
     async fn head(&self, repo: &RepoRef, rev: &str) -> Result<String> {
+        let not_found = || {
+            Error::Input(format!(
+                "{repo} at revision {rev:?} was not found on {} or is not visible with this token",
+                self.endpoint
+            ))
+        };
+        self.head_commit(repo, rev).await?["Id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(not_found)
+    }
+
+    /// The head commit record of `rev`.
+    async fn head_commit(&self, repo: &RepoRef, rev: &str) -> Result<serde_json::Value> {
         let url = format!("{}/commits?Ref={}&PageNumber=1&PageSize=1", self.api(repo)?, enc(rev));
         let not_found = |detail: &str| {
             Error::Input(format!(
@@ -250,11 +271,11 @@ impl MsClient {
                 )),
                 other => other,
             })?;
-        data(&v)["Commit"][0]["Id"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| not_found(""))
+        let c = &data(&v)["Commit"][0];
+        if c.is_null() {
+            return Err(not_found(""));
+        }
+        Ok(c.clone())
     }
 
     /// The manifest of `repo` at `revision` (default `master`), pinned to its commit.

@@ -197,6 +197,8 @@ const LIST_PAGE: usize = 1000;
 
 /// `GET /api/{models,datasets,spaces}?author=&search=&limit=`: the repos the caller may see,
 /// paginated with a cursor and an absolute `Link: <...>; rel="next"`, like the tree listing.
+/// `limit` is the page size (at most 1000), not a cap on the whole listing: huggingface.js
+/// sends `limit=500` and follows `Link` to read everything.
 pub async fn list(ctx: &Ctx, kind: RepoKind, query: Option<&str>) -> HfResult {
     let q = query_pairs(query);
     let author = param(&q, "author");
@@ -214,8 +216,8 @@ pub async fn list(ctx: &Ctx, kind: RepoKind, query: Option<&str>) -> HfResult {
             visible.push((id, meta));
         }
     }
-    let total = limit.map_or(visible.len(), |l| l.min(visible.len()));
-    let end = (start + LIST_PAGE).min(total);
+    let total = visible.len();
+    let end = page_end(start, limit, total);
     let items: Vec<Value> = visible
         .get(start..end)
         .unwrap_or(&[])
@@ -243,6 +245,13 @@ pub async fn list(ctx: &Ctx, kind: RepoKind, query: Option<&str>) -> HfResult {
         }
     }
     Ok(resp)
+}
+
+/// Where a repo-listing page that starts at `start` ends: `limit` entries (the Hub's 1000 when
+/// absent, zero or larger), never past `total`.
+fn page_end(start: usize, limit: Option<usize>, total: usize) -> usize {
+    let page = limit.filter(|l| (1..=LIST_PAGE).contains(l)).unwrap_or(LIST_PAGE);
+    start.saturating_add(page).min(total)
 }
 
 /// `GET /api/{type}s/{ns}/{name}[/revision/{rev}]`.
@@ -308,4 +317,19 @@ pub async fn info(ctx: &Ctx, id: &RepoId, rev: Option<&str>, query: Option<&str>
         v = Value::Object(only);
     }
     Ok(Json(v).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_limit_is_a_page_size() {
+        assert_eq!(page_end(0, Some(2), 5), 2);
+        assert_eq!(page_end(4, Some(2), 5), 5);
+        assert_eq!(page_end(0, None, 5000), LIST_PAGE);
+        assert_eq!(page_end(0, Some(5000), 5000), LIST_PAGE, "capped at the Hub's page");
+        assert_eq!(page_end(0, Some(0), 3), 3);
+        assert_eq!(page_end(7, Some(2), 5), 5, "a cursor past the end gives an empty page");
+    }
 }

@@ -79,6 +79,8 @@ enum Route {
     Me,
     OpenList(RepoKind),
     OpenGet(RepoId),
+    ListModels,
+    ListDatasets,
     CreateModel,
     CreateDataset,
     NoAcceleration,
@@ -124,6 +126,8 @@ fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
         (M::GET, ["openapi", "v1", k]) => Route::OpenList(kind(k).ok_or(StatusCode::NOT_FOUND)?),
         (M::GET, ["openapi", "v1", k, o, n]) => Route::OpenGet(id(k, o, n)?),
         (M::POST, ["api", "v1", "models"]) => Route::CreateModel,
+        (M::PUT, ["api", "v1", "models"] | ["api", "v1", "models", ""]) => Route::ListModels,
+        (M::GET, ["api", "v1", "datasets"]) => Route::ListDatasets,
         (M::POST, ["api", "v1", "datasets"]) => Route::CreateDataset,
         (M::GET, ["api", "v1", "repos", "internalAccelerationInfo"]) => Route::NoAcceleration,
         (M::POST, ["api", "v1", "repos", k, o, n, "info", "lfs", "objects", "batch"]) => Route::LfsBatch(id(k, o, n)?),
@@ -210,6 +214,8 @@ async fn handle(ctx: &Ctx, route: Route, parts: axum::http::request::Parts, body
         Route::Me => account::me(ctx),
         Route::OpenList(k) => repos::open_list(ctx, k, &q).await,
         Route::OpenGet(id) => repos::open_get(ctx, &id).await,
+        Route::ListModels => repos::legacy_list_models(ctx, body).await,
+        Route::ListDatasets => repos::legacy_list_datasets(ctx, &q).await,
         Route::CreateModel => repos::create_model(ctx, body).await,
         Route::CreateDataset => repos::create_dataset(ctx, parts, body).await,
         Route::NoAcceleration => Err(MsError::not_found("no internal acceleration here")),
@@ -285,6 +291,9 @@ mod tests {
             parse(&Method::POST, "/models/alice/m.git/info/lfs/objects/batch"),
             Ok(Route::GitLfsBatch(m))
         );
+        assert_eq!(parse(&Method::PUT, "/api/v1/models/"), Ok(Route::ListModels));
+        assert_eq!(parse(&Method::GET, "/api/v1/datasets"), Ok(Route::ListDatasets));
+        assert_eq!(parse(&Method::GET, "/api/v1/models"), Err(StatusCode::NOT_FOUND));
         assert_eq!(
             parse(&Method::GET, "/api/v1/studios/alice/m/repo/files"),
             Err(StatusCode::NOT_FOUND)

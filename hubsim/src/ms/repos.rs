@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -127,10 +128,15 @@ pub async fn info(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
         .await
         .map_err(MsError::internal)?;
     let updated = last.first().map(|c| c.time).unwrap_or(meta.created);
+    Ok(ok(legacy_entry(id, &meta, updated)))
+}
+
+/// A repo as the legacy routes describe it (info, and each entry of the owner listings).
+fn legacy_entry(id: &RepoId, meta: &RepoMeta, updated: u64) -> Value {
     let license = meta.extra.get("license").cloned().unwrap_or(json!("Apache-2.0"));
     let mut data = json!({
         "Id": meta.num_id, "Name": id.name, "Path": id.ns, "Owner": id.ns, "Namespace": id.ns,
-        "ChineseName": "", "Visibility": visibility(&meta), "ProtectedMode": 2, "ApprovalMode": 2,
+        "ChineseName": "", "Visibility": visibility(meta), "ProtectedMode": 2, "ApprovalMode": 2,
         "License": license, "Description": "", "Downloads": 0, "Likes": 0, "Stars": 0,
         "CreatedTime": meta.created, "GmtCreate": meta.created, "LastUpdatedTime": updated,
         "CreatedBy": id.ns, "Tags": [], "ReadMeContent": "", "Revision": meta.default_branch,
@@ -138,7 +144,91 @@ pub async fn info(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
     if id.kind == RepoKind::Dataset {
         data["Type"] = json!(4);
     }
-    Ok(ok(data))
+    data
+}
+
+/// Where a 1-based legacy page of `size` entries lies in a listing of `total`: `Err` with the
+/// service's own `fromIndex > toIndex` complaint when it starts past the end (its Java
+/// `subList` throws then; a page starting exactly at the end is empty).
+fn legacy_bounds(page: usize, size: usize, total: usize) -> MsResult<(usize, usize)> {
+    if page == 0 || !(1..=100).contains(&size) {
+        return Err(MsError::bad_request(
+            "参数错误 (invalid parameter): PageNumber must be at least 1 and PageSize 1..=100",
+        ));
+    }
+    let from = (page - 1).saturating_mul(size);
+    let to = from.saturating_add(size).min(total);
+    if from > to {
+        return Err(MsError::bad_request(format!("fromIndex({from}) > toIndex({to})")));
+    }
+    Ok((from, to))
+}
+
+/// One page of the `kind` repos of `owner` (every owner when `None`) that the caller may see,
+/// private ones included (the legacy routes authenticate like the site), and the total.
+async fn legacy_page(
+    ctx: &Ctx,
+    kind: RepoKind,
+    owner: Option<&str>,
+    page: usize,
+    size: usize,
+) -> MsResult<(Vec<Value>, usize)> {
+    let mut visible = Vec::new();
+    for id in ctx.hub.store.list(kind, owner).await? {
+        if let Some(meta) = ctx.hub.store.meta(&id).await?
+            && ctx.hub.users.can_read(&ctx.caller, &id.ns, meta.private)
+        {
+            visible.push((id, meta));
+        }
+    }
+    let (from, to) = legacy_bounds(page, size, visible.len())?;
+    let mut items = Vec::new();
+    for (id, meta) in &visible[from..to] {
+        let commit = ctx.commit_of(id, meta, None).await?;
+        let last = git::log(&ctx.hub.store.repo_dir(id), &commit, 0, 1)
+            .await
+            .map_err(MsError::internal)?;
+        items.push(legacy_entry(id, meta, last.first().map_or(meta.created, |c| c.time)));
+    }
+    Ok((items, visible.len()))
+}
+
+fn number(v: Option<&Value>, default: usize) -> MsResult<usize> {
+    match v {
+        None | Some(Value::Null) => Ok(default),
+        Some(n) => n
+            .as_u64()
+            .or_else(|| n.as_str()?.parse().ok())
+            .map(|n| n as usize)
+            .ok_or_else(|| MsError::bad_request(format!("参数错误 (invalid parameter): {n}"))),
+    }
+}
+
+/// `PUT /api/v1/models/` with `{"Path","PageNumber","PageSize"}` (the old SDK's `list_models`):
+/// `Data.{Models, TotalCount}`.
+pub async fn legacy_list_models(ctx: &Ctx, body: Body) -> MsResult {
+    let bytes = read_body(&ctx.hub, body).await?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| MsError::bad_request(format!("invalid JSON body: {e}")))?;
+    let owner = v.get("Path").and_then(Value::as_str).filter(|p| !p.is_empty());
+    let page = number(v.get("PageNumber"), 1)?;
+    let size = number(v.get("PageSize"), 10)?;
+    let (items, total) = legacy_page(ctx, RepoKind::Model, owner, page, size).await?;
+    Ok(ok(json!({"Models": items, "TotalCount": total})))
+}
+
+/// `GET /api/v1/datasets?owner=&PageNumber=&PageSize=`: the page in `Data`, with `TotalCount`,
+/// `PageNumber` and `PageSize` beside it.
+pub async fn legacy_list_datasets(ctx: &Ctx, q: &[(String, String)]) -> MsResult {
+    let page = number(param(q, "PageNumber").map(|p| json!(p)).as_ref(), 1)?;
+    let size = number(param(q, "PageSize").map(|p| json!(p)).as_ref(), 10)?;
+    let owner = param(q, "owner").filter(|o| !o.is_empty());
+    let (items, total) = legacy_page(ctx, RepoKind::Dataset, owner, page, size).await?;
+    Ok(axum::Json(json!({
+        "Code": 200, "Data": items, "Message": "success", "RequestId": super::error::request_id(),
+        "Success": true, "TotalCount": total, "PageNumber": page, "PageSize": size,
+    }))
+    .into_response())
 }
 
 /// `DELETE /api/v1/{models|datasets}/{owner}/{name}`: refused for API tokens, as in production.
@@ -329,4 +419,20 @@ pub async fn tag(ctx: &Ctx, id: &RepoId, body: Body) -> MsResult {
         .await
         .map_err(MsError::internal)?;
     Ok(ok(json!({"TagName": tag, "CommitId": target})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_bounds;
+
+    #[test]
+    fn legacy_pages_fail_only_past_the_end() {
+        assert_eq!(legacy_bounds(1, 2, 5).unwrap(), (0, 2));
+        assert_eq!(legacy_bounds(3, 2, 5).unwrap(), (4, 5));
+        assert_eq!(legacy_bounds(2, 5, 5).unwrap(), (5, 5), "empty, as subList(5, 5)");
+        let past = legacy_bounds(3, 5, 5).unwrap_err();
+        assert!(past.message.contains("fromIndex(10) > toIndex(5)"), "{}", past.message);
+        assert!(legacy_bounds(0, 5, 5).is_err() && legacy_bounds(1, 0, 5).is_err());
+        assert!(legacy_bounds(1, 101, 5).is_err());
+    }
 }
