@@ -42,6 +42,10 @@ pub enum Command {
     Plan(RunArgs),
     /// Check the configured tokens: whose they are and whether they can write.
     ValidateTokens(ValidateArgs),
+    /// Migrate many repos: --source a/x,b/y --to ms, or --from-file with `SOURCE [DEST]` lines.
+    /// Destinations that already verify are skipped (unless --on-existing update); interrupted
+    /// ones are completed. Ends with a table and, with --report, a JSON report.
+    Batch(BatchArgs),
     /// Compare two existing repos path by path (missing, extra, size, sha256): the same report
     /// and exit codes as `run` (0 identical, 3 mismatches).
     Verify(PairArgs),
@@ -174,6 +178,57 @@ pub enum ExecutorArg {
     #[default]
     Local,
     Kubernetes,
+}
+
+/// What `batch` does with a destination that exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OnExisting {
+    /// Skip it when it already verifies against the source (complete it when it does not).
+    #[default]
+    Skip,
+    /// Migrate again (adds and updates files).
+    Update,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Comma-separated sources: NS/NAME (the hub that is not --to) or full references.
+    #[arg(long, value_delimiter = ',', required_unless_present = "from_file")]
+    pub source: Vec<String>,
+    /// A file of `SOURCE [DEST]` lines (blank lines and `#` comments ignored); DEST may name
+    /// another namespace. Lines without DEST need --to.
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    pub from_file: Option<PathBuf>,
+    /// Destination hub for sources without their own DEST (the same NS/NAME there).
+    #[arg(long, value_name = "HUB")]
+    pub to: Option<String>,
+    /// Repo type, when the references do not say.
+    #[arg(long, value_enum)]
+    pub repo_type: Option<RepoTypeArg>,
+    /// Repos migrated at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_repos: u32,
+    /// A destination that exists: skip it when it verifies, or migrate again.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub on_existing: OnExisting,
+    /// Base URL of the source hub.
+    #[arg(long)]
+    pub source_endpoint: Option<String>,
+    /// Base URL of the destination hub.
+    #[arg(long)]
+    pub dest_endpoint: Option<String>,
+    /// Split each repo across workers (see `run --parallel`).
+    #[arg(long)]
+    pub parallel: bool,
+    /// Workers at once per repo.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_workers: u32,
+    /// Write the batch's JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The migrate-worker binary (default: next to migrate-coord).
+    #[arg(long, value_name = "PATH")]
+    pub worker_bin: Option<PathBuf>,
 }
 
 /// Two existing repos.

@@ -1,6 +1,7 @@
 //! The hubmigrate coordinator: resolves a migration, plans it, runs one worker per chunk over
 //! gRPC, commits once and verifies every file (see ../shared/DESIGN.md, The flow of one migration).
 
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod crd;

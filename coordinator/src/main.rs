@@ -29,6 +29,7 @@ async fn main() {
         }
         Command::Plan(args) => migrate_coord::run::run(args, env, true, log_format).await.code,
         Command::ValidateTokens(args) => migrate_coord::tokens::validate(&args, &env).await,
+        Command::Batch(args) => migrate_coord::batch::batch(&args, &env, log_format).await,
         Command::Verify(args) => migrate_coord::verify::verify_command(&args.run_args(), &env).await,
         Command::Cleanup(args) => migrate_coord::verify::cleanup_command(&args, &env).await,
         Command::Controller(args) => match migrate_coord::k8s::controller::run(args).await {

@@ -22,6 +22,8 @@ pub const ASSUMED_WORKER_RATE: f64 = 50.0 * 1024.0 * 1024.0;
 /// How the run ended, for the exit code.
 pub struct Outcome {
     pub code: i32,
+    /// The finished report (also written to `--report` when given).
+    pub report: Report,
 }
 
 /// A failure with the exit code it deserves.
@@ -154,9 +156,12 @@ pub fn conclude(
         && let Err(e) = report.write(path)
     {
         eprintln!("error: {e:#}");
-        return Outcome { code: exit::FAILURE };
+        return Outcome {
+            code: exit::FAILURE,
+            report,
+        };
     }
-    Outcome { code }
+    Outcome { code, report }
 }
 
 /// Lists the source at `revision`; a hub whose listing API refuses (403) is read over git

@@ -28,7 +28,7 @@ pub async fn verify_command(args: &RunArgs, env: &Env) -> i32 {
     conclude(report, result, started, "verified", true, args.report.as_deref()).code
 }
 
-fn sides_of(args: &RunArgs, env: &Env) -> Result<Sides, Failure> {
+pub fn sides_of(args: &RunArgs, env: &Env) -> Result<Sides, Failure> {
     match resolve(args, env)? {
         Resolved::Migrate(s) => Ok(*s),
         Resolved::Skip(reason) => Err(Error::Input(reason).into()),
@@ -36,7 +36,7 @@ fn sides_of(args: &RunArgs, env: &Env) -> Result<Sides, Failure> {
 }
 
 /// Lists both repos and compares them; fills the report and returns the exit code.
-async fn check(sides: &mut Sides, revision: Option<&str>, report: &mut Report) -> Result<i32, Failure> {
+pub async fn check(sides: &mut Sides, revision: Option<&str>, report: &mut Report) -> Result<i32, Failure> {
     let src = source_manifest(sides, revision).await?;
     let dest = sides
         .dest
