@@ -297,6 +297,10 @@ pub struct ValidateArgs {
     /// ModelScope base URL (default: MODELSCOPE_ENDPOINT or https://modelscope.cn).
     #[arg(long)]
     pub ms_endpoint: Option<String>,
+    /// A Git LFS host (GitLab) to check TARGET_USERNAME/TARGET_TOKEN against, e.g.
+    /// https://gitlab.example.com.
+    #[arg(long)]
+    pub git_endpoint: Option<String>,
 }
 
 /// Parses sizes like `30GB`, `512MiB`, `4096` (at least one byte).

@@ -1,7 +1,9 @@
 //! `migrate-coord validate-tokens`: for each hub with a token configured, whether it is valid,
 //! whose it is, and (with `--namespace`) whether it can write there. Never prints a token.
 
+use hubmigrate_hub::git::GitClient;
 use hubmigrate_hub::hub::Hub;
+use hubmigrate_hub::redact::Secret;
 use hubmigrate_hub::reporef::Platform;
 
 use crate::cli::ValidateArgs;
@@ -13,14 +15,31 @@ use crate::report::exit;
 pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
     let mut code = exit::OK;
     let mut checked = 0;
+    let git = args.git_endpoint.as_deref();
     for (platform, flag, var) in [
         (Platform::Hf, args.hf_endpoint.as_deref(), "HF_TOKEN"),
         (Platform::Ms, args.ms_endpoint.as_deref(), "MODELSCOPE_TOKEN"),
+        (Platform::Git, git, "TARGET_TOKEN"),
     ] {
-        let Some(tok) = token(platform, var, env) else { continue };
+        let tok = match platform {
+            Platform::Git if git.is_none() => continue,
+            Platform::Git => env.get(var).map(Secret::new),
+            _ => token(platform, var, env),
+        };
+        let Some(tok) = tok else { continue };
         checked += 1;
-        let url = endpoint(platform, flag, None, env);
-        let result = match Hub::new(platform, &url, Some(tok)) {
+        let url = match platform {
+            Platform::Git => git.unwrap_or_default().trim_end_matches('/').to_string(),
+            _ => endpoint(platform, flag, None, env),
+        };
+        let user = env
+            .get("TARGET_USERNAME")
+            .unwrap_or(hubmigrate_hub::git::DEFAULT_USERNAME);
+        let client = match platform {
+            Platform::Git => GitClient::new(&url, user, Some(tok)).map(Hub::Git),
+            _ => Hub::new(platform, &url, Some(tok)),
+        };
+        let result = match client {
             Ok(hub) => hub.whoami().await,
             Err(e) => Err(e),
         };
@@ -33,7 +52,7 @@ pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
                 line.push_str(if who.can_write { ", can write" } else { ", read-only" });
                 if let Some(ns) = &args.namespace {
                     let member = who.name == *ns || who.orgs.iter().any(|o| o == ns);
-                    let unknown = platform == Platform::Ms && !member;
+                    let unknown = platform != Platform::Hf && !member;
                     if who.can_write && member {
                         line.push_str(&format!("; can write to {ns}"));
                     } else if unknown {
@@ -54,7 +73,9 @@ pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
         }
     }
     if checked == 0 {
-        println!("no tokens configured: set HF_TOKEN and/or MODELSCOPE_TOKEN (environment or --env-file)");
+        println!(
+            "no tokens configured: set HF_TOKEN, MODELSCOPE_TOKEN and/or TARGET_TOKEN with --git-endpoint (environment or --env-file)"
+        );
         return exit::BAD_INPUT;
     }
     code

@@ -521,3 +521,28 @@ fn a_hub_refusing_to_list_is_read_over_git() {
     let (files, _, verified) = summary(&run);
     assert_eq!((files, verified), (4 + 2 + 1, true));
 }
+
+#[test]
+fn validate_tokens_checks_the_git_host_token() {
+    let gl = Hubsim::start("git", &[]);
+    let ok = coord(
+        &["validate-tokens", "--git-endpoint", &gl.url],
+        &[("TARGET_TOKEN", ALICE), ("TARGET_USERNAME", "alice")],
+    );
+    assert_code(&ok, 0);
+    assert!(
+        ok.stdout.contains("TARGET_TOKEN: valid") && ok.stdout.contains("user alice"),
+        "{}",
+        ok.stdout
+    );
+    let bad = coord(
+        &["validate-tokens", "--git-endpoint", &gl.url],
+        &[("TARGET_TOKEN", "nope")],
+    );
+    assert_code(&bad, 2);
+    assert!(
+        bad.stdout.contains("INVALID") && !bad.output().contains("nope"),
+        "{}",
+        bad.output()
+    );
+}
