@@ -148,6 +148,9 @@ pub struct RunArgs {
     /// Write a JSON report here.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// What the hubs allow overall, bytes per second (e.g. 200MiB), when known: caps the ETA.
+    #[arg(long, value_parser = parse_size)]
+    pub rate_cap: Option<u64>,
     /// Attempts per chunk before the run fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod envfile;
+pub mod eta;
 pub mod executor;
 pub mod finish;
 pub mod gitflow;

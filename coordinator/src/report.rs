@@ -42,6 +42,8 @@ pub struct Report {
     pub bytes_uploaded: u64,
     pub files_already_present: usize,
     pub chunks: usize,
+    /// The ETA printed with the plan, to hold against `duration_secs`.
+    pub eta_secs: f64,
     pub duration_secs: f64,
     pub rate_bytes_per_sec: f64,
     pub verified: bool,

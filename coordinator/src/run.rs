@@ -16,9 +16,6 @@ use crate::plan::{Plan, chunk_count, plan};
 use crate::progress::{bytes, duration};
 use crate::report::{Report, exit};
 
-/// Assumed per-worker throughput before anything is measured (bytes per second).
-pub const ASSUMED_WORKER_RATE: f64 = 50.0 * 1024.0 * 1024.0;
-
 /// How the run ended, for the exit code.
 pub struct Outcome {
     pub code: i32,
@@ -83,9 +80,9 @@ fn side(s: &crate::config::Side, revision: &str) -> pb::Side {
 }
 
 /// Prints the plan: files, bytes, chunks, the largest chunk against the ideal, and the ETA.
-fn print_plan(sides: &Sides, manifest: &Manifest, plan: &Plan, exists: bool) {
+fn print_plan(p: &Planned) {
+    let (sides, manifest, plan, exists) = (&p.sides, &p.manifest, &p.plan, p.dest_exists.is_some());
     let vis = if manifest.private { "private" } else { "public" };
-    let eta = std::time::Duration::from_secs_f64(plan.largest() as f64 / ASSUMED_WORKER_RATE);
     let short = manifest.commit.get(..12).unwrap_or(&manifest.commit);
     eprintln!(
         "source  {} @ {short} ({vis}): {} files, {}",
@@ -103,12 +100,12 @@ fn print_plan(sides: &Sides, manifest: &Manifest, plan: &Plan, exists: bool) {
         }
     );
     eprintln!(
-        "plan    {} chunk(s), largest {} (ideal {}), ETA ~{} at {}/s per worker",
+        "plan    {} chunk(s), largest {} (ideal {}), ETA ~{} at {}",
         plan.chunks.len(),
         bytes(plan.largest()),
         bytes(plan.ideal()),
-        duration(eta),
-        bytes(ASSUMED_WORKER_RATE as u64)
+        duration(p.eta),
+        p.model.describe()
     );
 }
 
@@ -191,6 +188,9 @@ pub struct Planned {
     pub branch: String,
     /// What a git destination gets pushed.
     pub git: Option<crate::gitflow::GitPlan>,
+    /// The first ETA, and the model behind it.
+    pub eta: std::time::Duration,
+    pub model: crate::eta::Model,
 }
 
 impl Planned {
@@ -238,6 +238,7 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
             (0..tasks.len()).collect()
         };
         let plan = plan_subset(&tasks, &moved, args);
+        let (eta, model) = estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
         return Ok(Some(Planned {
             sides,
             manifest,
@@ -246,6 +247,8 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
             dest_exists,
             branch,
             git: Some(git),
+            eta,
+            model,
         }));
     }
     let mut manifest = source_manifest(&mut sides, args.revision.as_deref()).await?;
@@ -257,6 +260,7 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
         .collect();
     let plan = plan_subset(&tasks, &moved, args);
     let branch = sides.dest.hub.default_branch().to_string();
+    let (eta, model) = estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
     Ok(Some(Planned {
         sides,
         manifest,
@@ -265,7 +269,28 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
         dest_exists,
         branch,
         git: None,
+        eta,
+        model,
     }))
+}
+
+/// The plan's ETA: a probe of the source's per-connection rate, then the throughput model.
+async fn estimate(
+    sides: &Sides,
+    commit: &str,
+    tasks: &[pb::FileTask],
+    plan: &Plan,
+    args: &RunArgs,
+) -> (std::time::Duration, crate::eta::Model) {
+    let probed = crate::eta::probe(&sides.source, commit, tasks, plan).await;
+    let model = crate::eta::Model {
+        per_connection: probed.unwrap_or(crate::eta::ASSUMED_RATE),
+        measured: probed.is_some(),
+        concurrency: args.worker_concurrency.max(1) as usize,
+        max_workers: args.max_workers.max(1) as usize,
+        cap: args.rate_cap.map(|c| c as f64),
+    };
+    (model.eta(plan, tasks), model)
 }
 
 /// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
@@ -313,7 +338,8 @@ async fn execute(
     report.files = manifest.files.len();
     report.bytes = manifest.total_bytes();
     report.chunks = plan.chunks.len();
-    print_plan(sides, manifest, plan, dest_exists.is_some());
+    print_plan(&p);
+    report.eta_secs = p.eta.as_secs_f64();
     if let Some(git) = &p.git {
         eprintln!(
             "history {} ref(s) to push; {} LFS object(s) in that history, {}{}",

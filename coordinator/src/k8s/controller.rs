@@ -253,6 +253,7 @@ impl Runner {
             pointer_only: false,
             use_remote_mirror: false,
             mirror_timeout: std::time::Duration::from_secs(1800),
+            rate_cap: None,
         })
     }
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# ETA benchmark (issue #6): the ETA printed with the plan against the measured time, with both
+# hubsim instances capped at known per-connection rates, for a few repo shapes and worker counts.
+# Goal: every first ETA within 30% of the measured time.
+# Usage: bench/eta.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick="${1:-}"
+cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
+bin="$PWD/target/release"
+work="$(mktemp -d -t hubmigrate-eta-XXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+token="hf_bench_local_only"
+
+serve() { # data-dir extra-flags... ; prints the URL
+  local data="$1"; shift
+  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor hf --data "$data" --user "bench=$token" "$@" >"$data.url" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
+  head -1 "$data.url"
+}
+
+if [ "$quick" = "--quick" ]; then scale=1; else scale=4; fi
+printf "%-44s %8s %8s %7s\n" "scenario" "ETA s" "took s" "ratio"
+n=0
+scenario() { # name rate workers seed-args...
+  local name="$1" rate="$2" workers="$3"; shift 3
+  n=$((n + 1))
+  "$bin/hubsim" seed --data "$work/src$n" --flavor hf --repo bench/m "$@" 2>/dev/null
+  local src dst
+  src=$(serve "$work/src$n" --conn-rate "$rate")
+  dst=$(serve "$work/dst$n" --conn-rate "$rate")
+  HF_TOKEN="$token" "$bin/migrate-coord" run --source hf:bench/m --dest hf:bench/copy --parallel --chunk-size 64MiB \
+    --max-workers "$workers" --source-endpoint "$src" --dest-endpoint "$dst" --report "$work/r$n.json" >/dev/null 2>&1
+  python3 - "$work/r$n.json" "$name" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+eta, took = r["eta_secs"], r["duration_secs"]
+print(f"{sys.argv[2]:<44} {eta:8.1f} {took:8.1f} {eta / took:7.2f}")
+PY
+}
+scenario "1 x $((48 * scale)) MiB file, 20 MiB/s per conn" 20MiB 4 --lfs-file "big.bin=$((48 * scale))MiB"
+scenario "8 x $((8 * scale)) MiB files, 20 MiB/s, 2 workers" 20MiB 2 --lfs-files 8 --lfs-size "$((8 * scale))MiB"
+scenario "16 x $((4 * scale)) MiB + 50 small, 40 MiB/s, 4 workers" 40MiB 4 --lfs-files 16 --lfs-size "$((4 * scale))MiB" --files 50

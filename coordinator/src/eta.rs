@@ -1,0 +1,148 @@
+//! The plan's ETA from a throughput model: every file stream runs at the per-connection rate
+//! (measured by a short probe download from the source before the plan is printed, or assumed),
+//! a worker runs `concurrency` streams, chunks run on at most `max_workers` workers at once, and
+//! the whole is capped by `--rate-cap` when the hubs' allowance is known. During the run the
+//! progress display replaces it with the measured rate.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hubmigrate_proto as pb;
+
+use crate::config::Side;
+use crate::plan::Plan;
+
+/// Per-connection rate assumed when nothing could be measured (bytes per second).
+pub const ASSUMED_RATE: f64 = 50.0 * 1024.0 * 1024.0;
+/// The probe reads at most this much.
+const PROBE_BYTES: u64 = 8 << 20;
+/// Files smaller than this say more about latency than bandwidth: no probe.
+const PROBE_MIN: u64 = 1 << 20;
+
+/// The model's inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Model {
+    /// Bytes per second of one file stream.
+    pub per_connection: f64,
+    /// Whether `per_connection` was measured (else assumed).
+    pub measured: bool,
+    /// File streams per worker.
+    pub concurrency: usize,
+    /// Workers at once.
+    pub max_workers: usize,
+    /// Bytes per second allowed overall, when known.
+    pub cap: Option<f64>,
+}
+
+/// Largest-first onto `lanes` lanes; returns the longest lane.
+fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
+    jobs.sort_by(|a, b| b.total_cmp(a));
+    let mut lane = vec![0.0f64; lanes.max(1)];
+    for j in jobs {
+        if let Some(min) = lane.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+            *min += j;
+        }
+    }
+    lane.into_iter().fold(0.0, f64::max)
+}
+
+impl Model {
+    /// Seconds one chunk takes: its files over the worker's streams.
+    pub fn chunk_secs(&self, sizes: &[u64]) -> f64 {
+        let jobs = sizes.iter().map(|&s| s as f64 / self.per_connection).collect();
+        makespan(jobs, self.concurrency)
+    }
+
+    /// The ETA of the whole transfer.
+    pub fn eta(&self, plan: &Plan, tasks: &[pb::FileTask]) -> Duration {
+        let chunks: Vec<f64> = plan
+            .chunks
+            .iter()
+            .map(|c| self.chunk_secs(&c.files.iter().map(|&i| tasks[i].size).collect::<Vec<_>>()))
+            .collect();
+        let total: u64 = plan.chunks.iter().flat_map(|c| &c.files).map(|&i| tasks[i].size).sum();
+        let secs = makespan(chunks, self.max_workers);
+        let capped = self.cap.map(|c| total as f64 / c.max(1.0)).unwrap_or(0.0);
+        Duration::from_secs_f64(secs.max(capped))
+    }
+
+    /// One line for the plan.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/s per connection ({}), {} per worker{}",
+            crate::progress::bytes(self.per_connection as u64),
+            if self.measured { "measured" } else { "assumed" },
+            self.concurrency,
+            self.cap
+                .map(|c| format!(", capped at {}/s", crate::progress::bytes(c as u64)))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Measures one stream's rate by reading the start of the largest file the workers will move.
+pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &Plan) -> Option<f64> {
+    let t = plan
+        .chunks
+        .iter()
+        .flat_map(|c| &c.files)
+        .map(|&i| &tasks[i])
+        .filter(|t| t.size >= PROBE_MIN)
+        .max_by_key(|t| t.size)?;
+    let len = t.size.min(PROBE_BYTES);
+    let object = (t.lfs && t.sha256.len() == 64).then_some((t.sha256.as_str(), t.size));
+    let started = Instant::now();
+    let mut body = source
+        .hub
+        .download(&source.repo, commit, &t.path, object, 0, len)
+        .await
+        .ok()?;
+    let mut got = 0u64;
+    let deadline = Duration::from_secs(5);
+    while let Some(chunk) = body.next().await {
+        got += chunk.ok()?.len() as u64;
+        if started.elapsed() > deadline {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    (got >= PROBE_MIN && secs > 0.0).then(|| got as f64 / secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::plan;
+
+    fn task(size: u64) -> pb::FileTask {
+        pb::FileTask {
+            size,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_model_follows_streams_workers_and_caps() {
+        let tasks: Vec<pb::FileTask> = [100, 100, 100, 100, 400].map(task).to_vec();
+        let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
+        let p = plan(&sizes, 2);
+        let m = Model {
+            per_connection: 100.0,
+            measured: true,
+            concurrency: 1,
+            max_workers: 2,
+            cap: None,
+        };
+        // Chunks of 400 and 4x100: each 4 s on one stream.
+        assert_eq!(m.eta(&p, &tasks), Duration::from_secs(4));
+        // Four streams: the 100-byte files go at once; the big file still takes 4 s.
+        let wide = Model { concurrency: 4, ..m };
+        assert_eq!(wide.eta(&p, &tasks), Duration::from_secs(4));
+        // One worker: both chunks one after the other.
+        let one = Model { max_workers: 1, ..m };
+        assert_eq!(one.eta(&p, &tasks), Duration::from_secs(8));
+        // A 50 B/s cap on 800 bytes: 16 s.
+        let capped = Model { cap: Some(50.0), ..m };
+        assert_eq!(capped.eta(&p, &tasks), Duration::from_secs(16));
+    }
+}
