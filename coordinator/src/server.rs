@@ -39,6 +39,8 @@ struct ChunkState {
     last_seen: Option<Instant>,
     /// Bytes of files in flight in the current attempt.
     in_flight: HashMap<String, u64>,
+    /// Bytes of this chunk's finished files.
+    done: u64,
 }
 
 #[derive(Default)]
@@ -120,6 +122,22 @@ impl Shared {
         g.done_bytes + g.chunks.iter().flat_map(|c| c.in_flight.values()).sum::<u64>()
     }
 
+    /// Bytes moved and bytes in all, of one chunk.
+    pub fn chunk_bytes(&self, chunk: u32) -> (u64, u64) {
+        let g = self.lock();
+        let total = self
+            .tasks
+            .get(chunk as usize)
+            .map(|t| t.iter().map(|f| f.size).sum())
+            .unwrap_or(0);
+        let done = g
+            .chunks
+            .get(chunk as usize)
+            .map(|c| c.done + c.in_flight.values().sum::<u64>())
+            .unwrap_or(0);
+        (done.min(total), total)
+    }
+
     /// The per-file results (taken once the transfer is over).
     pub fn results(&self) -> HashMap<String, pb::FileResult> {
         self.lock().results.clone()
@@ -167,6 +185,7 @@ impl Shared {
                 g.chunks[i].in_flight.remove(&f.path);
                 if !g.results.contains_key(&f.path) {
                     g.done_bytes += f.size;
+                    g.chunks[i].done += f.size;
                 }
                 g.results.insert(f.path.clone(), f);
             }

@@ -63,7 +63,7 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
         &exec,
         limits,
         Vec::new(),
-        &mut |s: Snapshot| progress.update(s.bytes_done, s.running, s.finished, s.chunks),
+        &mut |s: Snapshot| progress.update(&s),
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
@@ -90,13 +90,17 @@ pub struct Limits {
 }
 
 /// A progress snapshot.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub bytes_done: u64,
     pub running: usize,
     pub finished: usize,
     pub chunks: usize,
+    pub per_chunk: ChunkBytes,
 }
+
+/// Bytes (done, total) of each running chunk, for per-worker bars.
+pub type ChunkBytes = Vec<(u32, u64, u64)>;
 
 /// A chunk found already started (after a controller restart): its attempt, and its worker while
 /// it still runs (`None`: it has finished).
@@ -201,7 +205,9 @@ pub async fn drive<E: Executor>(
                         failed.push((c, format!("no heartbeat for {}s", HEARTBEAT_TIMEOUT.as_secs()), true));
                     }
                 }
-                progress(Snapshot { bytes_done: shared.bytes_done(), running: running.len(), finished: done.len(), chunks: n });
+                let mut per_chunk: ChunkBytes = running.keys().map(|&c| { let (d, t) = shared.chunk_bytes(c); (c, d, t) }).collect();
+                per_chunk.sort_unstable();
+                progress(Snapshot { bytes_done: shared.bytes_done(), running: running.len(), finished: done.len(), chunks: n, per_chunk });
             }
             _ = &mut stop => {
                 break Err(Failure { code: exit::FAILURE, message: "interrupted: workers stopped, nothing was committed".into() });

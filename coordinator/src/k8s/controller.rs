@@ -475,7 +475,7 @@ impl Runner {
                 if rx.has_changed().is_err() {
                     break;
                 }
-                let s = *rx.borrow_and_update();
+                let s = rx.borrow_and_update().clone();
                 let pct = (s.bytes_done * 100).checked_div(total).unwrap_or(100);
                 let rate = s.bytes_done as f64 / started.elapsed().as_secs_f64().max(0.001);
                 let eta = (rate > 0.0).then(|| {

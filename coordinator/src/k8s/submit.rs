@@ -140,12 +140,13 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         let Some(st) = m.status else { continue };
         if st.bytes_total > 0 {
             let p = progress.get_or_insert_with(|| Progress::new(st.bytes_total));
-            p.update(
-                st.bytes_done,
-                st.chunks_running as usize,
-                st.chunks_succeeded as usize,
-                st.chunks_total as usize,
-            );
+            p.update(&crate::transfer::Snapshot {
+                bytes_done: st.bytes_done,
+                running: st.chunks_running as usize,
+                finished: st.chunks_succeeded as usize,
+                chunks: st.chunks_total as usize,
+                per_chunk: Vec::new(),
+            });
         }
         let message = st.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
         match st.phase {
