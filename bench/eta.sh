@@ -14,12 +14,11 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 token="hf_bench_local_only"
 
-serve() { # data-dir extra-flags... ; prints the URL
+serve() { # data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
   local data="$1"; shift
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor hf --data "$data" --user "bench=$token" "$@" >"$data.url" &
+  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor hf --data "$data" --user "bench=$token" "$@" >"$data.url" 2>/dev/null &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-  head -1 "$data.url"
 }
 
 if [ "$quick" = "--quick" ]; then scale=1; else scale=4; fi
@@ -30,8 +29,10 @@ scenario() { # name rate workers seed-args...
   n=$((n + 1))
   "$bin/hubsim" seed --data "$work/src$n" --flavor hf --repo bench/m "$@" 2>/dev/null
   local src dst
-  src=$(serve "$work/src$n" --conn-rate "$rate")
-  dst=$(serve "$work/dst$n" --conn-rate "$rate")
+  serve "$work/src$n" --conn-rate "$rate"
+  serve "$work/dst$n" --conn-rate "$rate"
+  src=$(head -1 "$work/src$n.url")
+  dst=$(head -1 "$work/dst$n.url")
   HF_TOKEN="$token" "$bin/migrate-coord" run --source hf:bench/m --dest hf:bench/copy --parallel --chunk-size 64MiB \
     --max-workers "$workers" --source-endpoint "$src" --dest-endpoint "$dst" --report "$work/r$n.json" >/dev/null 2>&1
   python3 - "$work/r$n.json" "$name" <<'PY'
@@ -41,6 +42,6 @@ eta, took = r["eta_secs"], r["duration_secs"]
 print(f"{sys.argv[2]:<44} {eta:8.1f} {took:8.1f} {eta / took:7.2f}")
 PY
 }
-scenario "1 x $((48 * scale)) MiB file, 20 MiB/s per conn" 20MiB 4 --lfs-file "big.bin=$((48 * scale))MiB"
-scenario "8 x $((8 * scale)) MiB files, 20 MiB/s, 2 workers" 20MiB 2 --lfs-files 8 --lfs-size "$((8 * scale))MiB"
-scenario "16 x $((4 * scale)) MiB + 50 small, 40 MiB/s, 4 workers" 40MiB 4 --lfs-files 16 --lfs-size "$((4 * scale))MiB" --files 50
+scenario "1 x $((24 * scale)) MiB file, 10 MiB/s per conn" 10MiB 4 --lfs-file "big.bin=$((24 * scale))MiB"
+scenario "8 x $((6 * scale)) MiB, 5 MiB/s per conn, 2 workers" 5MiB 2 --lfs-files 8 --lfs-size "$((6 * scale))MiB"
+scenario "12 x $((4 * scale)) MiB + 50 small, 4 MiB/s, 1 worker" 4MiB 1 --lfs-files 12 --lfs-size "$((4 * scale))MiB" --files 50

@@ -22,21 +22,21 @@ token="hf_bench_local_only"
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-serve() { # flavor data-dir extra-flags... ; prints the URL
+serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
   local flavor="$1" data="$2"; shift 2
   HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" >"$data.url" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-  head -1 "$data.url"
 }
+url() { head -1 "$1.url"; }
 
 if [ "$quick" = "--quick" ]; then big=512MiB; mid=40MiB; else big=1536MiB; mid=200MiB; fi
 "$bin/hubsim" seed --data "$work/src" --flavor hf --repo bench/model --lfs-file "model-big.safetensors=$big" \
   --lfs-files 10 --lfs-size "$mid" --files 200 --file-size 4KiB 2>/dev/null
 total_mib=$(du -sm "$work/src/lfs" | cut -f1)
 caps=(--conn-rate 40MiB --multipart-threshold 64MiB --part-size 16MiB)
-src_url=$(serve hf "$work/src" "${caps[@]}")
-dst_url=$(serve hf "$work/dst" "${caps[@]}")
+serve hf "$work/src" "${caps[@]}"; src_url=$(url "$work/src")
+serve hf "$work/dst" "${caps[@]}"; dst_url=$(url "$work/dst")
 
 echo "== hubmigrate: run --parallel --max-workers 8 (${total_mib} MiB, 40 MiB/s per connection on each hub)"
 t0=$(now)
@@ -63,8 +63,8 @@ echo "RESULT migration of ${total_mib} MiB: hubmigrate ${t_ours} s, huggingface_
 echo "== worker memory: one 2 GiB file, HF flavor to MS flavor, no caps"
 "$bin/hubsim" seed --data "$work/src2" --flavor hf --repo bench/two --lfs-file "weights.bin=2GiB" 2>/dev/null
 rm -rf "$work/src" "$work/dst" "$work/snapshot"
-s2=$(serve hf "$work/src2")
-d2=$(serve ms "$work/dst2")
+serve hf "$work/src2"; s2=$(url "$work/src2")
+serve ms "$work/dst2"; d2=$(url "$work/dst2")
 HF_TOKEN="$token" MODELSCOPE_TOKEN="$token" "$bin/migrate-coord" run --source hf:bench/two --to ms \
   --source-endpoint "$s2" --dest-endpoint "$d2" >/dev/null 2>&1 &
 coord=$!

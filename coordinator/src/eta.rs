@@ -32,7 +32,12 @@ pub struct Model {
     pub max_workers: usize,
     /// Bytes per second allowed overall, when known.
     pub cap: Option<f64>,
+    /// Seconds before a file's first byte (request latency), measured with the rate.
+    pub latency: f64,
 }
+
+/// Starting workers, then committing and verifying: paid once per run (seconds).
+const FIXED_SECS: f64 = 0.6;
 
 /// Largest-first onto `lanes` lanes; returns the longest lane.
 fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
@@ -49,7 +54,10 @@ fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
 impl Model {
     /// Seconds one chunk takes: its files over the worker's streams.
     pub fn chunk_secs(&self, sizes: &[u64]) -> f64 {
-        let jobs = sizes.iter().map(|&s| s as f64 / self.per_connection).collect();
+        let jobs = sizes
+            .iter()
+            .map(|&s| self.latency + s as f64 / self.per_connection)
+            .collect();
         makespan(jobs, self.concurrency)
     }
 
@@ -63,7 +71,8 @@ impl Model {
         let total: u64 = plan.chunks.iter().flat_map(|c| &c.files).map(|&i| tasks[i].size).sum();
         let secs = makespan(chunks, self.max_workers);
         let capped = self.cap.map(|c| total as f64 / c.max(1.0)).unwrap_or(0.0);
-        Duration::from_secs_f64(secs.max(capped))
+        let fixed = if plan.chunks.is_empty() { 0.0 } else { FIXED_SECS };
+        Duration::from_secs_f64(fixed + secs.max(capped))
     }
 
     /// One line for the plan.
@@ -80,8 +89,17 @@ impl Model {
     }
 }
 
-/// Measures one stream's rate by reading the start of the largest file the workers will move.
-pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &Plan) -> Option<f64> {
+/// What the probe measured: bytes per second of one stream once it flows, and the seconds
+/// before its first byte.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub rate: f64,
+    pub latency: f64,
+}
+
+/// Measures one stream by reading the start of the largest file the workers will move. The rate
+/// counts from the first quarter of the sample on, so a server's initial burst does not inflate it.
+pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &Plan) -> Option<Probe> {
     let t = plan
         .chunks
         .iter()
@@ -97,16 +115,29 @@ pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &P
         .download(&source.repo, commit, &t.path, object, 0, len)
         .await
         .ok()?;
-    let mut got = 0u64;
+    let (mut got, mut first, mut mark) = (0u64, None, None);
     let deadline = Duration::from_secs(5);
     while let Some(chunk) = body.next().await {
         got += chunk.ok()?.len() as u64;
+        first.get_or_insert_with(|| started.elapsed());
+        if mark.is_none() && got >= len / 4 {
+            mark = Some((got, Instant::now()));
+        }
         if started.elapsed() > deadline {
             break;
         }
     }
-    let secs = started.elapsed().as_secs_f64();
-    (got >= PROBE_MIN && secs > 0.0).then(|| got as f64 / secs)
+    let (at, when) = mark?;
+    let secs = when.elapsed().as_secs_f64();
+    let rate = if got > at && secs > 0.0 {
+        (got - at) as f64 / secs
+    } else {
+        got as f64 / started.elapsed().as_secs_f64().max(1e-3)
+    };
+    (got >= PROBE_MIN).then(|| Probe {
+        rate,
+        latency: first.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+    })
 }
 
 #[cfg(test)]
@@ -132,17 +163,18 @@ mod tests {
             concurrency: 1,
             max_workers: 2,
             cap: None,
+            latency: 0.0,
         };
+        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS;
         // Chunks of 400 and 4x100: each 4 s on one stream.
-        assert_eq!(m.eta(&p, &tasks), Duration::from_secs(4));
+        assert!((secs(&m) - 4.0).abs() < 1e-9);
         // Four streams: the 100-byte files go at once; the big file still takes 4 s.
-        let wide = Model { concurrency: 4, ..m };
-        assert_eq!(wide.eta(&p, &tasks), Duration::from_secs(4));
+        assert!((secs(&Model { concurrency: 4, ..m }) - 4.0).abs() < 1e-9);
         // One worker: both chunks one after the other.
-        let one = Model { max_workers: 1, ..m };
-        assert_eq!(one.eta(&p, &tasks), Duration::from_secs(8));
+        assert!((secs(&Model { max_workers: 1, ..m }) - 8.0).abs() < 1e-9);
         // A 50 B/s cap on 800 bytes: 16 s.
-        let capped = Model { cap: Some(50.0), ..m };
-        assert_eq!(capped.eta(&p, &tasks), Duration::from_secs(16));
+        assert!((secs(&Model { cap: Some(50.0), ..m }) - 16.0).abs() < 1e-9);
+        // Half a second before each file's first byte: four files on one stream pay it four times.
+        assert!((secs(&Model { latency: 0.5, ..m }) - 6.0).abs() < 1e-9);
     }
 }

@@ -284,7 +284,8 @@ async fn estimate(
 ) -> (std::time::Duration, crate::eta::Model) {
     let probed = crate::eta::probe(&sides.source, commit, tasks, plan).await;
     let model = crate::eta::Model {
-        per_connection: probed.unwrap_or(crate::eta::ASSUMED_RATE),
+        per_connection: probed.map(|p| p.rate).unwrap_or(crate::eta::ASSUMED_RATE),
+        latency: probed.map(|p| p.latency).unwrap_or(0.0),
         measured: probed.is_some(),
         concurrency: args.worker_concurrency.max(1) as usize,
         max_workers: args.max_workers.max(1) as usize,
