@@ -535,6 +535,22 @@ fn validate_tokens_checks_the_git_host_token() {
         "{}",
         ok.stdout
     );
+    // The same from an env file (the seed tools' variables).
+    let dir = TempDir::new("envfile");
+    let file = dir.path().join("hub.env");
+    std::fs::write(&file, format!("TARGET_USERNAME=alice\nTARGET_TOKEN={ALICE}\n")).unwrap();
+    let from_file = coord(
+        &[
+            "--env-file",
+            file.to_str().unwrap(),
+            "validate-tokens",
+            "--git-endpoint",
+            &gl.url,
+        ],
+        &[],
+    );
+    assert_code(&from_file, 0);
+    assert!(from_file.stdout.contains("user alice"), "{}", from_file.stdout);
     let bad = coord(
         &["validate-tokens", "--git-endpoint", &gl.url],
         &[("TARGET_TOKEN", "nope")],
