@@ -57,22 +57,7 @@ fn a_batch_file_migrates_skips_and_completes() {
     let hf = Hubsim::start_in("hf", src, &[]);
     let ms = Hubsim::start("ms", &[]);
     // An interrupted earlier migration of acme/b: only some of its files made it.
-    let partial = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:acme/b",
-            "--to",
-            "ms",
-            "--source-endpoint",
-            &hf.url,
-            "--dest-endpoint",
-            &ms.url,
-            "--include",
-            "*.bin",
-        ],
-        &env(),
-    );
+    let partial = run_to("hf:acme/b", "ms", &hf, &ms, &["--include", "*.bin"]);
     assert_code(&partial, 0);
 
     let dir = TempDir::new("batch");

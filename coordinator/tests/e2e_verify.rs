@@ -55,20 +55,7 @@ fn migrated() -> (Hubsim, Hubsim, Vec<SeededFile>) {
     );
     let hf = Hubsim::start_in("hf", src, &[]);
     let ms = Hubsim::start("ms", &[]);
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--to",
-            "ms",
-            "--source-endpoint",
-            &hf.url,
-            "--dest-endpoint",
-            &ms.url,
-        ],
-        &env(),
-    );
+    let run = run_to("hf:alice/m", "ms", &hf, &ms, &[]);
     assert_code(&run, 0);
     (hf, ms, files)
 }
@@ -191,20 +178,7 @@ fn cleanup_refuses_until_everything_holds_then_deletes() {
     assert!(hf_repo(&hf, "models/alice/m", ALICE).is_some());
 
     // Migrated again: verified, newer, confirmed: deleted, and said so.
-    let again = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/m",
-            "--to",
-            "ms",
-            "--source-endpoint",
-            &hf.url,
-            "--dest-endpoint",
-            &ms.url,
-        ],
-        &env(),
-    );
+    let again = run_to("hf:alice/m", "ms", &hf, &ms, &[]);
     assert_code(&again, 0);
     let done = reported(&[&["cleanup", "--yes"][..], &pair(&hf, &ms)].concat(), &env());
     assert_code(&done, 0);

@@ -29,6 +29,26 @@ pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Run {
     reported(&[args, &["--worker-bin", worker]].concat(), env)
 }
 
+/// `migrate-coord run --source SOURCE --to HUB` between two hubs (HF_TOKEN and MODELSCOPE_TOKEN
+/// are alice's), plus `extra` flags.
+pub fn run_to(source: &str, to: &str, from: &Hubsim, into: &Hubsim, extra: &[&str]) -> Run {
+    let args = [
+        "run",
+        "--source",
+        source,
+        "--to",
+        to,
+        "--source-endpoint",
+        &from.url,
+        "--dest-endpoint",
+        &into.url,
+    ];
+    migrate(
+        &[&args[..], extra].concat(),
+        &[("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
+    )
+}
+
 /// Runs `migrate-coord ARGS --report FILE` (commands without workers: verify, cleanup).
 pub fn reported(args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = TempDir::new("report");
