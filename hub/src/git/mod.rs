@@ -532,16 +532,14 @@ impl GitClient {
                 "{path}: regular files of a git source are read from the coordinator's clone"
             ))
         })?;
-        let blobs = snap.local.ls_tree(commit).await?;
-        let blob = blobs
-            .iter()
-            .find(|b| b.path == path)
-            .ok_or_else(|| Error::Input(format!("{path} is not in {commit}")))?;
+        // `COMMIT:PATH` names the blob directly: no listing per file.
+        let spec = format!("{commit}:{path}");
         let mut content = snap
             .local
-            .read_small(&[blob.oid.as_str()])
-            .await?
-            .remove(&blob.oid)
+            .read_small(&[spec.as_str()])
+            .await
+            .map_err(|_| Error::Input(format!("{path} is not in {commit}")))?
+            .remove(&spec)
             .unwrap_or_default();
         let end = (offset + len).min(content.len() as u64) as usize;
         content.truncate(end);
