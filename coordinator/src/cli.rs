@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Migrate model and dataset repositories between Hugging Face and ModelScope, cloud to cloud:
-/// parallel workers stream every file from the source into the destination's object store, the
-/// coordinator commits once, then checks every file's sha256 at the destination.
+/// Migrate model and dataset repositories between Hugging Face, ModelScope and Git LFS hosts
+/// (GitLab, Gitea, self-hosted), cloud to cloud: parallel workers stream every file from the
+/// source into the destination's object store, the coordinator commits once (or, for a git
+/// destination, pushes the source's history), then checks every file's sha256 at the destination.
 ///
-/// Tokens come from the environment (or --env-file): HF_TOKEN for Hugging Face, MODELSCOPE_TOKEN
-/// for ModelScope; when both sides are on the same hub, HUBMIGRATE_SOURCE_TOKEN and
-/// HUBMIGRATE_DEST_TOKEN override per side. Tokens never appear in output, logs or arguments.
+/// Tokens come from the environment (or --env-file, default ./.env): HF_TOKEN for Hugging Face,
+/// MODELSCOPE_TOKEN for ModelScope, TARGET_USERNAME/TARGET_TOKEN for a git host destination;
+/// HUBMIGRATE_SOURCE_TOKEN and HUBMIGRATE_DEST_TOKEN override per side. Tokens never appear in
+/// output, logs or arguments.
 ///
 /// Exit codes: 0 migrated and verified, 1 failure, 2 bad input or credentials, 3 migrated but
 /// verification found mismatches.
@@ -42,15 +44,20 @@ pub enum Command {
     Plan(RunArgs),
     /// Check the configured tokens: whose they are and whether they can write.
     ValidateTokens(ValidateArgs),
-    /// Migrate many repos: --source a/x,b/y --to ms, or --from-file with `SOURCE [DEST]` lines.
-    /// Destinations that already verify are skipped (unless --on-existing update); interrupted
-    /// ones are completed. Ends with a table and, with --report, a JSON report.
+    /// Migrate many repos, a few at a time (--source a/x,b/y --to ms, or --from-file)
+    ///
+    /// The file has `SOURCE [DEST]` lines. Destinations that already verify are skipped (unless
+    /// --on-existing update); interrupted ones are completed. Ends with a table and, with
+    /// --report, a JSON report.
     Batch(BatchArgs),
-    /// Compare two existing repos path by path (missing, extra, size, sha256): the same report
-    /// and exit codes as `run` (0 identical, 3 mismatches).
+    /// Compare two existing repos path by path (missing, extra, size, sha256)
+    ///
+    /// The same report and exit codes as `run` (0 identical, 3 mismatches).
     Verify(PairArgs),
-    /// Delete the source repo after a fresh `verify` against the destination passed (asks for
-    /// confirmation unless --yes; refuses when the destination is older than the source's head).
+    /// Delete the source repo, only after a fresh `verify` against the destination passed
+    ///
+    /// Asks for confirmation unless --yes; refuses when the destination is older than the
+    /// source's head, and on ModelScope, whose API cannot delete repos.
     Cleanup(CleanupArgs),
     /// Print the Migration CustomResourceDefinition (YAML) for `kubectl apply -f -`.
     Crd,
