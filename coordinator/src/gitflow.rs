@@ -109,22 +109,25 @@ pub async fn plan_git_dest(
     sides.source = git_view(&sides.source).await?;
     let client = git_client(&sides.source.hub).clone();
     let repo = sides.source.repo.clone();
-    let mut skipped = Vec::new();
-    let mut extra = Vec::new();
-    if args.mirror {
-        let refs = hubmigrate_hub::git::local::ls_remote(&client.remote(&repo)).await?;
-        for (name, _) in &refs.refs {
-            if let Some(p) = NEVER_MIRRORED.iter().find(|p| name.starts_with(**p)) {
-                skipped.push(SkippedRef {
-                    name: name.clone(),
-                    reason: format!("{p}* refs are managed by the source hub"),
-                });
-            } else {
-                extra.push(name.clone());
-            }
-        }
-    }
-    let snapshot = client.snapshot(&repo, args.revision.as_deref(), &extra).await?;
+    let mirrored = |refs: &hubmigrate_hub::git::RemoteRefs| -> Vec<String> {
+        let all = refs.refs.iter().map(|(name, _)| name.clone());
+        all.filter(|n| args.mirror && !NEVER_MIRRORED.iter().any(|p| n.starts_with(p)))
+            .collect()
+    };
+    let snapshot = client.snapshot(&repo, args.revision.as_deref(), &mirrored).await?;
+    let extra = mirrored(&snapshot.remote_refs);
+    let skipped: Vec<SkippedRef> = snapshot
+        .remote_refs
+        .refs
+        .iter()
+        .filter_map(|(name, _)| {
+            let p = NEVER_MIRRORED.iter().find(|p| args.mirror && name.starts_with(**p))?;
+            Some(SkippedRef {
+                name: name.clone(),
+                reason: format!("{p}* refs are managed by the source hub"),
+            })
+        })
+        .collect();
     client.adopt(snapshot.clone()).await;
     let branch = snapshot.branch.clone().unwrap_or_else(|| "main".to_string());
     let mut pushes = vec![(snapshot.commit.clone(), format!("refs/heads/{branch}"))];

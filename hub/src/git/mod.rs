@@ -265,12 +265,13 @@ impl GitClient {
     }
 
     /// Clones the repo (no LFS content) and pins `revision` (a branch, tag or commit; default:
-    /// the remote's HEAD). `extra_refs` are fetched too (for `--mirror`).
+    /// the remote's HEAD). The refs `extra_refs` picks from the remote's list are fetched too
+    /// (for `--mirror`); one `ls-remote` serves both.
     pub async fn snapshot(
         &self,
         repo: &RepoRef,
         revision: Option<&str>,
-        extra_refs: &[String],
+        extra_refs: &(dyn Fn(&RemoteRefs) -> Vec<String> + Sync),
     ) -> Result<Arc<Snapshot>> {
         let remote = self.remote(repo);
         let remote_refs = local::ls_remote(&remote).await.map_err(|e| match e {
@@ -282,7 +283,7 @@ impl GitClient {
             .as_deref()
             .filter(|w| remote_refs.get(&format!("refs/heads/{w}")).is_some())
             .map(str::to_string);
-        let mut specs: Vec<String> = extra_refs.iter().map(|r| format!("+{r}:{r}")).collect();
+        let mut specs: Vec<String> = extra_refs(&remote_refs).iter().map(|r| format!("+{r}:{r}")).collect();
         match (&branch, &wanted) {
             (Some(b), _) => specs.push(format!("+refs/heads/{b}:refs/heads/{b}")),
             (None, Some(w)) if remote_refs.get(&format!("refs/tags/{w}")).is_some() => {
@@ -320,7 +321,7 @@ impl GitClient {
     /// Every file at the pinned commit: LFS files from their pointers, regular files hashed
     /// from the scratch clone.
     pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
-        let snap = self.snapshot(repo, revision, &[]).await?;
+        let snap = self.snapshot(repo, revision, &|_| Vec::new()).await?;
         let files = files_at(&snap.local, &snap.commit).await?;
         let private = self.repo_state(repo).await?.is_none_or(|s| s.private);
         let commit = snap.commit.clone();
