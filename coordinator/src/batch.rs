@@ -174,6 +174,7 @@ async fn one(args: &BatchArgs, env: &Env, e: &Entry, log_format: &'static str) -
         chunk_size: 30_000_000_000,
         max_attempts: 3,
         worker_concurrency: 4,
+        streams: 8,
         ..Default::default()
     };
     let started = Instant::now();

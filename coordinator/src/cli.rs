@@ -164,6 +164,10 @@ pub struct RunArgs {
     /// Parallel transfers inside each worker.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub worker_concurrency: u32,
+    /// Connections each worker may open at once for the byte ranges of its large files: parallel
+    /// ranged reads, and multipart parts where the destination takes them.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub streams: u32,
     /// The migrate-worker binary (default: next to migrate-coord).
     #[arg(long, value_name = "PATH")]
     pub worker_bin: Option<PathBuf>,

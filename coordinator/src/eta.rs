@@ -1,6 +1,7 @@
-//! The plan's ETA from a throughput model: every file stream runs at the per-connection rate
+//! The plan's ETA from a throughput model: every connection runs at the per-connection rate
 //! (measured by a short probe download from the source before the plan is printed, or assumed),
-//! a worker runs `concurrency` streams, chunks run on at most `max_workers` workers at once, and
+//! a worker moves `concurrency` files at once and reads a large file (or piece) over up to
+//! `streams` connections, chunks run on at most `max_workers` workers at once, and
 //! the whole is capped by `--rate-cap` when the hubs' allowance is known. During the run the
 //! progress display replaces it with the measured rate.
 
@@ -26,8 +27,10 @@ pub struct Model {
     pub per_connection: f64,
     /// Whether `per_connection` was measured (else assumed).
     pub measured: bool,
-    /// File streams per worker.
+    /// Files a worker moves at once.
     pub concurrency: usize,
+    /// Connections a worker opens at once for the ranges of its large files.
+    pub streams: usize,
     /// Workers at once.
     pub max_workers: usize,
     /// Bytes per second allowed overall, when known.
@@ -35,6 +38,9 @@ pub struct Model {
     /// Seconds before a file's first byte (request latency), measured with the rate.
     pub latency: f64,
 }
+
+/// A large file is read in ranges of about this size, one connection each.
+const RANGE: u64 = 8 << 20;
 
 /// Starting workers, then committing and verifying: paid once per run (seconds).
 const FIXED_SECS: f64 = 0.6;
@@ -52,23 +58,28 @@ fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
 }
 
 impl Model {
-    /// Seconds one chunk takes: its files over the worker's streams.
+    /// Seconds one chunk takes: its files (and pieces) `concurrency` at a time, each over as
+    /// many connections as it has ranges (at most `streams`), and the large ones all sharing the
+    /// worker's `streams` connections.
     pub fn chunk_secs(&self, sizes: &[u64]) -> f64 {
+        let streams = self.streams.max(1);
+        let ranges = |s: u64| s.div_ceil(RANGE).clamp(1, streams as u64) as f64;
         let jobs = sizes
             .iter()
-            .map(|&s| self.latency + s as f64 / self.per_connection)
+            .map(|&s| self.latency + s as f64 / (self.per_connection * ranges(s)))
             .collect();
-        makespan(jobs, self.concurrency)
+        let shared: u64 = sizes.iter().filter(|&&s| s > RANGE).sum();
+        makespan(jobs, self.concurrency).max(shared as f64 / (self.per_connection * streams as f64))
     }
 
     /// The ETA of the whole transfer.
     pub fn eta(&self, plan: &Plan, tasks: &[pb::FileTask]) -> Duration {
-        let chunks: Vec<f64> = plan
-            .chunks
-            .iter()
-            .map(|c| self.chunk_secs(&c.files.iter().map(|&i| tasks[i].size).collect::<Vec<_>>()))
-            .collect();
-        let total: u64 = plan.chunks.iter().flat_map(|c| &c.files).map(|&i| tasks[i].size).sum();
+        let sizes = |c: &crate::plan::Chunk| -> Vec<u64> {
+            let whole = c.files.iter().map(|&i| tasks[i].size);
+            whole.chain(c.pieces.iter().map(|p| p.len)).collect()
+        };
+        let chunks: Vec<f64> = plan.chunks.iter().map(|c| self.chunk_secs(&sizes(c))).collect();
+        let total: u64 = plan.chunks.iter().map(|c| c.bytes).sum();
         let secs = makespan(chunks, self.max_workers);
         let capped = self.cap.map(|c| total as f64 / c.max(1.0)).unwrap_or(0.0);
         let fixed = if plan.chunks.is_empty() { 0.0 } else { FIXED_SECS };
@@ -78,10 +89,11 @@ impl Model {
     /// One line for the plan.
     pub fn describe(&self) -> String {
         format!(
-            "{}/s per connection ({}), {} per worker{}",
+            "{}/s per connection ({}), {} files and {} connections per worker{}",
             crate::progress::bytes(self.per_connection as u64),
             if self.measured { "measured" } else { "assumed" },
             self.concurrency,
+            self.streams,
             self.cap
                 .map(|c| format!(", capped at {}/s", crate::progress::bytes(c as u64)))
                 .unwrap_or_default()
@@ -103,8 +115,8 @@ pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &P
     let t = plan
         .chunks
         .iter()
-        .flat_map(|c| &c.files)
-        .map(|&i| &tasks[i])
+        .flat_map(|c| c.files.iter().copied().chain(c.pieces.iter().map(|p| p.file)))
+        .map(|i| &tasks[i])
         .filter(|t| t.size >= PROBE_MIN)
         .max_by_key(|t| t.size)?;
     let len = t.size.min(PROBE_BYTES);
@@ -161,6 +173,7 @@ mod tests {
             per_connection: 100.0,
             measured: true,
             concurrency: 1,
+            streams: 1,
             max_workers: 2,
             cap: None,
             latency: 0.0,
@@ -176,5 +189,26 @@ mod tests {
         assert!((secs(&Model { cap: Some(50.0), ..m }) - 16.0).abs() < 1e-9);
         // Half a second before each file's first byte: four files on one stream pay it four times.
         assert!((secs(&Model { latency: 0.5, ..m }) - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_large_file_goes_over_several_connections() {
+        let tasks = vec![task(64 * RANGE), task(RANGE / 2)];
+        let p = plan(&[64 * RANGE, RANGE / 2], 1);
+        let m = Model {
+            per_connection: RANGE as f64,
+            measured: true,
+            concurrency: 2,
+            streams: 1,
+            max_workers: 1,
+            cap: None,
+            latency: 0.0,
+        };
+        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS;
+        assert!((secs(&m) - 64.0).abs() < 1e-9, "one connection: 64 s");
+        assert!(
+            (secs(&Model { streams: 8, ..m }) - 8.0).abs() < 1e-9,
+            "eight connections: 8 s"
+        );
     }
 }

@@ -257,6 +257,7 @@ mod tests {
             sha256: sha.into(),
             git_oid: String::new(),
             lfs,
+            slice: None,
         }
     }
 

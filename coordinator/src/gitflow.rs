@@ -192,6 +192,7 @@ async fn history_objects(snapshot: &Snapshot, tips: &[String]) -> Result<Vec<pb:
             sha256: p.oid.clone(),
             git_oid: String::new(),
             lfs: true,
+            slice: None,
         });
     }
     Ok(tasks)

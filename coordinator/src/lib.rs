@@ -19,6 +19,7 @@ pub mod report;
 pub mod run;
 pub mod secret;
 pub mod server;
+pub mod split;
 pub mod tokens;
 pub mod transfer;
 pub mod verify;

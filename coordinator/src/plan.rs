@@ -1,17 +1,29 @@
 //! The planner: cuts a manifest into size-balanced chunks, one worker each. Largest files first,
-//! each into the currently least-loaded chunk (LPT scheduling). The chunk count never exceeds
-//! `--max-workers` nor the number of files; see [`chunk_count`] for how `--parallel` and
-//! `--chunk-size` choose it.
+//! each into the currently least-loaded chunk (LPT scheduling). A file the destination can take
+//! in parts (multipart uploads) and that is larger than a piece is cut into byte-range pieces
+//! first, so one big file no longer sets the whole migration's time. The chunk count never
+//! exceeds `--max-workers` nor the number of pieces; see [`chunk_count`] for how `--parallel`
+//! and `--chunk-size` choose it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// One chunk: indices into the planned file list, and their total size.
+/// One chunk: indices into the planned file list (whole files), pieces of split files, and
+/// their total size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
     pub id: u32,
     pub files: Vec<usize>,
+    pub pieces: Vec<Piece>,
     pub bytes: u64,
+}
+
+/// The bytes `[offset, offset + len)` of file `file`, moved by one chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub file: usize,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// The plan.
@@ -25,6 +37,13 @@ impl Plan {
     /// The largest chunk's size.
     pub fn largest(&self) -> u64 {
         self.chunks.iter().map(|c| c.bytes).max().unwrap_or(0)
+    }
+
+    /// How many files are split across chunks, and into how many pieces in all.
+    pub fn split(&self) -> (usize, usize) {
+        let pieces: Vec<usize> = self.chunks.iter().flat_map(|c| c.pieces.iter().map(|p| p.file)).collect();
+        let files: std::collections::HashSet<usize> = pieces.iter().copied().collect();
+        (files.len(), pieces.len())
     }
 
     /// The ideal chunk size: total / chunks.
@@ -50,30 +69,89 @@ pub fn chunk_count(total: u64, files: usize, chunk_size: u64, max_workers: usize
     (wanted.min(max_workers.max(1) as u64) as usize).min(files.max(1))
 }
 
+/// Split files are cut into pieces of at least this size (or the chunk size, when smaller).
+pub const MIN_PIECE: u64 = 64 * 1024 * 1024;
+
+/// How many pieces of at least `min_piece` bytes `size` bytes could be cut into (1 when it may
+/// not be split): what [`chunk_count`] is given in place of a file count.
+pub fn max_pieces(size: u64, splittable: bool, min_piece: u64) -> usize {
+    if splittable {
+        (size / min_piece.max(1)).max(1) as usize
+    } else {
+        1
+    }
+}
+
+/// The pieces file `i` of `size` bytes is cut into for chunks of `ideal` bytes: pieces of about
+/// a quarter of a chunk (at least `min_piece`), so that no piece outweighs the balance.
+fn pieces(i: usize, size: u64, ideal: u64, min_piece: u64) -> Vec<Piece> {
+    let target = (ideal / 4).max(min_piece).max(1);
+    let n = size.div_ceil(target).max(1);
+    let base = size / n;
+    let extra = size % n;
+    let mut offset = 0;
+    (0..n)
+        .map(|k| {
+            let len = base + u64::from(k < extra);
+            let p = Piece { file: i, offset, len };
+            offset += len;
+            p
+        })
+        .collect()
+}
+
 /// Plans `sizes` (file sizes, in manifest order) into `chunks` balanced chunks (fewer when there
-/// are fewer files).
+/// are fewer files). No file is split.
 pub fn plan(sizes: &[u64], chunks: usize) -> Plan {
+    plan_split(sizes, chunks, MIN_PIECE, |_| false)
+}
+
+/// Plans `sizes` into `chunks` balanced chunks; files for which `splittable` holds and that are
+/// larger than a piece (a quarter of a chunk, at least `min_piece` bytes) are cut into
+/// byte-range pieces spread like files.
+pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl Fn(usize) -> bool) -> Plan {
     let total: u64 = sizes.iter().sum();
-    let n = chunks.clamp(1, sizes.len().max(1));
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    // Largest first; ties by index so plans are deterministic.
-    order.sort_unstable_by_key(|&i| (Reverse(sizes[i]), i));
+    let ideal = total.div_ceil(chunks.max(1) as u64);
+    // Whole files as pieces with `len == size` and `offset == 0`; split files as several.
+    let mut items: Vec<(Piece, bool)> = Vec::with_capacity(sizes.len());
+    for (i, &size) in sizes.iter().enumerate() {
+        if chunks > 1 && splittable(i) && size > (ideal / 4).max(min_piece) {
+            items.extend(pieces(i, size, ideal, min_piece).into_iter().map(|p| (p, true)));
+        } else {
+            items.push((
+                Piece {
+                    file: i,
+                    offset: 0,
+                    len: size,
+                },
+                false,
+            ));
+        }
+    }
+    let n = chunks.clamp(1, items.len().max(1));
+    // Largest first; ties by file and offset so plans are deterministic.
+    items.sort_unstable_by_key(|(p, _)| (Reverse(p.len), p.file, p.offset));
     let mut chunks: Vec<Chunk> = (0..n)
         .map(|id| Chunk {
             id: id as u32,
             files: Vec::new(),
+            pieces: Vec::new(),
             bytes: 0,
         })
         .collect();
     // Min-heap of (load, chunk id): the least-loaded chunk on top.
     let mut heap: BinaryHeap<Reverse<(u64, usize)>> = (0..n).map(|i| Reverse((0, i))).collect();
-    for i in order {
+    for (p, split) in items {
         let Some(Reverse((load, c))) = heap.pop() else { break };
-        chunks[c].files.push(i);
-        chunks[c].bytes = load + sizes[i];
+        if split {
+            chunks[c].pieces.push(p);
+        } else {
+            chunks[c].files.push(p.file);
+        }
+        chunks[c].bytes = load + p.len;
         heap.push(Reverse((chunks[c].bytes, c)));
     }
-    chunks.retain(|c| !c.files.is_empty());
+    chunks.retain(|c| !c.files.is_empty() || !c.pieces.is_empty());
     for (id, c) in chunks.iter_mut().enumerate() {
         c.id = id as u32;
     }
@@ -88,16 +166,29 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every byte of every file is planned exactly once.
     fn check_partition(sizes: &[u64], p: &Plan) {
-        let mut seen = vec![false; sizes.len()];
+        let mut ranges: Vec<Vec<(u64, u64)>> = vec![Vec::new(); sizes.len()];
         for c in &p.chunks {
-            assert_eq!(c.bytes, c.files.iter().map(|&i| sizes[i]).sum::<u64>());
+            let bytes = c.files.iter().map(|&i| sizes[i]).sum::<u64>() + c.pieces.iter().map(|p| p.len).sum::<u64>();
+            assert_eq!(c.bytes, bytes);
             for &i in &c.files {
-                assert!(!seen[i], "file {i} planned twice");
-                seen[i] = true;
+                ranges[i].push((0, sizes[i]));
+            }
+            for piece in &c.pieces {
+                ranges[piece.file].push((piece.offset, piece.offset + piece.len));
             }
         }
-        assert!(seen.iter().all(|s| *s), "every file is planned");
+        for (i, r) in ranges.iter_mut().enumerate() {
+            r.sort_unstable();
+            assert!(!r.is_empty(), "file {i} is planned");
+            let mut at = 0;
+            for &(a, b) in r.iter() {
+                assert_eq!(a, at, "file {i}: a gap or an overlap at byte {at}");
+                at = b;
+            }
+            assert_eq!(at, sizes[i], "file {i} is planned to its end");
+        }
     }
 
     #[test]
@@ -132,6 +223,73 @@ mod tests {
             if largest_file * 20 <= p.ideal() {
                 prop_assert!(p.largest() as f64 <= bound as f64 * 1.05, "largest {} vs bound {}", p.largest(), bound);
             }
+        }
+    }
+
+    #[test]
+    fn a_big_file_is_spread_when_it_may_be_split() {
+        const MIB: u64 = 1 << 20;
+        // The benchmark's shape: 1.5 GiB, 10 x 200 MiB, 200 small files, 8 workers.
+        let mut sizes = vec![1536 * MIB];
+        sizes.extend([200 * MIB; 10]);
+        sizes.extend([4096; 200]);
+        let whole = plan(&sizes, 8);
+        assert_eq!(whole.largest(), 1536 * MIB, "unsplit, the big file is one chunk");
+        let split = plan_split(&sizes, 8, MIN_PIECE, |_| true);
+        check_partition(&sizes, &split);
+        assert_eq!(split.chunks.len(), 8);
+        assert!(
+            split.largest() as f64 <= split.ideal() as f64 * 1.25,
+            "largest {} vs ideal {}",
+            split.largest(),
+            split.ideal()
+        );
+        let holders = split
+            .chunks
+            .iter()
+            .filter(|c| c.pieces.iter().any(|p| p.file == 0))
+            .count();
+        assert!(holders >= 4, "the big file is moved by {holders} chunks");
+        // Only what may be split is split; small files never are.
+        let only_big = plan_split(&sizes, 8, MIN_PIECE, |i| i == 0);
+        check_partition(&sizes, &only_big);
+        assert!(only_big.chunks.iter().flat_map(|c| &c.pieces).all(|p| p.file == 0));
+        // One chunk: nothing to spread.
+        assert!(plan_split(&sizes, 1, MIN_PIECE, |_| true).chunks[0].pieces.is_empty());
+        // A 50 GB file alone spreads over every worker.
+        let one = plan_split(
+            &[50_000_000_000],
+            chunk_count(
+                50_000_000_000,
+                max_pieces(50_000_000_000, true, MIN_PIECE),
+                30_000_000_000,
+                100,
+                true,
+            ),
+            |_| true,
+        );
+        check_partition(&[50_000_000_000], &one);
+        assert_eq!(one.chunks.len(), 100);
+        assert!(one.largest() as f64 <= one.ideal() as f64 * 1.25);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// With splitting, every byte is planned once and the largest chunk stays within a
+        /// quarter of the ideal (or one minimal piece) above it.
+        #[test]
+        fn split_plans_cover_every_byte(n in 1usize..300, max_size in 1u64..(4u64 << 30), workers in 1usize..120, seed in any::<u64>()) {
+            let mut x = seed | 1;
+            let sizes: Vec<u64> = (0..n).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x % max_size + 1 }).collect();
+            let total: u64 = sizes.iter().sum();
+            let items: usize = sizes.iter().map(|&s| max_pieces(s, true, MIN_PIECE)).sum();
+            let p = plan_split(&sizes, chunk_count(total, items, 1 << 30, workers, true), MIN_PIECE, |i| i % 3 != 0);
+            prop_assert!(p.chunks.len() <= workers);
+            check_partition(&sizes, &p);
+            let unsplit = sizes.iter().enumerate().filter(|(i, _)| i % 3 == 0).map(|(_, &s)| s).max().unwrap_or(0);
+            let bound = (p.ideal() + (p.ideal() / 4).max(MIN_PIECE)).max(unsplit + p.ideal());
+            prop_assert!(p.largest() <= bound, "largest {} vs bound {}", p.largest(), bound);
         }
     }
 

@@ -12,7 +12,7 @@ use hubmigrate_proto as pb;
 use crate::cli::RunArgs;
 use crate::config::{Resolved, Sides, resolve};
 use crate::envfile::Env;
-use crate::plan::{Plan, chunk_count, plan};
+use crate::plan::{MIN_PIECE, Plan, chunk_count, max_pieces, plan_split};
 use crate::progress::{bytes, duration};
 use crate::report::{Report, exit};
 
@@ -64,6 +64,7 @@ pub fn file_tasks(manifest: &Manifest, dest: &Hub) -> Vec<pb::FileTask> {
             sha256: f.sha256.clone().unwrap_or_default(),
             git_oid: f.git_oid.clone().unwrap_or_default(),
             lfs: f.lfs || f.size > dest.max_regular_size(),
+            slice: None,
         })
         .collect()
 }
@@ -107,6 +108,10 @@ fn print_plan(p: &Planned) {
         duration(p.eta),
         p.model.describe()
     );
+    let (files, pieces) = plan.split();
+    if files > 0 {
+        eprintln!("split   {files} large file(s) cut into {pieces} pieces spread over the chunks (multipart uploads)");
+    }
 }
 
 /// Runs (or with `dry_run`, plans) one migration and returns its exit code.
@@ -194,7 +199,8 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// The file tasks of each chunk.
+    /// The whole-file tasks of each chunk (a split file's pieces become slices only once its
+    /// upload is opened: [`crate::split::open`]).
     pub fn chunk_tasks(&self) -> Vec<Vec<pb::FileTask>> {
         self.plan
             .chunks
@@ -237,7 +243,7 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
         } else {
             (0..tasks.len()).collect()
         };
-        let plan = plan_subset(&tasks, &moved, args);
+        let plan = plan_subset(&tasks, &moved, args, false);
         let (eta, model) = estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
         return Ok(Some(Planned {
             sides,
@@ -258,7 +264,7 @@ pub async fn plan_migration(args: &RunArgs, env: &Env, dry_run: bool) -> Result<
     let moved: Vec<usize> = (0..tasks.len())
         .filter(|&i| tasks[i].lfs || sides.source.repo.platform != Platform::Git)
         .collect();
-    let plan = plan_subset(&tasks, &moved, args);
+    let plan = plan_subset(&tasks, &moved, args, crate::split::splittable(&sides.dest.hub));
     let branch = sides.dest.hub.default_branch().to_string();
     let (eta, model) = estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
     Ok(Some(Planned {
@@ -288,6 +294,7 @@ async fn estimate(
         latency: probed.map(|p| p.latency).unwrap_or(0.0),
         measured: probed.is_some(),
         concurrency: args.worker_concurrency.max(1) as usize,
+        streams: args.streams.max(1) as usize,
         max_workers: args.max_workers.max(1) as usize,
         cap: args.rate_cap.map(|c| c as f64),
     };
@@ -295,20 +302,30 @@ async fn estimate(
 }
 
 /// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
-/// `tasks`.
-fn plan_subset(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs) -> Plan {
+/// `tasks`. With `multipart` (the destination takes multipart uploads), large LFS files may be
+/// split across chunks.
+fn plan_subset(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
     let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
+    let splittable = |k: usize| multipart && tasks[moved[k]].lfs && tasks[moved[k]].sha256.len() == 64;
+    // "A file larger than the chunk size is split": pieces are never smaller than it.
+    let min_piece = args.chunk_size.clamp(1, MIN_PIECE);
+    let pieces: usize = (0..sizes.len())
+        .map(|k| max_pieces(sizes[k], splittable(k), min_piece))
+        .sum();
     let n = chunk_count(
         sizes.iter().sum(),
-        sizes.len(),
+        pieces,
         args.chunk_size,
         args.max_workers as usize,
         args.parallel,
     );
-    let mut p = plan(&sizes, n);
+    let mut p = plan_split(&sizes, n, min_piece, splittable);
     for c in &mut p.chunks {
         for f in &mut c.files {
             *f = moved[*f];
+        }
+        for piece in &mut c.pieces {
+            piece.file = moved[piece.file];
         }
     }
     p
@@ -368,8 +385,11 @@ async fn execute(
     }
     let branch = p.branch.as_str();
 
-    // 5. Transfer.
-    let results = transfer(args, &p, log_format, report).await?;
+    // 5. Transfer (files split across workers get their multipart uploads opened first and
+    // completed after).
+    let opened = crate::split::open(&p).await?;
+    let results = transfer(args, &p, opened.chunks, log_format, report).await?;
+    let results = crate::split::complete(&sides.dest.hub, &opened.uploads, results).await?;
     let results = if sides.source.repo.platform == Platform::Git {
         crate::finish::fill_results(sides, &manifest.commit, tasks, results).await?
     } else {
@@ -414,7 +434,7 @@ async fn execute_git(
     } else {
         let present = crate::gitflow::check_destination(sides, &p.branch, &p.tasks, args.pointer_only).await?;
         if !p.plan.chunks.is_empty() && present < p.tasks.len() {
-            let results = transfer(args, p, log_format, report).await?;
+            let results = transfer(args, p, p.chunk_tasks(), log_format, report).await?;
             report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
         }
         report.files_already_present = present;
@@ -429,13 +449,14 @@ async fn execute_git(
     Ok(verdict(report, mismatches))
 }
 
-/// Step 5: one worker per chunk; returns the per-file results by path.
+/// Step 5: one worker per chunk (`chunks`: each one's tasks); returns the per-task results.
 async fn transfer(
     args: &RunArgs,
     p: &Planned,
+    chunks: Vec<Vec<pb::FileTask>>,
     log_format: &'static str,
     report: &mut Report,
-) -> Result<std::collections::HashMap<String, pb::FileResult>, Failure> {
+) -> Result<std::collections::HashMap<pb::TaskKey, pb::FileResult>, Failure> {
     let sides = &p.sides;
     let migration_id = format!("m-{}", &crate::secret::random_hex(6));
     report.migration_id = migration_id.clone();
@@ -444,11 +465,12 @@ async fn transfer(
         migration_id: migration_id.clone(),
         source,
         dest,
-        chunks: p.chunk_tasks(),
+        chunks,
         total_bytes: report.bytes,
         max_workers: args.max_workers as usize,
         max_attempts: args.max_attempts,
         concurrency: args.worker_concurrency,
+        streams: args.streams,
     };
     let worker_env = crate::executor::WorkerEnv {
         coordinator: String::new(),

@@ -37,8 +37,8 @@ struct ChunkState {
     /// The attempt currently allowed to report (0: none running).
     attempt: u32,
     last_seen: Option<Instant>,
-    /// Bytes of files in flight in the current attempt.
-    in_flight: HashMap<String, u64>,
+    /// Bytes of files (and slices) in flight in the current attempt.
+    in_flight: HashMap<pb::TaskKey, u64>,
     /// Bytes of this chunk's finished files.
     done: u64,
 }
@@ -46,7 +46,7 @@ struct ChunkState {
 #[derive(Default)]
 struct Inner {
     chunks: Vec<ChunkState>,
-    results: HashMap<String, pb::FileResult>,
+    results: HashMap<pb::TaskKey, pb::FileResult>,
     done_bytes: u64,
 }
 
@@ -57,6 +57,7 @@ pub struct Shared {
     dest: pb::Side,
     tasks: Vec<Vec<pb::FileTask>>,
     concurrency: u32,
+    streams: u32,
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<Event>,
     cancel: watch::Sender<Option<String>>,
@@ -70,6 +71,7 @@ impl Shared {
         dest: pb::Side,
         tasks: Vec<Vec<pb::FileTask>>,
         concurrency: u32,
+        streams: u32,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Event>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Inner {
@@ -84,6 +86,7 @@ impl Shared {
                 dest,
                 tasks,
                 concurrency,
+                streams,
                 inner: Mutex::new(inner),
                 events: tx,
                 cancel,
@@ -128,7 +131,7 @@ impl Shared {
         let total = self
             .tasks
             .get(chunk as usize)
-            .map(|t| t.iter().map(|f| f.size).sum())
+            .map(|t| t.iter().map(|f| f.bytes()).sum())
             .unwrap_or(0);
         let done = g
             .chunks
@@ -138,8 +141,9 @@ impl Shared {
         (done.min(total), total)
     }
 
-    /// The per-file results (taken once the transfer is over).
-    pub fn results(&self) -> HashMap<String, pb::FileResult> {
+    /// The per-task results (taken once the transfer is over): by path, and by first part for
+    /// the slices of split files.
+    pub fn results(&self) -> HashMap<pb::TaskKey, pb::FileResult> {
         self.lock().results.clone()
     }
 
@@ -175,19 +179,23 @@ impl Shared {
         match ev.event {
             Some(E::Heartbeat(_)) | None => {}
             Some(E::Progress(p)) => {
-                g.chunks[i].in_flight.insert(p.path, p.bytes);
+                g.chunks[i]
+                    .in_flight
+                    .insert(pb::TaskKey::new(&p.path, p.first_part), p.bytes);
             }
             Some(E::File(f)) => {
-                if !self.tasks[i].iter().any(|t| t.path == f.path) {
-                    tracing::warn!(chunk = i, path = %f.path, "a worker reported a file outside its chunk; ignored");
+                let key = f.key();
+                let Some(task) = self.tasks[i].iter().find(|t| t.key() == key) else {
+                    tracing::warn!(chunk = i, task = %key, "a worker reported a file outside its chunk; ignored");
                     return;
+                };
+                let bytes = task.bytes();
+                g.chunks[i].in_flight.remove(&key);
+                if !g.results.contains_key(&key) {
+                    g.done_bytes += bytes;
+                    g.chunks[i].done += bytes;
                 }
-                g.chunks[i].in_flight.remove(&f.path);
-                if !g.results.contains_key(&f.path) {
-                    g.done_bytes += f.size;
-                    g.chunks[i].done += f.size;
-                }
-                g.results.insert(f.path.clone(), f);
+                g.results.insert(key, f);
             }
             Some(E::Done(_)) => {
                 drop(g);
@@ -288,6 +296,7 @@ impl Coordinator for Service {
             files: s.tasks[i].clone(),
             heartbeat_ms: 2000,
             concurrency: s.concurrency,
+            streams: s.streams,
         }))
     }
 

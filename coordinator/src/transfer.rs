@@ -30,6 +30,7 @@ pub struct Transfer {
     pub max_workers: usize,
     pub max_attempts: u32,
     pub concurrency: u32,
+    pub streams: u32,
 }
 
 struct Running<W> {
@@ -37,12 +38,23 @@ struct Running<W> {
     exited_at: Option<(Instant, bool)>,
 }
 
-/// Runs every chunk to completion with local worker processes and returns the per-file results
-/// by path.
-pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMap<String, pb::FileResult>, Failure> {
+/// Runs every chunk to completion with local worker processes and returns the per-task results
+/// (by path, and by first part for slices of split files).
+pub async fn run(
+    t: Transfer,
+    bin: PathBuf,
+    mut env: WorkerEnv,
+) -> Result<HashMap<pb::TaskKey, pb::FileResult>, Failure> {
     let n = t.chunks.len();
-    let all_paths: Vec<String> = t.chunks.iter().flatten().map(|f| f.path.clone()).collect();
-    let (shared, mut events) = Shared::new(t.migration_id.clone(), t.source, t.dest, t.chunks, t.concurrency);
+    let all: Vec<pb::TaskKey> = t.chunks.iter().flatten().map(|f| f.key()).collect();
+    let (shared, mut events) = Shared::new(
+        t.migration_id.clone(),
+        t.source,
+        t.dest,
+        t.chunks,
+        t.concurrency,
+        t.streams,
+    );
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), env.secret.clone());
     let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.map_err(|e| Failure {
@@ -73,7 +85,7 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
     server.abort();
     outcome?;
     let results = shared.results();
-    if let Some(missing) = all_paths.iter().find(|p| !results.contains_key(*p)) {
+    if let Some(missing) = all.iter().find(|k| !results.contains_key(*k)) {
         return Err(Failure {
             code: exit::FAILURE,
             message: format!("no worker reported {missing}; nothing was committed"),

@@ -25,8 +25,9 @@ async fn calls_without_the_secret_are_refused() {
         sha256: "a".repeat(64),
         git_oid: String::new(),
         lfs: true,
+        slice: None,
     };
-    let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1);
+    let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1, 1);
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), "the-secret".into());
     let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.unwrap();

@@ -7,6 +7,7 @@ pub mod git;
 pub mod hashing;
 pub mod http;
 pub mod manifest;
+pub mod parallel;
 pub mod redact;
 pub mod reporef;
 

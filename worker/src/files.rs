@@ -1,12 +1,19 @@
 //! Moving files: an LFS object streams from the source download straight into the destination's
-//! object store (one PUT, or parts), hashed on the way; a regular file is read into memory,
-//! checked, and handed back for the commit. Each file is retried a bounded number of times.
+//! object store, hashed on the way; a regular file is read into memory, checked, and handed back
+//! for the commit. Each file (and each part) is retried a bounded number of times.
+//!
+//! Large objects move over several connections: multipart parts are read with ranged GETs and
+//! PUT in parallel; an object the destination takes as one PUT stream is read in parallel
+//! segments that are put back in order on the way (see [`hubmigrate_hub::parallel`]). A slice
+//! task (parts of a file split across workers) PUTs its parts and reports their ETags.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use hubmigrate_hub::hashing::Hashing;
+use futures_util::{StreamExt, TryStreamExt};
+use hubmigrate_hub::hashing::{ByteStream, Hashing};
 use hubmigrate_hub::hub::{Hub, UploadAction};
+use hubmigrate_hub::parallel::{Budget, Opener, ordered};
 use hubmigrate_hub::reporef::RepoRef;
 use hubmigrate_hub::transfer::open_resuming;
 use hubmigrate_hub::{Error, Result};
@@ -17,16 +24,45 @@ pub const FILE_ATTEMPTS: u32 = 3;
 /// Regular files are held in memory for the commit; anything larger must be LFS.
 pub const MAX_INLINE: u64 = 256 * 1024 * 1024;
 
-/// Where bytes come from and go to.
+/// Buffer memory a worker may hold for objects read in parallel segments.
+pub const BUFFER_BUDGET: u64 = 64 << 20;
+/// Bytes per segment of a parallel read.
+pub const SEGMENT: u64 = 8 << 20;
+
+/// Where bytes come from and go to, and how many connections a worker may open.
 pub struct Sides {
     pub source: Hub,
     pub source_repo: RepoRef,
     pub commit: String,
     pub dest: Hub,
     pub dest_repo: RepoRef,
+    pub budget: Budget,
 }
 
 impl Sides {
+    /// Opens any range of `t`'s content at the source (each range resumes on its own).
+    fn opener(&self, t: &pb::FileTask) -> Opener {
+        let (hub, repo, commit, path) = (
+            self.source.clone(),
+            self.source_repo.clone(),
+            self.commit.clone(),
+            t.path.clone(),
+        );
+        let object = (t.lfs && t.sha256.len() == 64).then(|| (t.sha256.clone(), t.size));
+        Arc::new(move |offset, len| {
+            let object = object.as_ref().map(|(o, s)| (o.as_str(), *s));
+            open_resuming(&hub, &repo, &commit, &path, object, offset, len)
+        })
+    }
+
+    /// The whole of `t` in order: one stream for a small file, parallel segments for a large one.
+    fn whole(&self, t: &pb::FileTask, progress: Arc<AtomicU64>) -> (Hashing, hubmigrate_hub::hashing::DigestSlot) {
+        if t.size <= self.budget.segment() {
+            return self.open(t, 0, t.size, progress, None);
+        }
+        Hashing::new(ordered(self.opener(t), 0, t.size, &self.budget), None, progress)
+    }
+
     fn open(
         &self,
         t: &pb::FileTask,
@@ -91,7 +127,7 @@ pub async fn move_lfs(
         UploadAction::Basic { href, headers, verify } => {
             with_retries(&t.path, |_| async {
                 progress.store(0, std::sync::atomic::Ordering::Relaxed);
-                let (body, slot) = s.open(t, 0, t.size, progress.clone(), None);
+                let (body, slot) = s.whole(t, progress.clone());
                 let put = s.dest.put(href, headers, t.size, Box::pin(body)).await;
                 let d = slot.finish();
                 // Bytes that do not hash to the oid were corrupted on the way from the source:
@@ -135,26 +171,7 @@ pub async fn move_lfs(
                     t.size
                 )));
             }
-            let mut etags = Vec::with_capacity(parts.len());
-            let done = Arc::new(AtomicU64::new(0));
-            for (i, url) in parts.iter().enumerate() {
-                let offset = i as u64 * chunk_size;
-                let len = (*chunk_size).min(t.size - offset);
-                let etag = with_retries(&t.path, |_| {
-                    let part_progress = Arc::new(AtomicU64::new(0));
-                    let (body, _) = s.open(t, offset, len, part_progress, None);
-                    let progress = progress.clone();
-                    let done = done.clone();
-                    async move {
-                        let etag = s.dest.put(url, &[], len, Box::pin(body)).await?;
-                        let total = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
-                        progress.store(total, std::sync::atomic::Ordering::Relaxed);
-                        etag.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
-                    }
-                })
-                .await?;
-                etags.push(etag);
-            }
+            let etags = put_parts(s, t, *chunk_size, 1, parts, progress).await?;
             // The object store verifies the whole object's sha256 when the parts are assembled.
             with_retries(&t.path, |_| s.dest.complete_multipart(complete, &t.sha256, &etags)).await?;
             if let Some(v) = verify {
@@ -167,6 +184,78 @@ pub async fn move_lfs(
     Ok(result)
 }
 
+/// PUTs parts `first_part ..` (1-based, `part_size` bytes each, the file's last part shorter) of
+/// `t` to `urls`, several at once within the worker's connection budget, each read with its own
+/// ranged GET and retried alone; returns their ETags in part order. `progress` counts the bytes
+/// of every part as they pass (a retried part starts its count again).
+pub async fn put_parts(
+    s: &Sides,
+    t: &pb::FileTask,
+    part_size: u64,
+    first_part: u32,
+    urls: &[String],
+    progress: Arc<AtomicU64>,
+) -> Result<Vec<String>> {
+    let part_size = part_size.max(1);
+    let open = s.opener(t);
+    let jobs = urls.iter().enumerate().map(|(i, url)| {
+        let offset = (u64::from(first_part.max(1)) - 1 + i as u64) * part_size;
+        let len = part_size.min(t.size.saturating_sub(offset));
+        let (open, progress) = (open.clone(), progress.clone());
+        async move {
+            let _connection = s.budget.connection().await;
+            with_retries(&t.path, |_| {
+                let counted = Arc::new(AtomicU64::new(0));
+                let body = counting(open(offset, len), vec![counted.clone(), progress.clone()]);
+                let progress = progress.clone();
+                async move {
+                    let put = s.dest.put(url, &[], len, body).await;
+                    if put.is_err() {
+                        progress.fetch_sub(counted.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    put?.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
+                }
+            })
+            .await
+        }
+    });
+    futures_util::stream::iter(jobs)
+        .buffered(s.budget.streams())
+        .try_collect()
+        .await
+}
+
+/// `body` with every chunk's length added to each of `counters`.
+fn counting(body: ByteStream, counters: Vec<Arc<AtomicU64>>) -> ByteStream {
+    Box::pin(body.inspect_ok(move |b| {
+        for c in &counters {
+            c.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }))
+}
+
+/// Moves a slice of a file split across workers: its parts go to the multipart upload the
+/// coordinator opened, and their ETags go back for the coordinator to complete it.
+pub async fn move_slice(
+    s: &Sides,
+    t: &pb::FileTask,
+    slice: &pb::Slice,
+    progress: Arc<AtomicU64>,
+) -> Result<pb::FileResult> {
+    let etags = put_parts(s, t, slice.part_size, slice.first_part, &slice.urls, progress).await?;
+    let mut r = pb::FileResult {
+        path: t.path.clone(),
+        size: t.size,
+        sha256: t.sha256.clone(),
+        first_part: slice.first_part,
+        etags,
+        bytes_sent: t.bytes(),
+        ..Default::default()
+    };
+    r.set_outcome(pb::FileOutcome::Uploaded);
+    Ok(r)
+}
+
 /// Reads a regular file for the commit, checking it against the listing's hashes.
 pub async fn read_regular(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>) -> Result<pb::FileResult> {
     if t.size > MAX_INLINE {
@@ -176,7 +265,6 @@ pub async fn read_regular(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>)
         )));
     }
     with_retries(&t.path, |_| async {
-        use futures_util::TryStreamExt;
         progress.store(0, std::sync::atomic::Ordering::Relaxed);
         let (body, slot) = s.open(t, 0, t.size, progress.clone(), Some(t.size));
         let content: Vec<u8> = body

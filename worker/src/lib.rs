@@ -146,19 +146,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
 
-    let active: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>> = Arc::default();
+    let active: Arc<Mutex<HashMap<pb::TaskKey, Arc<AtomicU64>>>> = Arc::default();
     let done_bytes = Arc::new(AtomicU64::new(0));
     let beat = {
         let (tx, active, envelope) = (tx.clone(), active.clone(), envelope.clone());
         let every = Duration::from_millis(u64::from(assignment.heartbeat_ms.max(200)));
-        let total: u64 = assignment.files.iter().map(|f| f.size).sum();
+        let total: u64 = assignment.files.iter().map(|f| f.bytes()).sum();
         let files = assignment.files.len();
         let done_bytes = done_bytes.clone();
         let task = async move {
             let mut last_line = std::time::Instant::now();
             loop {
                 tokio::time::sleep(every).await;
-                let snapshot: Vec<(String, u64)> = active
+                let snapshot: Vec<(pb::TaskKey, u64)> = active
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .iter()
@@ -177,11 +177,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                         "progress"
                     );
                 }
-                for (path, bytes) in snapshot {
+                for (key, bytes) in snapshot {
                     let _ = tx
                         .send(envelope(pb::worker_event::Event::Progress(pb::Progress {
-                            path,
+                            path: key.path,
                             bytes,
+                            first_part: key.first_part,
                         })))
                         .await;
                 }
@@ -238,25 +239,31 @@ async fn move_files(
     a: &pb::Assignment,
     tx: &mpsc::Sender<pb::WorkerEvent>,
     envelope: &(impl Fn(pb::worker_event::Event) -> pb::WorkerEvent + Clone),
-    active: &Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+    active: &Arc<Mutex<HashMap<pb::TaskKey, Arc<AtomicU64>>>>,
     done_bytes: &AtomicU64,
 ) -> anyhow::Result<()> {
     let (source, source_repo, commit) = side(a.source.as_ref(), cfg.source_token.clone())?;
     let (dest, dest_repo, branch) = side(a.dest.as_ref(), cfg.dest_token.clone())?;
+    // Older coordinators send no stream count: one connection per file stream, as before.
+    let streams = if a.streams == 0 { a.concurrency } else { a.streams };
     let sides = files::Sides {
         source,
         source_repo,
         commit,
         dest,
         dest_repo,
+        budget: hubmigrate_hub::parallel::Budget::new(streams.max(1) as usize, files::BUFFER_BUDGET, files::SEGMENT),
     };
-    let lfs: Vec<&pb::FileTask> = a.files.iter().filter(|t| t.lfs).collect();
-    for t in &lfs {
+    for t in &a.files {
         anyhow::ensure!(
             hubmigrate_hub::manifest::check_path(&t.path).is_ok(),
             "unsafe path {:?} in the assignment",
             t.path
         );
+    }
+    // Slices already have their upload (the coordinator opened it); whole LFS files ask the store.
+    let lfs: Vec<&pb::FileTask> = a.files.iter().filter(|t| t.lfs && t.slice.is_none()).collect();
+    for t in &lfs {
         anyhow::ensure!(t.sha256.len() == 64, "{} has no sha256 to upload it under", t.path);
     }
     let objects: Vec<(String, u64)> = lfs.iter().map(|t| (t.sha256.clone(), t.size)).collect();
@@ -274,23 +281,24 @@ async fn move_files(
         active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(t.path.clone(), progress.clone());
+            .insert(t.key(), progress.clone());
         let action = action_of.get(t.path.as_str()).copied();
         let sides = &sides;
         async move {
-            let r = match action {
-                Some(act) => files::move_lfs(sides, t, act, progress).await,
-                None => files::read_regular(sides, t, progress).await,
+            let r = match (&t.slice, action) {
+                (Some(slice), _) => files::move_slice(sides, t, slice, progress).await,
+                (None, Some(act)) => files::move_lfs(sides, t, act, progress).await,
+                (None, None) => files::read_regular(sides, t, progress).await,
             };
             (t, r)
         }
     });
     let mut results = futures_util::stream::iter(jobs).buffer_unordered(a.concurrency.max(1) as usize);
     while let Some((t, r)) = results.next().await {
-        active.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.path);
-        let r = r.with_context(|| format!("moving {}", t.path))?;
-        done_bytes.fetch_add(t.size, Ordering::Relaxed);
-        tracing::info!(path = %t.path, outcome = ?r.outcome(), bytes = r.bytes_sent, "file done");
+        active.lock().unwrap_or_else(|e| e.into_inner()).remove(&t.key());
+        let r = r.with_context(|| format!("moving {}", t.key()))?;
+        done_bytes.fetch_add(t.bytes(), Ordering::Relaxed);
+        tracing::info!(path = %t.path, first_part = t.first_part(), outcome = ?r.outcome(), bytes = r.bytes_sent, "file done");
         tx.send(envelope(pb::worker_event::Event::File(r)))
             .await
             .context("the coordinator stopped listening")?;

@@ -244,6 +244,7 @@ impl Runner {
             report: None,
             max_attempts: 3,
             worker_concurrency: 4,
+            streams: 8,
             worker_bin: None,
             executor: crate::cli::ExecutorArg::Local,
             namespace: None,
@@ -351,13 +352,15 @@ impl Runner {
         )
         .await;
         let secret = self.grpc_secret().await?;
+        let opened = crate::split::open(&planned).await.map_err(|f| f.message)?;
         let (source, dest) = planned.sides_pb();
         let (shared, mut events) = Shared::new(
             self.name.clone(),
             source,
             dest,
-            planned.chunk_tasks(),
+            opened.chunks,
             args.worker_concurrency,
+            args.streams,
         );
         self.ctx.registry.add(shared.clone(), secret);
         let token_var = |p: hubmigrate_hub::reporef::Platform| match p {
@@ -429,7 +432,9 @@ impl Runner {
             &planned.sides,
             &planned.manifest.commit,
             &planned.tasks,
-            shared.results(),
+            crate::split::complete(&planned.sides.dest.hub, &opened.uploads, shared.results())
+                .await
+                .map_err(|f| f.message)?,
         )
         .await
         .map_err(|f| f.message)?;

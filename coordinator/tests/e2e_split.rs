@@ -1,0 +1,107 @@
+//! End to end: large files over several connections. A file larger than a chunk is cut into
+//! pieces moved by different workers into one multipart upload that the coordinator completes
+//! (Hugging Face destination); a destination that takes one PUT stream (ModelScope) gets a large
+//! file read over parallel ranged GETs, put back in order. Faults on the way make parts and
+//! ranges retry on their own.
+
+mod common;
+use common::*;
+use sha2::{Digest, Sha256};
+
+const MIB: u64 = 1 << 20;
+
+/// sha256 of what `url` serves to `token` (redirects followed).
+fn served_sha256(url: &str, token: &str) -> String {
+    let dir = TempDir::new("dl");
+    let file = dir.path().join("body");
+    let auth = format!("Authorization: Bearer {token}");
+    let ok = std::process::Command::new("curl")
+        .args(["-sfL", "-H", &auth, "-o"])
+        .arg(&file)
+        .arg(url)
+        .status()
+        .expect("curl")
+        .success();
+    assert!(ok, "download of {url} failed");
+    hex::encode(Sha256::digest(std::fs::read(&file).expect("downloaded body")))
+}
+
+fn seeded_big(flavor_dir: &TempDir) -> SeededFile {
+    let files = seed(
+        flavor_dir.path(),
+        "hf",
+        "alice/big",
+        &[
+            "--lfs-file",
+            "weights/big.safetensors=40MiB",
+            "--lfs-files",
+            "2",
+            "--lfs-size",
+            "3MiB",
+            "--files",
+            "3",
+        ],
+    );
+    files
+        .into_iter()
+        .find(|f| f.path == "weights/big.safetensors")
+        .expect("the big file was seeded")
+}
+
+#[test]
+fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
+    let src = TempDir::new("src");
+    let big = seeded_big(&src);
+    let source = Hubsim::start_in("hf", src, &[]);
+    // Parts of 5 MiB; a few 5xx answers anywhere (part PUTs and the completion included).
+    let dest = Hubsim::start(
+        "hf",
+        &["--multipart-threshold", "8MiB", "--part-size", "5MiB", "--fail-5xx", "0.03"],
+    );
+    let flags = ["--parallel", "--max-workers", "4", "--chunk-size", "8MiB", "--streams", "3"];
+    let run = run_to("hf:alice/big", "hf", &source, &dest, &flags);
+    assert_code(&run, 0);
+    let out = run.output();
+    assert!(
+        out.contains("split   1 large file(s) cut into 5 pieces"),
+        "the plan says the big file is split:\n{out}"
+    );
+    let (files, uploaded, verified) = summary(&run);
+    assert!(verified, "{out}");
+    assert_eq!(files, 1 + 2 + 3 + 1, "every file, .gitattributes included");
+    assert!(uploaded >= 46 * MIB, "{uploaded}");
+    assert_eq!(run.report.as_ref().unwrap()["chunks"], 4);
+    // The assembled object is the source's file, byte for byte.
+    let url = format!("{}/alice/big/resolve/main/{}", dest.url, big.path);
+    assert_eq!(served_sha256(&url, ALICE), big.sha256);
+
+    // Run again: the store holds the object, nothing is split or sent.
+    let again = run_to("hf:alice/big", "hf", &source, &dest, &flags);
+    assert_code(&again, 0);
+    assert_eq!(summary(&again), (files, 0, true));
+}
+
+#[test]
+fn a_single_put_destination_gets_a_large_file_read_over_parallel_ranges() {
+    let src = TempDir::new("src");
+    let big = seeded_big(&src);
+    // Cut bodies on the source: each range resumes where it broke.
+    let source = Hubsim::start_in("hf", src, &["--truncate", "0.05"]);
+    let dest = Hubsim::start("ms", &[]);
+    let run = run_to("hf:alice/big", "ms", &source, &dest, &["--streams", "4"]);
+    assert_code(&run, 0);
+    let (_, uploaded, verified) = summary(&run);
+    assert!(verified && uploaded >= 46 * MIB, "{}", run.output());
+    // ModelScope's own listing: the object it stored hashes to the source's sha256.
+    let (code, v) = get_json(
+        &format!("{}/api/v1/models/alice/big/repo/files?Revision=master&Recursive=true", dest.url),
+        Some(ALICE),
+    );
+    assert_eq!(code, 200);
+    let listed = v["Data"]["Files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["Path"] == big.path.as_str()))
+        .unwrap_or_else(|| panic!("{} listed: {v}", big.path));
+    assert_eq!(listed["Sha256"], big.sha256.as_str());
+    assert_eq!(listed["Size"], 40 * MIB);
+}
