@@ -3,7 +3,7 @@
 //! upsert), `update` and `delete` actions, at most 2000 per commit.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
 use serde::Deserialize;
@@ -16,6 +16,9 @@ use crate::http::{enc, read_body};
 use crate::repo::{RepoId, check_path};
 use crate::store::{Op, tree::pointer_text};
 use crate::util::is_hex;
+
+/// Business code of ModelScope's commit throttle.
+const COMMIT_POLICY_CODE: i64 = 10030000001;
 
 /// The service refuses commits with more actions than this.
 pub const MAX_ACTIONS: usize = 2000;
@@ -184,15 +187,12 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
             });
         }
     }
-    if let Err(wait) = ctx.hub.admit_commit(id) {
-        let mut resp = MsError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("commit rate limit reached, retry after {wait} seconds"),
-        )
-        .open("RateLimitExceed")
-        .into_response();
-        resp.headers_mut().insert("retry-after", HeaderValue::from(wait));
-        return Ok(resp);
+    // ModelScope's throttle is a 400 with a business code and no Retry-After
+    // (protocols/modelscope.md section 13): clients must know to retry it.
+    if ctx.hub.admit_commit(id).is_err() {
+        return Err(
+            MsError::new(StatusCode::BAD_REQUEST, "commit rejected by repository policy").with_code(COMMIT_POLICY_CODE),
+        );
     }
     let author = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let message = if req.commit_message.trim().is_empty() {
