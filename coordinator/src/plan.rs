@@ -41,7 +41,11 @@ impl Plan {
 
     /// How many files are split across chunks, and into how many pieces in all.
     pub fn split(&self) -> (usize, usize) {
-        let pieces: Vec<usize> = self.chunks.iter().flat_map(|c| c.pieces.iter().map(|p| p.file)).collect();
+        let pieces: Vec<usize> = self
+            .chunks
+            .iter()
+            .flat_map(|c| c.pieces.iter().map(|p| p.file))
+            .collect();
         let files: std::collections::HashSet<usize> = pieces.iter().copied().collect();
         (files.len(), pieces.len())
     }
@@ -266,6 +270,7 @@ mod tests {
                 100,
                 true,
             ),
+            MIN_PIECE,
             |_| true,
         );
         check_partition(&[50_000_000_000], &one);

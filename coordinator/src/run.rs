@@ -388,8 +388,7 @@ async fn execute(
     // 5. Transfer (files split across workers get their multipart uploads opened first and
     // completed after).
     let opened = crate::split::open(&p).await?;
-    let results = transfer(args, &p, opened.chunks, log_format, report).await?;
-    let results = crate::split::complete(&sides.dest.hub, &opened.uploads, results).await?;
+    let results = transfer(args, &p, opened, log_format, report).await?;
     let results = if sides.source.repo.platform == Platform::Git {
         crate::finish::fill_results(sides, &manifest.commit, tasks, results).await?
     } else {
@@ -434,7 +433,11 @@ async fn execute_git(
     } else {
         let present = crate::gitflow::check_destination(sides, &p.branch, &p.tasks, args.pointer_only).await?;
         if !p.plan.chunks.is_empty() && present < p.tasks.len() {
-            let results = transfer(args, p, p.chunk_tasks(), log_format, report).await?;
+            let opened = crate::split::Opened {
+                chunks: p.chunk_tasks(),
+                uploads: Vec::new(),
+            };
+            let results = transfer(args, p, opened, log_format, report).await?;
             report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
         }
         report.files_already_present = present;
@@ -449,14 +452,15 @@ async fn execute_git(
     Ok(verdict(report, mismatches))
 }
 
-/// Step 5: one worker per chunk (`chunks`: each one's tasks); returns the per-task results.
+/// Step 5: one worker per chunk (`opened`: each one's tasks, and the uploads of split files);
+/// returns the per-file results by path.
 async fn transfer(
     args: &RunArgs,
     p: &Planned,
-    chunks: Vec<Vec<pb::FileTask>>,
+    opened: crate::split::Opened,
     log_format: &'static str,
     report: &mut Report,
-) -> Result<std::collections::HashMap<pb::TaskKey, pb::FileResult>, Failure> {
+) -> Result<std::collections::HashMap<String, pb::FileResult>, Failure> {
     let sides = &p.sides;
     let migration_id = format!("m-{}", &crate::secret::random_hex(6));
     report.migration_id = migration_id.clone();
@@ -465,7 +469,8 @@ async fn transfer(
         migration_id: migration_id.clone(),
         source,
         dest,
-        chunks,
+        chunks: opened.chunks,
+        uploads: (sides.dest.hub.clone(), opened.uploads),
         total_bytes: report.bytes,
         max_workers: args.max_workers as usize,
         max_attempts: args.max_attempts,

@@ -61,6 +61,8 @@ pub struct Shared {
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<Event>,
     cancel: watch::Sender<Option<String>>,
+    /// Where each new per-task result is copied, while someone listens.
+    listener: Mutex<Option<mpsc::UnboundedSender<pb::FileResult>>>,
 }
 
 impl Shared {
@@ -90,6 +92,7 @@ impl Shared {
                 inner: Mutex::new(inner),
                 events: tx,
                 cancel,
+                listener: Mutex::new(None),
             }),
             rx,
         )
@@ -147,6 +150,29 @@ impl Shared {
         self.lock().results.clone()
     }
 
+    /// A copy of every per-task result reported from now on, until [`Shared::unsubscribe`].
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<pb::FileResult> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// Ends the copies: the subscriber's receiver ends.
+    pub fn unsubscribe(&self) {
+        self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// The tasks of `chunk` for a new attempt: slices an earlier attempt already reported are
+    /// not sent again (their parts are in, and their upload may be completed already).
+    fn tasks_for(&self, chunk: usize) -> Vec<pb::FileTask> {
+        let g = self.lock();
+        self.tasks[chunk]
+            .iter()
+            .filter(|t| t.slice.is_none() || !g.results.contains_key(&t.key()))
+            .cloned()
+            .collect()
+    }
+
     /// Tells every worker to stop.
     pub fn cancel(&self, reason: &str) {
         let _ = self.cancel.send(Some(reason.to_string()));
@@ -194,6 +220,9 @@ impl Shared {
                 if !g.results.contains_key(&key) {
                     g.done_bytes += bytes;
                     g.chunks[i].done += bytes;
+                    if let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        let _ = l.send(f.clone());
+                    }
                 }
                 g.results.insert(key, f);
             }
@@ -293,7 +322,7 @@ impl Coordinator for Service {
             chunk_id: r.chunk_id,
             source: Some(s.source.clone()),
             dest: Some(s.dest.clone()),
-            files: s.tasks[i].clone(),
+            files: s.tasks_for(i),
             heartbeat_ms: 2000,
             concurrency: s.concurrency,
             streams: s.streams,
@@ -349,4 +378,62 @@ pub async fn serve(
         }
     });
     Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(path: &str, first_part: u32) -> pb::FileTask {
+        pb::FileTask {
+            path: path.into(),
+            size: 100,
+            lfs: true,
+            slice: (first_part > 0).then(|| pb::Slice {
+                part_size: 10,
+                first_part,
+                urls: vec!["u".into(); 5],
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn reported(shared: &Shared, attempt: u32, path: &str, first_part: u32) {
+        shared.apply(pb::WorkerEvent {
+            migration_id: "m".into(),
+            chunk_id: 0,
+            attempt,
+            event: Some(pb::worker_event::Event::File(pb::FileResult {
+                path: path.into(),
+                size: 100,
+                first_part,
+                etags: vec!["e".into(); 5],
+                ..Default::default()
+            })),
+        });
+    }
+
+    #[test]
+    fn a_retried_chunk_is_not_sent_the_slices_it_reported() {
+        let tasks = vec![vec![task("a.bin", 1), task("a.bin", 6), task("b.bin", 0)]];
+        let (shared, _events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+        let mut listener = shared.subscribe();
+        shared.start_attempt(0, 1);
+        reported(&shared, 1, "a.bin", 6);
+        reported(&shared, 1, "b.bin", 0);
+        assert_eq!(shared.bytes_done(), 50 + 100, "a slice counts its own bytes");
+        assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(6));
+        shared.start_attempt(0, 2);
+        let again: Vec<pb::TaskKey> = shared.tasks_for(0).iter().map(|t| t.key()).collect();
+        assert_eq!(
+            again,
+            vec![pb::TaskKey::new("a.bin", 1), pb::TaskKey::new("b.bin", 0)],
+            "the reported slice is left out; whole files are sent again (the store skips them)"
+        );
+        // A stale attempt is not heard, and a result already in is not copied twice.
+        reported(&shared, 1, "a.bin", 1);
+        reported(&shared, 2, "a.bin", 6);
+        assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(0));
+        assert!(listener.try_recv().is_err());
+    }
 }

@@ -2,19 +2,22 @@
 //! planner may cut a large file into pieces held by different chunks. Once the destination repo
 //! exists, the coordinator opens one multipart upload per split file (one LFS batch call: each
 //! call would open another upload), turns every piece into the run of whole parts it covers, and
-//! hands each worker its parts' presigned URLs. Workers PUT the parts and report their ETags;
-//! after the transfer the coordinator completes each upload (the store checks the whole object's
-//! sha256 as it assembles it) and the usual verification compares what the destination lists.
+//! hands each worker its parts' presigned URLs (slices first, so split files finish early).
+//! Workers PUT the parts and report their ETags; as soon as every part of a file is in, the
+//! coordinator completes its upload (the store checks the whole object's sha256 as it assembles
+//! it) while the rest of the transfer goes on, and the usual verification compares what the
+//! destination lists. A retried chunk is not sent the slices it already reported.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use futures_util::StreamExt;
 use hubmigrate_hub::Error;
 use hubmigrate_hub::hub::{Hub, UploadAction};
 use hubmigrate_proto as pb;
 
 use crate::plan::Piece;
 use crate::run::{Failure, Planned};
+use crate::server::Shared;
 
 /// Whether files may be split across workers for this destination: it must take multipart
 /// uploads whose parts anyone holding their URLs may send.
@@ -111,14 +114,19 @@ pub async fn open(p: &Planned) -> Result<Opened, Failure> {
             if first == end {
                 continue;
             }
-            chunks[*chunk as usize].push(pb::FileTask {
-                slice: Some(pb::Slice {
-                    part_size,
-                    first_part: first as u32 + 1,
-                    urls: parts[first as usize..end as usize].to_vec(),
-                }),
-                ..task.clone()
-            });
+            let tasks = &mut chunks[*chunk as usize];
+            let at = tasks.iter().take_while(|t| t.slice.is_some()).count();
+            tasks.insert(
+                at,
+                pb::FileTask {
+                    slice: Some(pb::Slice {
+                        part_size,
+                        first_part: first as u32 + 1,
+                        urls: parts[first as usize..end as usize].to_vec(),
+                    }),
+                    ..task.clone()
+                },
+            );
         }
         uploads.push(Upload {
             path: task.path.clone(),
@@ -137,67 +145,114 @@ pub async fn open(p: &Planned) -> Result<Opened, Failure> {
     Ok(Opened { chunks, uploads })
 }
 
-/// Completes every opened upload from its slices' ETags and returns the results by path: one
-/// result per file, as if a single worker had moved it.
-pub async fn complete(
-    dest: &Hub,
-    uploads: &[Upload],
-    results: HashMap<pb::TaskKey, pb::FileResult>,
-) -> Result<HashMap<String, pb::FileResult>, Failure> {
-    let mut by_path: HashMap<String, pb::FileResult> = HashMap::new();
-    let mut slices: HashMap<String, Vec<pb::FileResult>> = HashMap::new();
-    for (key, r) in results {
-        if key.first_part == 0 {
-            by_path.insert(key.path, r);
-        } else {
-            slices.entry(key.path).or_default().push(r);
-        }
-    }
-    let mut jobs = Vec::new();
-    for u in uploads {
-        let mut parts = slices.remove(&u.path).unwrap_or_default();
-        parts.sort_unstable_by_key(|r| r.first_part);
-        let mut etags = Vec::with_capacity(u.parts as usize);
-        for r in &parts {
-            if r.first_part as usize != etags.len() + 1 {
-                return Err(Error::Protocol(format!(
-                    "{}: part {} was reported where part {} was expected",
-                    u.path,
-                    r.first_part,
-                    etags.len() + 1
-                ))
-                .into());
+/// Completes the opened uploads while the transfer runs: it hears every result a worker reports,
+/// and completes a file's upload as soon as all its parts are in.
+pub struct Completer {
+    task: tokio::task::JoinHandle<Result<HashMap<String, pb::FileResult>, Error>>,
+}
+
+/// The slices reported so far of one upload, by first part.
+struct Pending {
+    upload: Upload,
+    slices: BTreeMap<u32, Vec<String>>,
+}
+
+impl Pending {
+    /// The ETags of every part in order, once the reported slices cover them all exactly.
+    fn etags(&self) -> Option<Vec<String>> {
+        let mut etags = Vec::with_capacity(self.upload.parts as usize);
+        for (&first, tags) in &self.slices {
+            if first as usize != etags.len() + 1 {
+                return None;
             }
-            etags.extend(r.etags.iter().cloned());
+            etags.extend(tags.iter().cloned());
         }
-        if etags.len() != u.parts as usize {
-            return Err(Error::Protocol(format!(
-                "{}: {} of {} parts were reported; nothing was committed",
-                u.path,
-                etags.len(),
-                u.parts
-            ))
-            .into());
-        }
-        jobs.push(async move {
-            complete_one(dest, u, &etags).await?;
-            let mut r = pb::FileResult {
-                path: u.path.clone(),
-                size: u.size,
-                sha256: u.sha256.clone(),
-                bytes_sent: u.size,
-                ..Default::default()
-            };
-            r.set_outcome(pb::FileOutcome::Uploaded);
-            Ok::<_, Error>(r)
+        (etags.len() == self.upload.parts as usize).then_some(etags)
+    }
+}
+
+impl Completer {
+    /// Starts listening to `shared`'s results.
+    pub fn start(dest: Hub, uploads: Vec<Upload>, shared: &Shared) -> Self {
+        let mut results = shared.subscribe();
+        let task = tokio::spawn(async move {
+            let dest = Arc::new(dest);
+            let mut pending: HashMap<String, Pending> = uploads
+                .into_iter()
+                .map(|u| {
+                    let p = Pending {
+                        upload: u,
+                        slices: BTreeMap::new(),
+                    };
+                    (p.upload.path.clone(), p)
+                })
+                .collect();
+            let mut running = tokio::task::JoinSet::new();
+            while let Some(r) = results.recv().await {
+                let Some(p) = pending.get_mut(&r.path).filter(|_| r.first_part > 0) else {
+                    continue;
+                };
+                p.slices.insert(r.first_part, r.etags);
+                if let Some(etags) = p.etags()
+                    && let Some(p) = pending.remove(&r.path)
+                {
+                    let dest = dest.clone();
+                    running.spawn(async move { complete_one(&dest, &p.upload, &etags).await.map(|()| p.upload) });
+                }
+            }
+            // The transfer is over: the uploads still waiting for parts were not moved in full.
+            if let Some(p) = pending.values().next() {
+                let got: usize = p.slices.values().map(Vec::len).sum();
+                running.abort_all();
+                return Err(Error::Protocol(format!(
+                    "{}: {got} of {} parts were reported; nothing was committed",
+                    p.upload.path, p.upload.parts
+                )));
+            }
+            let mut done = HashMap::new();
+            while let Some(joined) = running.join_next().await {
+                let u = joined.map_err(|e| Error::Protocol(format!("a multipart completion stopped: {e}")))??;
+                let mut r = pb::FileResult {
+                    path: u.path.clone(),
+                    size: u.size,
+                    sha256: u.sha256.clone(),
+                    bytes_sent: u.size,
+                    ..Default::default()
+                };
+                r.set_outcome(pb::FileOutcome::Uploaded);
+                done.insert(u.path, r);
+            }
+            Ok(done)
         });
+        Completer { task }
     }
-    let mut done = futures_util::stream::iter(jobs).buffer_unordered(8);
-    while let Some(r) = done.next().await {
-        let r = r?;
-        by_path.insert(r.path.clone(), r);
+
+    /// Once the transfer is over: waits for the last completions and returns the results by
+    /// path, one per file (a split file's slices become one result, as if one worker had
+    /// moved it).
+    pub async fn finish(
+        self,
+        shared: &Shared,
+        results: HashMap<pb::TaskKey, pb::FileResult>,
+    ) -> Result<HashMap<String, pb::FileResult>, Failure> {
+        shared.unsubscribe();
+        let completed = self
+            .task
+            .await
+            .map_err(|e| Error::Protocol(format!("the multipart completions stopped: {e}")))??;
+        let mut by_path: HashMap<String, pb::FileResult> = results
+            .into_iter()
+            .filter(|(k, _)| k.first_part == 0)
+            .map(|(k, r)| (k.path, r))
+            .collect();
+        by_path.extend(completed);
+        Ok(by_path)
     }
-    Ok(by_path)
+
+    /// Stops listening (the transfer failed).
+    pub fn abort(self) {
+        self.task.abort();
+    }
 }
 
 /// One completion (retried while the store answers with a retryable error), then the verify

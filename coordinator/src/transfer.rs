@@ -31,6 +31,9 @@ pub struct Transfer {
     pub max_attempts: u32,
     pub concurrency: u32,
     pub streams: u32,
+    /// The destination, and the multipart uploads of files split across workers, which the
+    /// coordinator completes as their parts come in.
+    pub uploads: (hubmigrate_hub::hub::Hub, Vec<crate::split::Upload>),
 }
 
 struct Running<W> {
@@ -38,13 +41,9 @@ struct Running<W> {
     exited_at: Option<(Instant, bool)>,
 }
 
-/// Runs every chunk to completion with local worker processes and returns the per-task results
-/// (by path, and by first part for slices of split files).
-pub async fn run(
-    t: Transfer,
-    bin: PathBuf,
-    mut env: WorkerEnv,
-) -> Result<HashMap<pb::TaskKey, pb::FileResult>, Failure> {
+/// Runs every chunk to completion with local worker processes, completing split files' uploads
+/// on the way, and returns the per-file results by path.
+pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMap<String, pb::FileResult>, Failure> {
     let n = t.chunks.len();
     let all: Vec<pb::TaskKey> = t.chunks.iter().flatten().map(|f| f.key()).collect();
     let (shared, mut events) = Shared::new(
@@ -55,6 +54,8 @@ pub async fn run(
         t.concurrency,
         t.streams,
     );
+    let (dest, uploads) = t.uploads;
+    let completer = crate::split::Completer::start(dest, uploads, &shared);
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), env.secret.clone());
     let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.map_err(|e| Failure {
@@ -83,15 +84,19 @@ pub async fn run(
     .await;
     progress.finish();
     server.abort();
-    outcome?;
+    if let Err(f) = outcome {
+        completer.abort();
+        return Err(f);
+    }
     let results = shared.results();
     if let Some(missing) = all.iter().find(|k| !results.contains_key(*k)) {
+        completer.abort();
         return Err(Failure {
             code: exit::FAILURE,
             message: format!("no worker reported {missing}; nothing was committed"),
         });
     }
-    Ok(results)
+    completer.finish(&shared, results).await
 }
 
 /// Bounds of a transfer.

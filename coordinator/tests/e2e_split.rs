@@ -56,9 +56,24 @@ fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
     // Parts of 5 MiB; a few 5xx answers anywhere (part PUTs and the completion included).
     let dest = Hubsim::start(
         "hf",
-        &["--multipart-threshold", "8MiB", "--part-size", "5MiB", "--fail-5xx", "0.03"],
+        &[
+            "--multipart-threshold",
+            "8MiB",
+            "--part-size",
+            "5MiB",
+            "--fail-5xx",
+            "0.03",
+        ],
     );
-    let flags = ["--parallel", "--max-workers", "4", "--chunk-size", "8MiB", "--streams", "3"];
+    let flags = [
+        "--parallel",
+        "--max-workers",
+        "4",
+        "--chunk-size",
+        "8MiB",
+        "--streams",
+        "3",
+    ];
     let run = run_to("hf:alice/big", "hf", &source, &dest, &flags);
     assert_code(&run, 0);
     let out = run.output();
@@ -94,7 +109,10 @@ fn a_single_put_destination_gets_a_large_file_read_over_parallel_ranges() {
     assert!(verified && uploaded >= 46 * MIB, "{}", run.output());
     // ModelScope's own listing: the object it stored hashes to the source's sha256.
     let (code, v) = get_json(
-        &format!("{}/api/v1/models/alice/big/repo/files?Revision=master&Recursive=true", dest.url),
+        &format!(
+            "{}/api/v1/models/alice/big/repo/files?Revision=master&Recursive=true",
+            dest.url
+        ),
         Some(ALICE),
     );
     assert_eq!(code, 200);

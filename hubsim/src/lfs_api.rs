@@ -23,7 +23,7 @@ use crate::hf::{Ctx, HfError, HfResult};
 use crate::http::{apply_range, enc, file_body, hv, param, query_pairs, read_body};
 use crate::repo::{RepoId, RepoKind};
 use crate::state::Hub;
-use crate::store::lfs::{PutError, write_hashed};
+use crate::store::lfs::{PutError, write_at};
 use crate::util::{is_hex, random_hex};
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
@@ -391,16 +391,17 @@ async fn put_part(
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
-    let path = dir.join(n_s.clone());
-    let hash = match write_hashed(&path, expected, body_stream(body)).await {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            return put_error(e);
-        }
-    };
-    let etag = hash[..32].to_string();
-    if let Err(e) = tokio::fs::write(dir.join(format!("{n}.etag")), &etag).await {
+    // Every part goes straight to its place in one file, so completing the upload copies
+    // nothing. A part being sent again is not valid until it has arrived whole.
+    let etag_file = dir.join(format!("{n}.etag"));
+    let _ = tokio::fs::remove_file(&etag_file).await;
+    if let Err(e) = write_at(&dir.join("object"), (n - 1) * chunk, expected, body_stream(body)).await {
+        return put_error(e);
+    }
+    // Opaque to clients, as S3's are; a new one for every PUT of the part, so a completion that
+    // names an earlier upload of the part is refused. The object's sha256 is checked on assembly.
+    let etag = random_hex(16);
+    if let Err(e) = tokio::fs::write(&etag_file, &etag).await {
         return store_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
     let mut resp = StatusCode::OK.into_response();
@@ -470,8 +471,7 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
             )));
         }
     }
-    let files: Vec<PathBuf> = (1..=n_parts).map(|n| dir.join(n.to_string())).collect();
-    let result = hub.store.lfs.put_parts(&oid, size, &files).await;
+    let result = hub.store.lfs.put_assembled(&oid, size, &dir.join("object")).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     if let Err(e) = result {
         return Ok(put_error(e));

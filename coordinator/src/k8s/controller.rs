@@ -362,6 +362,7 @@ impl Runner {
             args.worker_concurrency,
             args.streams,
         );
+        let completer = crate::split::Completer::start(planned.sides.dest.hub.clone(), opened.uploads, &shared);
         self.ctx.registry.add(shared.clone(), secret);
         let token_var = |p: hubmigrate_hub::reporef::Platform| match p {
             hubmigrate_hub::reporef::Platform::Hf => "HF_TOKEN",
@@ -424,20 +425,20 @@ impl Runner {
         )
         .await;
         reporter.abort();
-        outcome.map_err(|f| f.message)?;
+        if let Err(f) = outcome {
+            completer.abort();
+            return Err(f.message);
+        }
+        let results = completer
+            .finish(&shared, shared.results())
+            .await
+            .map_err(|f| f.message)?;
 
         self.phase(Phase::Committing, "Committing", "writing the destination commit")
             .await;
-        let results = crate::finish::fill_results(
-            &planned.sides,
-            &planned.manifest.commit,
-            &planned.tasks,
-            crate::split::complete(&planned.sides.dest.hub, &opened.uploads, shared.results())
-                .await
-                .map_err(|f| f.message)?,
-        )
-        .await
-        .map_err(|f| f.message)?;
+        let results = crate::finish::fill_results(&planned.sides, &planned.manifest.commit, &planned.tasks, results)
+            .await
+            .map_err(|f| f.message)?;
         let branch = planned.sides.dest.hub.default_branch();
         self.phase(Phase::Verifying, "Verifying", "comparing every file at the destination")
             .await;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::util::{is_hex, random_hex};
 
@@ -92,54 +92,40 @@ impl LfsStore {
         self.commit_temp(&tmp, oid).await
     }
 
-    /// Concatenates part files (in order) into object `oid`, verifying size and sha256.
-    pub async fn put_parts(&self, oid: &str, size: u64, parts: &[PathBuf]) -> Result<(), PutError> {
+    /// Stores the file at `assembled` (a multipart upload's parts, written in place at their
+    /// offsets) as object `oid` after checking its size and sha256: one read, no copy.
+    pub async fn put_assembled(&self, oid: &str, size: u64, assembled: &Path) -> Result<(), PutError> {
         if !is_hex(oid, 64) {
             return Err(PutError::BadOid(oid.to_string()));
         }
-        let tmp = self.temp_path("assemble");
-        let result = async {
-            let mut out = fs::File::create(&tmp).await?;
-            let mut hasher = Sha256::new();
-            let mut total = 0u64;
-            let mut buf = vec![0u8; 1 << 20];
-            for p in parts {
-                let mut f = fs::File::open(p).await?;
-                loop {
-                    let n = f.read(&mut buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    out.write_all(&buf[..n]).await?;
-                    total += n as u64;
-                }
+        let path = assembled.to_path_buf();
+        let result = tokio::task::spawn_blocking(move || -> Result<String, PutError> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path)?;
+            let got = f.metadata()?.len();
+            if got != size {
+                return Err(PutError::Size { expected: size, got });
             }
-            out.flush().await?;
-            out.sync_all().await?;
-            if total != size {
-                return Err(PutError::Size {
-                    expected: size,
-                    got: total,
-                });
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
             }
             Ok(hex::encode(hasher.finalize()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(PutError::Io(io::Error::other(e))))?;
+        if result != oid {
+            return Err(PutError::Hash {
+                expected: oid.to_string(),
+                got: result,
+            });
         }
-        .await;
-        match result {
-            Ok(got) if got == oid => self.commit_temp(&tmp, oid).await,
-            Ok(got) => {
-                let _ = fs::remove_file(&tmp).await;
-                Err(PutError::Hash {
-                    expected: oid.to_string(),
-                    got,
-                })
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
+        self.commit_temp(assembled, oid).await
     }
 
     async fn commit_temp(&self, tmp: &Path, oid: &str) -> Result<(), PutError> {
@@ -157,11 +143,37 @@ impl LfsStore {
 }
 
 /// Writes `body` to `path`, returning the sha256 hex; fails unless exactly `size` bytes arrive.
-pub async fn write_hashed<S>(path: &Path, size: u64, mut body: S) -> Result<String, PutError>
+pub async fn write_hashed<S>(path: &Path, size: u64, body: S) -> Result<String, PutError>
 where
     S: Stream<Item = Result<Bytes, io::Error>> + Unpin,
 {
-    let mut out = fs::File::create(path).await?;
+    write_body(fs::File::create(path).await?, size, body, true).await
+}
+
+/// Writes `body` (a multipart part, not hashed: the whole object is, once assembled) into the
+/// file at `path` from byte `offset` on, creating the file if needed and leaving the rest of it
+/// alone; fails unless exactly `size` bytes arrive.
+pub async fn write_at<S>(path: &Path, offset: u64, size: u64, body: S) -> Result<(), PutError>
+where
+    S: Stream<Item = Result<Bytes, io::Error>> + Unpin,
+{
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .await?;
+    file.seek(io::SeekFrom::Start(offset)).await?;
+    write_body(file, size, body, false).await.map(drop)
+}
+
+async fn write_body<S>(file: fs::File, size: u64, mut body: S, hash: bool) -> Result<String, PutError>
+where
+    S: Stream<Item = Result<Bytes, io::Error>> + Unpin,
+{
+    // Buffered: request bodies arrive in small chunks, each of which would otherwise be one
+    // blocking file operation.
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     while let Some(chunk) = body.next().await {
@@ -173,7 +185,9 @@ where
                 got: total,
             });
         }
-        hasher.update(&chunk);
+        if hash {
+            hasher.update(&chunk);
+        }
         out.write_all(&chunk).await?;
     }
     out.flush().await?;

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# hubmigrate against every peer on the same link (issue #7), measured side by side in one run:
+# one repo (one 1.5 GiB file, 10 x 200 MiB, 200 small files), every hubsim capped at 40 MiB/s per
+# connection and 400 MiB/s in all, HF flavor source, and
+#   - hubmigrate `run --parallel --max-workers 8` to an HF, an MS and a git destination,
+#   - the huggingface_hub path (snapshot_download, then upload_folder), HF to HF,
+#   - git clone + git lfs fetch + git lfs push + git push (the git-only seed tool), HF to git,
+#   - hfms-bridge (PyPI), the streaming HF to ModelScope peer, HF to MS,
+#   - the link limit: total bytes / 400 MiB/s.
+# Also the peak RSS of any one worker during the hubmigrate runs (goal: under 150 MiB).
+# Usage: bench/peers.sh [--quick]   (--quick: 512 MiB + 10 x 40 MiB, for a smoke run)
+# Needs: git, git-lfs, curl and a Python venv with huggingface_hub (.venv from tests/run.sh, or
+# $HUBMIGRATE_VENV); hfms-bridge is installed into that venv when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick="${1:-}"
+venv="${HUBMIGRATE_VENV:-.venv}"
+[ -x "$venv/bin/python" ] || { echo "no Python venv at $venv: run tests/run.sh once, or set HUBMIGRATE_VENV"; exit 2; }
+"$venv/bin/python" -c "import hfms_bridge" 2>/dev/null || "$venv/bin/pip" install -q "hfms-bridge==0.5.1"
+cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
+bin="$PWD/target/release"
+work="$(mktemp -d -t hubmigrate-peers-XXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+token="hf_bench_local_only"
+export HF_TOKEN="$token" MODELSCOPE_TOKEN="$token" TARGET_TOKEN="$token" TARGET_USERNAME=bench
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
+  local flavor="$1" data="$2"; shift 2
+  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" >"$data.url" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
+}
+url() { head -1 "$1.url"; }
+
+# Peak VmHWM (KiB) of any migrate-worker process while $1 (a pid) runs; written to $2.
+watch_workers() {
+  local peak=0 hwm
+  while kill -0 "$1" 2>/dev/null; do
+    for p in $(pgrep -f "$bin/migrate-worker" || true); do
+      hwm=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+      [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+    done
+    sleep 0.1
+  done
+  echo "$peak" >"$2"
+}
+
+results=()
+record() { results+=("$1|$2"); }
+
+if [ "$quick" = "--quick" ]; then big=512MiB; mid=40MiB; else big=1536MiB; mid=200MiB; fi
+"$bin/hubsim" seed --data "$work/src" --flavor hf --repo bench/model --lfs-file "model-big.safetensors=$big" \
+  --lfs-files 10 --lfs-size "$mid" --files 200 --file-size 4KiB 2>/dev/null
+total_mib=$(du -sm "$work/src/lfs" | cut -f1)
+caps=(--conn-rate 40MiB --total-rate 400MiB)
+serve hf "$work/src" "${caps[@]}"; src=$(url "$work/src")
+serve hf "$work/hf" "${caps[@]}" --multipart-threshold 64MiB --part-size 16MiB; hf=$(url "$work/hf")
+serve ms "$work/ms" "${caps[@]}"; ms=$(url "$work/ms")
+serve git "$work/git" "${caps[@]}"; git_url=$(url "$work/git")
+link=$(awk -v m="$total_mib" 'BEGIN { printf "%.1f", m / 400 }')
+echo "repo: ${total_mib} MiB of LFS objects + 200 small files; caps 40 MiB/s per connection, 400 MiB/s in all, on every hub"
+
+hubmigrate() { # label dest-flags...
+  local label="$1"; shift
+  echo "== hubmigrate $label"
+  local t0; t0=$(now)
+  "$bin/migrate-coord" run --source hf:bench/model --parallel --max-workers 8 --source-endpoint "$src" "$@" \
+    --report "$work/report-$label.json" >"$work/log-$label" 2>&1 &
+  local coord=$!
+  watch_workers "$coord" "$work/rss-$label" &
+  local watcher=$!
+  if wait "$coord"; then ok=verified; else ok="FAILED"; tail -5 "$work/log-$label"; fi
+  local t; t=$(secs "$t0" "$(now)")
+  wait "$watcher"
+  echo "   $t s ($ok), worker peak RSS $(($(cat "$work/rss-$label") / 1024)) MiB"
+  grep -E "^(plan|split) " "$work/log-$label" | sed 's/^/   /'
+  record "hubmigrate $label" "$t"
+  rss+=("$(($(cat "$work/rss-$label") / 1024))")
+}
+rss=()
+
+hubmigrate "hf-to-hf" --dest hf:bench/copy-hubmigrate --dest-endpoint "$hf"
+hubmigrate "hf-to-ms" --dest ms:bench/copy-hubmigrate --dest-endpoint "$ms"
+hubmigrate "hf-to-git" --dest "${git_url}/bench/copy-hubmigrate.git"
+
+echo "== huggingface_hub: snapshot_download to disk, then upload_folder (HF to HF)"
+t0=$(now)
+HF_HUB_DISABLE_XET=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HOME="$work/hf-home" \
+  "$venv/bin/python" - "$src" "$hf" "$work/snapshot" <<'PY'
+import sys
+from huggingface_hub import HfApi, snapshot_download
+src, dst, local = sys.argv[1:4]
+path = snapshot_download("bench/model", endpoint=src, local_dir=local)
+api = HfApi(endpoint=dst)
+api.create_repo("bench/copy-hf-hub", exist_ok=True)
+api.upload_folder(repo_id="bench/copy-hf-hub", folder_path=path)
+PY
+t=$(secs "$t0" "$(now)"); echo "   $t s"; record "huggingface_hub path (hf-to-hf)" "$t"
+rm -rf "$work/snapshot" "$work/hf-home"
+
+echo "== git clone + git lfs fetch + git lfs push + git push (HF to git)"
+# Credentials reach git through its environment (an extra header), never its command line.
+basic=$(printf 'bench:%s' "$token" | base64 -w0)
+printf 'PRIVATE-TOKEN: %s\n' "$token" >"$work/api-header"
+t0=$(now)
+curl -sf -H @"$work/api-header" -X POST "$git_url/api/v4/projects" \
+  --data-urlencode "path=copy-git" --data-urlencode "name=copy-git" >/dev/null
+(
+  export GIT_TERMINAL_PROMPT=0 GIT_LFS_SKIP_SMUDGE=1
+  git clone -q "$src/bench/model" "$work/clone"
+  cd "$work/clone"
+  git lfs fetch --all origin >/dev/null
+  git remote add dest "$git_url/bench/copy-git.git"
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader GIT_CONFIG_VALUE_0="Authorization: Basic $basic"
+  git lfs push --all dest >/dev/null
+  git push -q dest HEAD:main
+) && ok=pushed || ok=FAILED
+t=$(secs "$t0" "$(now)"); echo "   $t s ($ok)"; record "git + git-lfs (hf-to-git)" "$t"
+rm -rf "$work/clone"
+
+echo "== hfms-bridge 0.5.1 (HF to MS), default 4 workers"
+t0=$(now)
+"$venv/bin/hfms-bridge" hf2ms bench/model bench/copy-bridge --hf-endpoint "$src" --ms-endpoint "$ms" \
+  --ms-token "$token" --cache-dir "$work/bridge-cache" --progress off 2>"$work/log-bridge" && ok=done || ok=FAILED
+t=$(secs "$t0" "$(now)"); echo "   $t s ($ok): $(tail -1 "$work/log-bridge")"; record "hfms-bridge (hf-to-ms)" "$t"
+
+echo
+echo "RESULT link limit: ${total_mib} MiB / 400 MiB/s = ${link} s"
+ours_hf=""
+for r in "${results[@]}"; do
+  name="${r%%|*}"; t="${r##*|}"
+  echo "RESULT $name: $t s, $(awk -v t="$t" -v l="$link" 'BEGIN { printf "%.2f", t / l }')x the link limit"
+  [ "$name" = "hubmigrate hf-to-hf" ] && ours_hf=$t
+done
+for r in "${results[@]}"; do
+  name="${r%%|*}"; t="${r##*|}"
+  case "$name" in hubmigrate*) continue ;; esac
+  ours="$ours_hf"
+  case "$name" in
+    *hf-to-git*) ours=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1 == "hubmigrate hf-to-git" {print $2}') ;;
+    *hf-to-ms*) ours=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1 == "hubmigrate hf-to-ms" {print $2}') ;;
+  esac
+  echo "RESULT hubmigrate is $(awk -v a="$t" -v b="$ours" 'BEGIN { printf "%.2f", a / b }')x faster than $name on the same pair"
+done
+peak=0; for r in "${rss[@]}"; do [ "$r" -gt "$peak" ] && peak=$r; done
+echo "RESULT worker peak RSS over the three hubmigrate runs: ${peak} MiB (goal < 150)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
