@@ -35,6 +35,14 @@ serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subs
   for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
 }
 url() { head -1 "$1.url"; }
+# A fresh destination hub for each measured run (ModelScope's object store is global: a second
+# run into the same hub would find every object already there). Sets $dest.
+fresh() { # flavor name extra-flags...
+  local flavor="$1" name="$2"; shift 2
+  serve "$flavor" "$work/$name" "${caps[@]}" "$@"; dest=$(url "$work/$name")
+}
+# Stops the last hub started and frees its disk.
+drop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; rm -rf "$work/$1" "$work/$1.url"; }
 
 # Peak VmHWM (KiB) of any migrate-worker process while $1 (a pid) runs; written to $2.
 watch_workers() {
@@ -58,9 +66,7 @@ if [ "$quick" = "--quick" ]; then big=512MiB; mid=40MiB; else big=1536MiB; mid=2
 total_mib=$(du -sm "$work/src/lfs" | cut -f1)
 caps=(--conn-rate 40MiB --total-rate 400MiB)
 serve hf "$work/src" "${caps[@]}"; src=$(url "$work/src")
-serve hf "$work/hf" "${caps[@]}" --multipart-threshold 64MiB --part-size 16MiB; hf=$(url "$work/hf")
-serve ms "$work/ms" "${caps[@]}"; ms=$(url "$work/ms")
-serve git "$work/git" "${caps[@]}"; git_url=$(url "$work/git")
+hf_flags=(--multipart-threshold 64MiB --part-size 16MiB)
 link=$(awk -v m="$total_mib" 'BEGIN { printf "%.1f", m / 400 }')
 echo "repo: ${total_mib} MiB of LFS objects + 200 small files; caps 40 MiB/s per connection, 400 MiB/s in all, on every hub"
 
@@ -83,11 +89,12 @@ hubmigrate() { # label dest-flags...
 }
 rss=()
 
-hubmigrate "hf-to-hf" --dest hf:bench/copy-hubmigrate --dest-endpoint "$hf"
-hubmigrate "hf-to-ms" --dest ms:bench/copy-hubmigrate --dest-endpoint "$ms"
-hubmigrate "hf-to-git" --dest "${git_url}/bench/copy-hubmigrate.git"
+fresh hf hf1 "${hf_flags[@]}"; hubmigrate "hf-to-hf" --dest hf:bench/copy --dest-endpoint "$dest"; drop_last hf1
+fresh ms ms1; hubmigrate "hf-to-ms" --dest ms:bench/copy --dest-endpoint "$dest"; drop_last ms1
+fresh git git1; hubmigrate "hf-to-git" --dest "${dest}/bench/copy.git"; drop_last git1
 
 echo "== huggingface_hub: snapshot_download to disk, then upload_folder (HF to HF)"
+fresh hf hf2 "${hf_flags[@]}"; hf=$dest
 t0=$(now)
 HF_HUB_DISABLE_XET=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HOME="$work/hf-home" \
   "$venv/bin/python" - "$src" "$hf" "$work/snapshot" <<'PY'
@@ -96,37 +103,40 @@ from huggingface_hub import HfApi, snapshot_download
 src, dst, local = sys.argv[1:4]
 path = snapshot_download("bench/model", endpoint=src, local_dir=local)
 api = HfApi(endpoint=dst)
-api.create_repo("bench/copy-hf-hub", exist_ok=True)
-api.upload_folder(repo_id="bench/copy-hf-hub", folder_path=path)
+api.create_repo("bench/copy", exist_ok=True)
+api.upload_folder(repo_id="bench/copy", folder_path=path)
 PY
 t=$(secs "$t0" "$(now)"); echo "   $t s"; record "huggingface_hub path (hf-to-hf)" "$t"
-rm -rf "$work/snapshot" "$work/hf-home"
+rm -rf "$work/snapshot" "$work/hf-home"; drop_last hf2
 
 echo "== git clone + git lfs fetch + git lfs push + git push (HF to git)"
 # Credentials reach git through its environment (an extra header), never its command line.
 basic=$(printf 'bench:%s' "$token" | base64 -w0)
 printf 'PRIVATE-TOKEN: %s\n' "$token" >"$work/api-header"
+fresh git git2; git_url=$dest
 t0=$(now)
 curl -sf -H @"$work/api-header" -X POST "$git_url/api/v4/projects" \
-  --data-urlencode "path=copy-git" --data-urlencode "name=copy-git" >/dev/null
+  --data-urlencode "path=copy" --data-urlencode "name=copy" >/dev/null
 (
   export GIT_TERMINAL_PROMPT=0 GIT_LFS_SKIP_SMUDGE=1
   git clone -q "$src/bench/model" "$work/clone"
   cd "$work/clone"
   git lfs fetch --all origin >/dev/null
-  git remote add dest "$git_url/bench/copy-git.git"
+  git remote add dest "$git_url/bench/copy.git"
   export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader GIT_CONFIG_VALUE_0="Authorization: Basic $basic"
   git lfs push --all dest >/dev/null
   git push -q dest HEAD:main
 ) && ok=pushed || ok=FAILED
 t=$(secs "$t0" "$(now)"); echo "   $t s ($ok)"; record "git + git-lfs (hf-to-git)" "$t"
-rm -rf "$work/clone"
+rm -rf "$work/clone"; drop_last git2
 
 echo "== hfms-bridge 0.5.1 (HF to MS), default 4 workers"
+fresh ms ms2; ms=$dest
 t0=$(now)
-"$venv/bin/hfms-bridge" hf2ms bench/model bench/copy-bridge --hf-endpoint "$src" --ms-endpoint "$ms" \
+"$venv/bin/hfms-bridge" hf2ms bench/model bench/copy --hf-endpoint "$src" --ms-endpoint "$ms" \
   --ms-token "$token" --cache-dir "$work/bridge-cache" --progress off 2>"$work/log-bridge" && ok=done || ok=FAILED
 t=$(secs "$t0" "$(now)"); echo "   $t s ($ok): $(tail -1 "$work/log-bridge")"; record "hfms-bridge (hf-to-ms)" "$t"
+drop_last ms2
 
 echo
 echo "RESULT link limit: ${total_mib} MiB / 400 MiB/s = ${link} s"

@@ -94,6 +94,16 @@ impl HfClient {
     }
 
     async fn get_json(&self, what: &str, url: &str) -> Result<(Value, reqwest::header::HeaderMap)> {
+        self.get_typed(what, url).await
+    }
+
+    /// GETs a JSON document into `T`, reading only what `T` holds (a large answer's other fields
+    /// are skipped, not kept).
+    async fn get_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        url: &str,
+    ) -> Result<(T, reqwest::header::HeaderMap)> {
         let resp = self.http.send(what, || self.auth(self.http.client.get(url))).await?;
         let headers = resp.headers().clone();
         let v = resp
@@ -178,8 +188,15 @@ impl HfClient {
     pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
         let rev = revision.unwrap_or("main");
         let url = format!("{}/revision/{}", self.api(repo), enc(rev));
-        let (info, _) = self
-            .get_json("reading the source repo", &url)
+        // The revision's info lists every file ("siblings"): only two fields are kept, so a
+        // million-file repo does not hold its whole listing twice.
+        #[derive(serde::Deserialize)]
+        struct Info {
+            sha: Option<String>,
+            private: Option<bool>,
+        }
+        let (info, _): (Info, _) = self
+            .get_typed("reading the source repo", &url)
             .await
             .map_err(|e| match e {
                 Error::Http {
@@ -192,15 +209,14 @@ impl HfClient {
                 )),
                 other => other,
             })?;
-        let commit = info["sha"]
-            .as_str()
-            .ok_or_else(|| Error::Protocol("repo info without a sha".into()))?
-            .to_string();
+        let commit = info
+            .sha
+            .ok_or_else(|| Error::Protocol("repo info without a sha".into()))?;
         let files = self.list(repo, &commit).await?;
         Ok(Manifest {
             repo: repo.clone(),
             commit,
-            private: info["private"].as_bool().unwrap_or(false),
+            private: info.private.unwrap_or(false),
             files,
         })
     }
@@ -214,9 +230,7 @@ impl HfClient {
         ));
         let mut files = Vec::new();
         while let Some(u) = url.take() {
-            let (v, headers) = self.get_json("listing files", &u).await?;
-            let entries: Vec<TreeEntry> =
-                serde_json::from_value(v).map_err(|e| Error::Protocol(format!("tree listing: {e}")))?;
+            let (entries, headers): (Vec<TreeEntry>, _) = self.get_typed("listing files", &u).await?;
             for e in entries.into_iter().filter(|e| e.kind == "file") {
                 check_path(&e.path)?;
                 files.push(match e.lfs {
