@@ -64,7 +64,8 @@ t0=$(now)
 seeded=$(secs "$t0" "$(now)")
 page=1000 # hubsim's default, the Hub's own page size; said explicitly so the figure names it
 serve hf "$work/many" --tree-page-size "$page"; src=$(url "$work/many")
-info=$(curl -s -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $token" "$src/api/models/bench/many/revision/main")
+printf 'Authorization: Bearer %s\n' "$token" >"$work/auth" # a header file: no token on a command line
+info=$(curl -s -o /dev/null -w '%{size_download}' -H @"$work/auth" "$src/api/models/bench/many/revision/main")
 echo "   seeded in ${seeded} s; the repo's revision info (GET /api/models/bench/many/revision/main) is $((info / 1048576)) MiB"
 t0=$(now)
 HF_TOKEN="$token" "$bin/migrate-coord" plan --source hf:bench/many --dest hf:bench/many-copy --parallel --max-workers 100 \
