@@ -31,6 +31,9 @@ pub struct Model {
     pub concurrency: usize,
     /// Connections a worker opens at once for the ranges of its large files.
     pub streams: usize,
+    /// Whether the destination takes objects in parallel parts; otherwise each object is one PUT
+    /// stream, as fast as one connection, however fast it is read.
+    pub multipart: bool,
     /// Workers at once.
     pub max_workers: usize,
     /// Bytes per second allowed overall, when known.
@@ -62,14 +65,19 @@ impl Model {
     /// many connections as it has ranges (at most `streams`), and the large ones all sharing the
     /// worker's `streams` connections.
     pub fn chunk_secs(&self, sizes: &[u64]) -> f64 {
-        let streams = self.streams.max(1);
+        let streams = if self.multipart { self.streams.max(1) } else { 1 };
         let ranges = |s: u64| s.div_ceil(RANGE).clamp(1, streams as u64) as f64;
         let jobs = sizes
             .iter()
             .map(|&s| self.latency + s as f64 / (self.per_connection * ranges(s)))
             .collect();
         let shared: u64 = sizes.iter().filter(|&&s| s > RANGE).sum();
-        makespan(jobs, self.concurrency).max(shared as f64 / (self.per_connection * streams as f64))
+        let over_streams = if self.multipart {
+            shared as f64 / (self.per_connection * streams as f64)
+        } else {
+            0.0
+        };
+        makespan(jobs, self.concurrency).max(over_streams)
     }
 
     /// The ETA of the whole transfer.
@@ -89,11 +97,12 @@ impl Model {
     /// One line for the plan.
     pub fn describe(&self) -> String {
         format!(
-            "{}/s per connection ({}), {} files and {} connections per worker{}",
+            "{}/s per connection ({}), {} files and {} connections per worker{}{}",
             crate::progress::bytes(self.per_connection as u64),
             if self.measured { "measured" } else { "assumed" },
             self.concurrency,
             self.streams,
+            if self.multipart { "" } else { ", one PUT per object" },
             self.cap
                 .map(|c| format!(", capped at {}/s", crate::progress::bytes(c as u64)))
                 .unwrap_or_default()
@@ -174,6 +183,7 @@ mod tests {
             measured: true,
             concurrency: 1,
             streams: 1,
+            multipart: true,
             max_workers: 2,
             cap: None,
             latency: 0.0,
@@ -200,6 +210,7 @@ mod tests {
             measured: true,
             concurrency: 2,
             streams: 1,
+            multipart: true,
             max_workers: 1,
             cap: None,
             latency: 0.0,

@@ -295,6 +295,7 @@ async fn estimate(
         measured: probed.is_some(),
         concurrency: args.worker_concurrency.max(1) as usize,
         streams: args.streams.max(1) as usize,
+        multipart: crate::split::splittable(&sides.dest.hub),
         max_workers: args.max_workers.max(1) as usize,
         cap: args.rate_cap.map(|c| c as f64),
     };

@@ -12,11 +12,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::hashing::ByteStream;
+
+/// Buffered bytes are handed on in blocks of this size.
+const BLOCK: usize = 1 << 20;
 
 /// Opens the bytes `[offset, offset + len)` of one file (retrying and resuming on its own).
 pub type Opener = Arc<dyn Fn(u64, u64) -> ByteStream + Send + Sync>;
@@ -88,6 +91,37 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Reads `body` into `tx` in compact blocks of [`BLOCK`] bytes. The network's chunks are slices of
+/// larger receive buffers: kept as they are, a buffered segment would pin up to twice its size.
+async fn fetch(mut body: ByteStream, tx: mpsc::UnboundedSender<std::io::Result<Bytes>>) {
+    let mut block = BytesMut::with_capacity(BLOCK);
+    while let Some(item) = body.next().await {
+        let mut chunk = match item {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                if !block.is_empty() {
+                    let _ = tx.send(Ok(block.split().freeze()));
+                }
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        while !chunk.is_empty() {
+            let take = chunk.len().min(BLOCK - block.len());
+            block.extend_from_slice(&chunk.split_to(take));
+            if block.len() == BLOCK {
+                if tx.send(Ok(block.split().freeze())).is_err() {
+                    return;
+                }
+                block.reserve(BLOCK);
+            }
+        }
+    }
+    if !block.is_empty() {
+        let _ = tx.send(Ok(block.freeze()));
+    }
+}
+
 /// The bytes `[offset, offset + len)` in order, fetched in segments over up to
 /// `budget.streams()` connections at once. An error of any segment ends the stream with it.
 pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStream {
@@ -106,15 +140,10 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
             if queue_tx.send(Segment { rx, _memory: memory }).await.is_err() {
                 return;
             }
-            let mut body = open(at, n);
+            let body = open(at, n);
             tokio::spawn(async move {
                 let _connection = connection;
-                while let Some(item) = body.next().await {
-                    let failed = item.is_err();
-                    if tx.send(item).is_err() || failed {
-                        return;
-                    }
-                }
+                fetch(body, tx).await;
             });
             at += n;
         }
