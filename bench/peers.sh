@@ -11,6 +11,7 @@
 # Usage: bench/peers.sh [--quick]   (--quick: 512 MiB + 10 x 40 MiB, for a smoke run)
 # Needs: git, git-lfs, curl and a Python venv with huggingface_hub (.venv from tests/run.sh, or
 # $HUBMIGRATE_VENV); hfms-bridge is installed into that venv when missing.
+# Disk: about 12 GiB free in $TMPDIR (the source, one destination at a time, the snapshot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${1:-}"
