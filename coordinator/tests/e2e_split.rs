@@ -26,6 +26,22 @@ fn served_sha256(url: &str, token: &str) -> String {
     hex::encode(Sha256::digest(std::fs::read(&file).expect("downloaded body")))
 }
 
+/// Adds `path` to `alice/big` on an HF-flavored hub as a second name for the LFS object `big`.
+fn add_twin(hub: &Hubsim, big: &SeededFile, path: &str) {
+    let body = format!(
+        "{{\"key\":\"header\",\"value\":{{\"summary\":\"twin\"}}}}\n{{\"key\":\"lfsFile\",\"value\":{{\"path\":\"{path}\",\"algo\":\"sha256\",\"oid\":\"{}\",\"size\":{}}}}}\n",
+        big.sha256, big.size
+    );
+    let auth = format!("Authorization: Bearer {ALICE}");
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", &auth])
+        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary", &body])
+        .arg(format!("{}/api/models/alice/big/commit/main", hub.url))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "the twin commit");
+}
+
 fn seeded_big(flavor_dir: &TempDir) -> SeededFile {
     let files = seed(
         flavor_dir.path(),
@@ -53,6 +69,8 @@ fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
     let src = TempDir::new("src");
     let big = seeded_big(&src);
     let source = Hubsim::start_in("hf", src, &[]);
+    // The same object under a second name: one upload for both, never two for one object.
+    add_twin(&source, &big, "twin/big-copy.safetensors");
     // Parts of 5 MiB; a few 5xx answers anywhere (part PUTs and the completion included).
     let dest = Hubsim::start(
         "hf",
@@ -78,17 +96,19 @@ fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
     assert_code(&run, 0);
     let out = run.output();
     assert!(
-        out.contains("split   1 large file(s) cut into 5 pieces"),
+        out.contains("split   2 large file(s) cut into 10 pieces"),
         "the plan says the big file is split:\n{out}"
     );
     let (files, uploaded, verified) = summary(&run);
     assert!(verified, "{out}");
-    assert_eq!(files, 1 + 2 + 3 + 1, "every file, .gitattributes included");
+    assert_eq!(files, 2 + 2 + 3 + 1, "every file, .gitattributes included");
     assert!(uploaded >= 46 * MIB, "{uploaded}");
     assert_eq!(run.report.as_ref().unwrap()["chunks"], 4);
     // The assembled object is the source's file, byte for byte.
-    let url = format!("{}/alice/big/resolve/main/{}", dest.url, big.path);
-    assert_eq!(served_sha256(&url, ALICE), big.sha256);
+    for path in [big.path.as_str(), "twin/big-copy.safetensors"] {
+        let url = format!("{}/alice/big/resolve/main/{path}", dest.url);
+        assert_eq!(served_sha256(&url, ALICE), big.sha256, "{path}");
+    }
 
     // Run again: the store holds the object, nothing is split or sent.
     let again = run_to("hf:alice/big", "hf", &source, &dest, &flags);
