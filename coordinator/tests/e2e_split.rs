@@ -10,13 +10,14 @@ use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
 
-/// sha256 of what `url` serves to `token` (redirects followed).
+/// sha256 of what `url` serves to `token` (redirects followed; the hub's injected 5xx answers
+/// retried).
 fn served_sha256(url: &str, token: &str) -> String {
     let dir = TempDir::new("dl");
     let file = dir.path().join("body");
     let auth = format!("Authorization: Bearer {token}");
     let ok = std::process::Command::new("curl")
-        .args(["-sfL", "-H", &auth, "-o"])
+        .args(["-sfL", "--retry", "5", "--retry-delay", "0", "-H", &auth, "-o"])
         .arg(&file)
         .arg(url)
         .status()
