@@ -161,7 +161,7 @@ pub struct RunArgs {
     /// Attempts per chunk before the run fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
-    /// Parallel transfers inside each worker.
+    /// Files each worker moves at once (a large one over several connections: --streams).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub worker_concurrency: u32,
     /// Connections each worker may open at once for the byte ranges of its large files: parallel
