@@ -63,6 +63,7 @@ impl Sides {
         Hashing::new(ordered(self.opener(t), 0, t.size, &self.budget), None, progress)
     }
 
+    /// `len` bytes of `t` from `offset`, hashed (with `git_size`, the git blob id too).
     fn open(
         &self,
         t: &pb::FileTask,
@@ -71,17 +72,7 @@ impl Sides {
         progress: Arc<AtomicU64>,
         git_size: Option<u64>,
     ) -> (Hashing, hubmigrate_hub::hashing::DigestSlot) {
-        let object = (t.lfs && t.sha256.len() == 64).then_some((t.sha256.as_str(), t.size));
-        let stream = open_resuming(
-            &self.source,
-            &self.source_repo,
-            &self.commit,
-            &t.path,
-            object,
-            offset,
-            len,
-        );
-        Hashing::new(stream, git_size, progress)
+        Hashing::new(self.opener(t)(offset, len), git_size, progress)
     }
 }
 
