@@ -258,6 +258,7 @@ mod tests {
             git_oid: String::new(),
             lfs,
             slice: None,
+            source_lfs: lfs,
         }
     }
 

@@ -193,6 +193,7 @@ async fn history_objects(snapshot: &Snapshot, tips: &[String]) -> Result<Vec<pb:
             git_oid: String::new(),
             lfs: true,
             slice: None,
+            source_lfs: true,
         });
     }
     Ok(tasks)

@@ -65,6 +65,7 @@ pub fn file_tasks(manifest: &Manifest, dest: &Hub) -> Vec<pb::FileTask> {
             git_oid: f.git_oid.clone().unwrap_or_default(),
             lfs: f.lfs || f.size > dest.max_regular_size(),
             slice: None,
+            source_lfs: f.lfs,
         })
         .collect()
 }
@@ -307,7 +308,10 @@ async fn estimate(
 /// split across chunks.
 fn plan_subset(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
     let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
-    let splittable = |k: usize| multipart && tasks[moved[k]].lfs && tasks[moved[k]].sha256.len() == 64;
+    let splittable = |k: usize| {
+        let t = &tasks[moved[k]];
+        multipart && t.lfs && t.source_lfs && t.sha256.len() == 64
+    };
     // "A file larger than the chunk size is split": pieces are never smaller than it.
     let min_piece = args.chunk_size.clamp(1, MIN_PIECE);
     let pieces: usize = (0..sizes.len())

@@ -144,3 +144,39 @@ fn a_single_put_destination_gets_a_large_file_read_over_parallel_ranges() {
     assert_eq!(listed["Sha256"], big.sha256.as_str());
     assert_eq!(listed["Size"], 40 * MIB);
 }
+
+#[test]
+fn regular_files_from_a_source_that_ignores_range_are_read_as_one_stream() {
+    // ModelScope serves regular files whole, whatever range is asked: a 20 MiB regular file
+    // becomes an LFS object at both destinations, read once from its start.
+    let src = TempDir::new("src");
+    let files = seed(
+        src.path(),
+        "ms",
+        "alice/plain",
+        &["--files", "2", "--file-size", "20MiB"],
+    );
+    assert!(files.iter().filter(|f| f.size == 20 * MIB).all(|f| !f.lfs));
+    let source = Hubsim::start_in("ms", src, &[]);
+    let to_ms = Hubsim::start("ms", &[]);
+    let to_hf = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    for (to, dest) in [("ms", &to_ms), ("hf", &to_hf)] {
+        let run = run_to(
+            "ms:alice/plain",
+            to,
+            &source,
+            dest,
+            &["--parallel", "--chunk-size", "8MiB"],
+        );
+        assert_code(&run, 0);
+        let (n, uploaded, verified) = summary(&run);
+        assert!(verified, "{to}: {}", run.output());
+        assert_eq!(n as usize, files.len());
+        assert!(uploaded >= 40 * MIB, "{to}: {uploaded}");
+        assert!(
+            !run.output().contains("split "),
+            "regular files are not split:\n{}",
+            run.output()
+        );
+    }
+}

@@ -26,6 +26,7 @@ async fn calls_without_the_secret_are_refused() {
         git_oid: String::new(),
         lfs: true,
         slice: None,
+        source_lfs: true,
     };
     let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1, 1);
     let registry = Arc::new(Registry::default());

@@ -55,9 +55,10 @@ impl Sides {
         })
     }
 
-    /// The whole of `t` in order: one stream for a small file, parallel segments for a large one.
+    /// The whole of `t` in order: one stream for a small file, parallel segments for a large LFS
+    /// object (a regular file may be served whole whatever range is asked: one stream).
     fn whole(&self, t: &pb::FileTask, progress: Arc<AtomicU64>) -> (Hashing, hubmigrate_hub::hashing::DigestSlot) {
-        if t.size <= self.budget.segment() {
+        if t.size <= self.budget.segment() || !t.source_lfs {
             return self.open(t, 0, t.size, progress, None);
         }
         Hashing::new(ordered(self.opener(t), 0, t.size, &self.budget), None, progress)
@@ -210,10 +211,9 @@ pub async fn put_parts(
             .await
         }
     });
-    futures_util::stream::iter(jobs)
-        .buffered(s.budget.streams())
-        .try_collect()
-        .await
+    // Parts of a regular file go one at a time: its source may ignore Range and send it whole.
+    let at_once = if t.source_lfs { s.budget.streams() } else { 1 };
+    futures_util::stream::iter(jobs).buffered(at_once).try_collect().await
 }
 
 /// `body` with every chunk's length added to each of `counters`.
