@@ -42,8 +42,8 @@ pub struct Model {
     pub latency: f64,
 }
 
-/// A large file is read in ranges of about this size, one connection each.
-const RANGE: u64 = 8 << 20;
+/// A large file is read in ranges of this size, one connection each.
+const RANGE: u64 = hubmigrate_hub::parallel::SEGMENT;
 
 /// Starting workers, then committing and verifying: paid once per run (seconds).
 const FIXED_SECS: f64 = 0.6;

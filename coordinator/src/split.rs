@@ -272,19 +272,11 @@ impl Completer {
 /// One completion (retried while the store answers with a retryable error), then the verify
 /// action when the store asked for one.
 async fn complete_one(dest: &Hub, u: &Upload, etags: &[String]) -> Result<(), Error> {
-    let policy = hubmigrate_hub::http::RetryPolicy::default();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match dest.complete_multipart(&u.complete, &u.sha256, etags).await {
-            Ok(()) => break,
-            Err(e) if e.is_retryable() && attempt < policy.attempts => {
-                tracing::warn!(path = %u.path, attempt, error = %e, "retrying a multipart completion");
-                tokio::time::sleep(policy.delay(attempt, None)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let attempts = hubmigrate_hub::http::RetryPolicy::default().attempts;
+    hubmigrate_hub::http::with_retries(&u.path, attempts, |_| {
+        dest.complete_multipart(&u.complete, &u.sha256, etags)
+    })
+    .await?;
     tracing::info!(path = %u.path, parts = u.parts, "multipart upload completed");
     if let Some(v) = &u.verify {
         dest.verify_upload(v, &u.sha256, u.size).await?;

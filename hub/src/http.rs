@@ -29,6 +29,29 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Runs `op` (given the attempt number, from 1) up to `attempts` times while it fails with a
+/// retryable error, pausing as [`RetryPolicy::delay`] says between attempts. For operations a
+/// request-level retry cannot repeat on its own (a streamed upload, a whole file).
+pub async fn with_retries<T, F, Fut>(what: &str, attempts: u32, mut op: F) -> Result<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let policy = RetryPolicy::default();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op(attempt).await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                tracing::warn!(what, attempt, error = %e, "retrying");
+                tokio::time::sleep(policy.delay(attempt, None)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl RetryPolicy {
     /// The pause before retry number `n` (1-based): exponential with full jitter, or the
     /// server's `Retry-After` when it sent one.

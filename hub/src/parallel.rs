@@ -18,6 +18,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::hashing::ByteStream;
 
+/// Bytes per segment of a parallel read: one ranged GET each.
+pub const SEGMENT: u64 = 8 << 20;
+/// Buffer memory a worker may hold for objects read in parallel segments.
+pub const BUFFER_BUDGET: u64 = 64 << 20;
+
 /// Buffered bytes are handed on in blocks of this size.
 const BLOCK: usize = 1 << 20;
 

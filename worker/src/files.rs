@@ -24,11 +24,6 @@ pub const FILE_ATTEMPTS: u32 = 3;
 /// Regular files are held in memory for the commit; anything larger must be LFS.
 pub const MAX_INLINE: u64 = 256 * 1024 * 1024;
 
-/// Buffer memory a worker may hold for objects read in parallel segments.
-pub const BUFFER_BUDGET: u64 = 64 << 20;
-/// Bytes per segment of a parallel read.
-pub const SEGMENT: u64 = 8 << 20;
-
 /// Where bytes come from and go to, and how many connections a worker may open.
 pub struct Sides {
     pub source: Hub,
@@ -78,24 +73,12 @@ impl Sides {
 }
 
 /// Runs `op` up to [`FILE_ATTEMPTS`] times while it fails with a retryable error.
-pub async fn with_retries<T, F, Fut>(what: &str, mut op: F) -> Result<T>
+pub async fn with_retries<T, F, Fut>(what: &str, op: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let policy = hubmigrate_hub::http::RetryPolicy::default();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match op(attempt).await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retryable() && attempt < FILE_ATTEMPTS => {
-                tracing::warn!(what, attempt, error = %e, "retrying");
-                tokio::time::sleep(policy.delay(attempt, None)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    hubmigrate_hub::http::with_retries(what, FILE_ATTEMPTS, op).await
 }
 
 /// Moves one LFS object according to the destination's `action`.

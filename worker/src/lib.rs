@@ -252,7 +252,11 @@ async fn move_files(
         commit,
         dest,
         dest_repo,
-        budget: hubmigrate_hub::parallel::Budget::new(streams.max(1) as usize, files::BUFFER_BUDGET, files::SEGMENT),
+        budget: hubmigrate_hub::parallel::Budget::new(
+            streams.max(1) as usize,
+            hubmigrate_hub::parallel::BUFFER_BUDGET,
+            hubmigrate_hub::parallel::SEGMENT,
+        ),
     };
     for t in &a.files {
         anyhow::ensure!(
