@@ -186,8 +186,13 @@ impl Pending {
 }
 
 impl Completer {
-    /// Starts listening to `shared`'s results.
+    /// Starts listening to `shared`'s results (not at all when no upload waits for parts).
     pub fn start(dest: Hub, uploads: Vec<Upload>, shared: &Shared) -> Self {
+        if uploads.is_empty() {
+            return Completer {
+                task: tokio::spawn(async { Ok(HashMap::new()) }),
+            };
+        }
         let mut results = shared.subscribe();
         let task = tokio::spawn(async move {
             let dest = Arc::new(dest);
