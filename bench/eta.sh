@@ -6,20 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${1:-}"
-cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
-bin="$PWD/target/release"
-work="$(mktemp -d -t hubmigrate-eta-XXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-token="hf_bench_local_only"
-
-serve() { # data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
-  local data="$1"; shift
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor hf --data "$data" --user "bench=$token" "$@" >"$data.url" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-}
+. bench/lib.sh eta
 
 if [ "$quick" = "--quick" ]; then scale=1; else scale=4; fi
 printf "%-44s %8s %8s %7s\n" "scenario" "ETA s" "took s" "ratio"
@@ -29,10 +16,10 @@ scenario() { # name rate workers seed-args...
   n=$((n + 1))
   "$bin/hubsim" seed --data "$work/src$n" --flavor hf --repo bench/m "$@" 2>/dev/null
   local src dst
-  serve "$work/src$n" --conn-rate "$rate"
-  serve "$work/dst$n" --conn-rate "$rate"
-  src=$(head -1 "$work/src$n.url")
-  dst=$(head -1 "$work/dst$n.url")
+  serve hf "$work/src$n" --conn-rate "$rate"
+  serve hf "$work/dst$n" --conn-rate "$rate"
+  src=$(url "$work/src$n")
+  dst=$(url "$work/dst$n")
   HF_TOKEN="$token" "$bin/migrate-coord" run --source hf:bench/m --dest hf:bench/copy --parallel --chunk-size 64MiB \
     --max-workers "$workers" --source-endpoint "$src" --dest-endpoint "$dst" --report "$work/r$n.json" >/dev/null 2>&1
   python3 - "$work/r$n.json" "$name" <<'PY'

@@ -10,25 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${1:-}"
-venv="${HUBMIGRATE_VENV:-.venv}"
-[ -x "$venv/bin/python" ] || { echo "no Python venv at $venv: run tests/run.sh once, or set HUBMIGRATE_VENV"; exit 2; }
-cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
-bin="$PWD/target/release"
-work="$(mktemp -d -t hubmigrate-bench-XXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-token="hf_bench_local_only"
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-
-serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
-  local flavor="$1" data="$2"; shift 2
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" >"$data.url" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-}
-url() { head -1 "$1.url"; }
+. bench/lib.sh bench
+need_venv
 
 if [ "$quick" = "--quick" ]; then big=512MiB; mid=40MiB; else big=1536MiB; mid=200MiB; fi
 "$bin/hubsim" seed --data "$work/src" --flavor hf --repo bench/model --lfs-file "model-big.safetensors=$big" \
@@ -68,15 +51,9 @@ serve ms "$work/dst2"; d2=$(url "$work/dst2")
 HF_TOKEN="$token" MODELSCOPE_TOKEN="$token" "$bin/migrate-coord" run --source hf:bench/two --to ms \
   --source-endpoint "$s2" --dest-endpoint "$d2" >/dev/null 2>&1 &
 coord=$!
-peak=0
-while kill -0 "$coord" 2>/dev/null; do
-  for p in $(pgrep -f "$bin/migrate-worker" || true); do
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-    [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
-  done
-  sleep 0.1
-done
+watch_workers "$coord" "$work/rss"
 wait "$coord" && ok=verified || ok="FAILED (exit $?)"
+peak=$(cat "$work/rss")
 echo "RESULT worker peak RSS moving a 2 GiB file: $((peak / 1024)) MiB (goal < 150), run $ok"
 
 cargo run -q --release -p migrate-coord --example plan_bench

@@ -15,27 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${1:-}"
-venv="${HUBMIGRATE_VENV:-.venv}"
-[ -x "$venv/bin/python" ] || { echo "no Python venv at $venv: run tests/run.sh once, or set HUBMIGRATE_VENV"; exit 2; }
+. bench/lib.sh peers
+need_venv
 "$venv/bin/python" -c "import hfms_bridge" 2>/dev/null || "$venv/bin/pip" install -q "hfms-bridge==0.5.1"
-cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
-bin="$PWD/target/release"
-work="$(mktemp -d -t hubmigrate-peers-XXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-token="hf_bench_local_only"
 export HF_TOKEN="$token" MODELSCOPE_TOKEN="$token" TARGET_TOKEN="$token" TARGET_USERNAME=bench
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-
-serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
-  local flavor="$1" data="$2"; shift 2
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" >"$data.url" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-}
-url() { head -1 "$1.url"; }
 # A fresh destination hub for each measured run (ModelScope's object store is global: a second
 # run into the same hub would find every object already there). Sets $dest.
 fresh() { # flavor name extra-flags...
@@ -43,20 +26,8 @@ fresh() { # flavor name extra-flags...
   serve "$flavor" "$work/$name" "${caps[@]}" "$@"; dest=$(url "$work/$name")
 }
 # Stops the last hub started and frees its disk.
-drop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; rm -rf "$work/$1" "$work/$1.url"; }
+drop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; rm -rf "$work/$1" "$work/$1.url" "$work/$1.log"; }
 
-# Peak VmHWM (KiB) of any migrate-worker process while $1 (a pid) runs; written to $2.
-watch_workers() {
-  local peak=0 hwm
-  while kill -0 "$1" 2>/dev/null; do
-    for p in $(pgrep -f "$bin/migrate-worker" || true); do
-      hwm=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-      [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
-    done
-    sleep 0.1
-  done
-  echo "$peak" >"$2"
-}
 
 results=()
 record() { results+=("$1|$2"); }
@@ -134,8 +105,15 @@ rm -rf "$work/clone"; drop_last git2
 echo "== hfms-bridge 0.5.1 (HF to MS), default 4 workers"
 fresh ms ms2; ms=$dest
 t0=$(now)
-"$venv/bin/hfms-bridge" hf2ms bench/model bench/copy --hf-endpoint "$src" --ms-endpoint "$ms" \
-  --ms-token "$token" --cache-dir "$work/bridge-cache" --progress off 2>"$work/log-bridge" && ok=done || ok=FAILED
+# Its CLI takes the destination token only as an argument: run that CLI in-process with the
+# token read from the environment, so it never shows in a process list.
+"$venv/bin/python" - "$src" "$ms" "$work/bridge-cache" 2>"$work/log-bridge" <<'PY' && ok=done || ok=FAILED
+import os, sys
+from hfms_bridge.cli import main
+src, dst, cache = sys.argv[1:4]
+sys.exit(main(["hf2ms", "bench/model", "bench/copy", "--hf-endpoint", src, "--ms-endpoint", dst,
+               "--ms-token", os.environ["MODELSCOPE_TOKEN"], "--cache-dir", cache, "--progress", "off"]))
+PY
 t=$(secs "$t0" "$(now)"); echo "   $t s ($ok): $(tail -1 "$work/log-bridge")"; record "hfms-bridge (hf-to-ms)" "$t"
 drop_last ms2
 

@@ -10,25 +10,10 @@
 # Usage: bench/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
-bin="$PWD/target/release"
-work="$(mktemp -d -t hubmigrate-scale-XXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-token="hf_bench_local_only"
+. bench/lib.sh scale
 tick=$(getconf CLK_TCK)
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 start_all=$(now)
 
-serve() { # flavor data-dir extra-flags... ; the URL lands in $data.url (no subshell: $pids must see the pid)
-  local flavor="$1" data="$2"; shift 2
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" >"$data.url" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
-}
-url() { head -1 "$1.url"; }
 # Fields of /proc/PID/stat after the command name: utime stime cutime cstime are $12..$15 there.
 cpu() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13, $14 + $15 }'; }
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; } # pid field
