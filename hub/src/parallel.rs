@@ -4,24 +4,27 @@
 //! of many connections.
 //!
 //! The file is cut into segments; up to `streams` segments are fetched at once, each into its
-//! own buffer, and the head segment flows on as its bytes arrive. Memory is bounded by a
-//! [`Budget`] shared by every file of a worker: a segment holds a memory permit (its size) from
-//! the moment its fetch starts until its last byte has been consumed, and a connection permit
-//! while it is being fetched. Permits are taken in segment order within a file, so the segment a
-//! consumer waits for always holds its permits: no file can starve another into a deadlock.
+//! own buffer, and the head segment flows on as its bytes arrive. A file with nothing fetched or
+//! buffered always gets its next segment; reading further ahead takes memory permits from a
+//! [`Budget`] shared by every file of a worker (a permit from the moment its fetch starts until
+//! its last byte has been consumed), so no file's read-ahead delays another file's start. Memory
+//! is bounded by the budget plus one segment per file being read; connections by the budget's
+//! connection permits, held while a segment is fetched.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::hashing::ByteStream;
 
 /// Bytes per segment of a parallel read: one ranged GET each.
 pub const SEGMENT: u64 = 8 << 20;
-/// Buffer memory a worker may hold for objects read in parallel segments.
-pub const BUFFER_BUDGET: u64 = 64 << 20;
+/// Read-ahead memory a worker may hold for objects read in parallel segments (besides one
+/// segment per file being read).
+pub const BUFFER_BUDGET: u64 = 48 << 20;
 
 /// Buffered bytes are handed on in blocks of this size.
 const BLOCK: usize = 1 << 20;
@@ -72,19 +75,46 @@ impl Budget {
             .expect("the budget's semaphores are never closed")
     }
 
-    async fn memory(&self) -> OwnedSemaphorePermit {
-        self.memory
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the budget's semaphores are never closed")
+    /// Memory for a file's next segment: none needed while the file has nothing fetched or
+    /// buffered (`held` counts its segments not yet consumed), a budget permit otherwise, waiting
+    /// for whichever comes first.
+    async fn memory(&self, held: &Held) -> Option<OwnedSemaphorePermit> {
+        loop {
+            if let Ok(p) = self.memory.clone().try_acquire_owned() {
+                return Some(p);
+            }
+            let drained = held.drained.notified();
+            if held.count.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            tokio::select! {
+                p = self.memory.clone().acquire_owned() => return p.ok(),
+                _ = drained => {}
+            }
+        }
     }
+}
+
+/// A file's segments not yet consumed, and a signal when the last one is.
+#[derive(Default)]
+struct Held {
+    count: AtomicUsize,
+    drained: Notify,
 }
 
 /// One segment on its way: its bytes as they arrive, and the memory it may occupy.
 struct Segment {
     rx: mpsc::UnboundedReceiver<std::io::Result<Bytes>>,
-    _memory: OwnedSemaphorePermit,
+    _memory: Option<OwnedSemaphorePermit>,
+    held: Arc<Held>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.held.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.held.drained.notify_waiters();
+        }
+    }
 }
 
 /// Aborts the segment producer when the reader is dropped (an error, a cancelled upload).
@@ -134,15 +164,22 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
     let seg = budget.segment;
     let (queue_tx, queue_rx) = mpsc::channel::<Segment>(budget.streams.max(1));
     let producer = tokio::spawn(async move {
+        let held = Arc::new(Held::default());
         let end = offset + len;
         let mut at = offset;
         while at < end {
             let n = seg.min(end - at);
-            let memory = budget.memory().await;
+            let memory = budget.memory(&held).await;
             let connection = budget.connection().await;
             let (tx, rx) = mpsc::unbounded_channel();
+            held.count.fetch_add(1, Ordering::AcqRel);
+            let segment = Segment {
+                rx,
+                _memory: memory,
+                held: held.clone(),
+            };
             // Waits while `streams` segments of this file are ahead of its consumer.
-            if queue_tx.send(Segment { rx, _memory: memory }).await.is_err() {
+            if queue_tx.send(segment).await.is_err() {
                 return;
             }
             let body = open(at, n);
@@ -275,9 +312,25 @@ mod tests {
             );
         }
         assert!(
-            most.load(Ordering::SeqCst) <= 2,
-            "more segments in memory than the budget"
+            most.load(Ordering::SeqCst) <= 2 + 3,
+            "more segments in memory than the budget plus one per file"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_files_read_ahead_does_not_hold_up_another() {
+        // One memory slot, taken by a file whose consumer has stopped reading: another file
+        // still reads to its end, one segment at a time.
+        let budget = Budget::new(8, 4_000, 4_000);
+        let mut stalled = ordered(opener(Arc::default(), Arc::default(), None), 0, 40_000, &budget);
+        assert!(stalled.next().await.is_some());
+        let other = ordered(opener(Arc::default(), Arc::default(), None), 1_000_000, 40_000, &budget);
+        let got = tokio::time::timeout(Duration::from_secs(10), collect(other))
+            .await
+            .expect("the second file was not held up")
+            .unwrap();
+        assert_eq!(got, (1_000_000..1_040_000).map(byte_at).collect::<Vec<_>>());
+        drop(stalled);
     }
 
     #[tokio::test]
