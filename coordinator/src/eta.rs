@@ -42,8 +42,11 @@ pub struct Model {
     pub latency: f64,
 }
 
-/// A large file is read in ranges of this size, one connection each.
-const RANGE: u64 = hubmigrate_hub::parallel::SEGMENT;
+/// Objects from this size on are assumed to go in parts of [`PART`] bytes, one connection each,
+/// where the destination takes parts; a smaller object is one PUT. The hub chooses both when
+/// asked to store an object: these are hubsim's defaults.
+const PARTS_FROM: u64 = 64 << 20;
+const PART: u64 = 16 << 20;
 
 /// Starting workers, then committing and verifying: paid once per run (seconds).
 const FIXED_SECS: f64 = 0.6;
@@ -61,32 +64,38 @@ fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
 }
 
 impl Model {
-    /// Seconds one chunk takes: its files (and pieces) `concurrency` at a time, each over as
-    /// many connections as it has ranges (at most `streams`), and the large ones all sharing the
-    /// worker's `streams` connections.
-    pub fn chunk_secs(&self, sizes: &[u64]) -> f64 {
-        let streams = if self.multipart { self.streams.max(1) } else { 1 };
-        let ranges = |s: u64| s.div_ceil(RANGE).clamp(1, streams as u64) as f64;
-        let jobs = sizes
-            .iter()
-            .map(|&s| self.latency + s as f64 / (self.per_connection * ranges(s)))
-            .collect();
-        let shared: u64 = sizes.iter().filter(|&&s| s > RANGE).sum();
-        let over_streams = if self.multipart {
-            shared as f64 / (self.per_connection * streams as f64)
-        } else {
-            0.0
+    /// Seconds one chunk takes: its `jobs` (bytes, and whether they go in parts) `concurrency`
+    /// at a time; a job in parts goes over as many connections as it has ranges (at most
+    /// `streams`), and those all share the worker's `streams` connections; any other job is
+    /// one PUT stream.
+    pub fn chunk_secs(&self, jobs: &[(u64, bool)]) -> f64 {
+        let streams = self.streams.max(1) as u64;
+        let ranges = |&(s, parts): &(u64, bool)| {
+            if parts {
+                s.div_ceil(PART).clamp(1, streams) as f64
+            } else {
+                1.0
+            }
         };
-        makespan(jobs, self.concurrency).max(over_streams)
+        let secs = jobs
+            .iter()
+            .map(|j| self.latency + j.0 as f64 / (self.per_connection * ranges(j)))
+            .collect();
+        let shared: u64 = jobs.iter().filter(|j| j.1).map(|j| j.0).sum();
+        makespan(secs, self.concurrency).max(shared as f64 / (self.per_connection * streams as f64))
     }
 
     /// The ETA of the whole transfer.
     pub fn eta(&self, plan: &Plan, tasks: &[pb::FileTask]) -> Duration {
-        let sizes = |c: &crate::plan::Chunk| -> Vec<u64> {
-            let whole = c.files.iter().map(|&i| tasks[i].size);
-            whole.chain(c.pieces.iter().map(|p| p.len)).collect()
+        // Pieces of split files always go in parts; whole files when large enough.
+        let jobs = |c: &crate::plan::Chunk| -> Vec<(u64, bool)> {
+            let whole = c
+                .files
+                .iter()
+                .map(|&i| (tasks[i].size, self.multipart && tasks[i].size >= PARTS_FROM));
+            whole.chain(c.pieces.iter().map(|p| (p.len, true))).collect()
         };
-        let chunks: Vec<f64> = plan.chunks.iter().map(|c| self.chunk_secs(&sizes(c))).collect();
+        let chunks: Vec<f64> = plan.chunks.iter().map(|c| self.chunk_secs(&jobs(c))).collect();
         let total: u64 = plan.chunks.iter().map(|c| c.bytes).sum();
         let secs = makespan(chunks, self.max_workers);
         let capped = self.cap.map(|c| total as f64 / c.max(1.0)).unwrap_or(0.0);
@@ -203,10 +212,10 @@ mod tests {
 
     #[test]
     fn a_large_file_goes_over_several_connections() {
-        let tasks = vec![task(64 * RANGE), task(RANGE / 2)];
-        let p = plan(&[64 * RANGE, RANGE / 2], 1);
+        let tasks = vec![task(64 * PART), task(PART / 2)];
+        let p = plan(&[64 * PART, PART / 2], 1);
         let m = Model {
-            per_connection: RANGE as f64,
+            per_connection: PART as f64,
             measured: true,
             concurrency: 2,
             streams: 1,
