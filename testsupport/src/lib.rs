@@ -160,6 +160,14 @@ pub struct Kubesim {
 impl Kubesim {
     /// Starts `kubesim serve --port 0` with its kubelet running pods from the workspace's binaries.
     pub fn start() -> Kubesim {
+        Kubesim::start_with(&[])
+    }
+
+    /// [`Kubesim::start`] with extra `kubesim serve` arguments, e.g.
+    /// `&["--pod-start-delay", "45s"]` (every pod `ContainerCreating` that long) or
+    /// `&["--unschedulable-pods", "hubmigrate.dev/migration=m"]` (those pods never scheduled;
+    /// without a selector value: every pod).
+    pub fn start_with(args: &[&str]) -> Kubesim {
         let dir = TempDir::new("kubesim");
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new(bin("kubesim"))
@@ -169,6 +177,7 @@ impl Kubesim {
             .arg(&kubeconfig)
             .arg("--bin-dir")
             .arg(bin_dir())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

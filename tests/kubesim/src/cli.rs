@@ -64,6 +64,14 @@ pub struct ServeArgs {
     /// Interval of BOOKMARK events on watches that allow them.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub bookmark_interval: Duration,
+    /// How long every pod stays Pending with its container `ContainerCreating` (as while a node
+    /// pulls the image) before its container starts, e.g. 500ms, 45s, 2m.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub pod_start_delay: Duration,
+    /// Pods the scheduler never places (Pending, `PodScheduled=False`, reason `Unschedulable`):
+    /// those matching this label selector, or every pod when given without a value.
+    #[arg(long, value_name = "SELECTOR", num_args = 0..=1, default_missing_value = "")]
+    pub unschedulable_pods: Option<String>,
     /// Name of the node pods are bound to.
     #[arg(long, default_value = "kubesim")]
     pub node: String,

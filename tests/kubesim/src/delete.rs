@@ -105,7 +105,9 @@ pub fn delete_in(
     }
     let grace = if info.special == Special::Pod {
         let phase = obj["status"]["phase"].as_str().unwrap_or("Pending");
-        let terminal = phase == "Succeeded" || phase == "Failed";
+        // Like the real server: a finished pod, or one never scheduled, goes at once.
+        let unscheduled = obj["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
+        let terminal = phase == "Succeeded" || phase == "Failed" || unscheduled;
         let g = opts
             .grace
             .unwrap_or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30));

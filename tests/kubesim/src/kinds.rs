@@ -37,12 +37,7 @@ fn invalid(info: &ResourceInfo, obj: &Value, errs: Vec<FieldError>) -> ApiResult
 /// Defaults, normalises and validates a new object.
 pub fn on_create(cl: &Cluster, info: &ResourceInfo, obj: &mut Value, w: &mut WriteOpts) -> ApiResult<()> {
     match info.special {
-        Special::Pod => {
-            default_pod_spec(&mut obj["spec"]);
-            if let Some(s) = obj["spec"].as_object_mut() {
-                s.entry("nodeName").or_insert(json!(cl.cfg.node));
-            }
-        }
+        Special::Pod => default_pod_spec(&mut obj["spec"]),
         Special::Job => default_job(obj),
         Special::Secret => secret_data(info, obj)?,
         Special::Service => default_service(cl, obj),
@@ -57,8 +52,27 @@ pub fn on_create(cl: &Cluster, info: &ResourceInfo, obj: &mut Value, w: &mut Wri
     }
     if info.special == Special::Pod {
         obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(&obj["spec"])});
+        schedule(cl, obj);
     }
     validate(info, None, obj, w)
+}
+
+/// The scheduler: binds a new pod to the node, unless `--unschedulable-pods` selects it (then
+/// it stays Pending with the condition the real scheduler reports).
+fn schedule(cl: &Cluster, obj: &mut Value) {
+    if obj["spec"].get("nodeName").is_some_and(|n| n.as_str() != Some("")) {
+        return;
+    }
+    if cl.cfg.unschedulable.as_ref().is_some_and(|sel| sel.matches(obj)) {
+        obj["status"]["conditions"] = json!([{
+            "type": "PodScheduled", "status": "False", "lastProbeTime": null, "lastTransitionTime": now_rfc3339(),
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: \
+                        1 No preemption victims found for incoming pod.",
+        }]);
+    } else {
+        obj["spec"]["nodeName"] = json!(cl.cfg.node);
+    }
 }
 
 /// Normalises and validates an update of `old` to `new`.

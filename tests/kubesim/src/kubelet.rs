@@ -110,7 +110,13 @@ fn set_status(cl: &Cluster, pod: &Value, f: impl FnOnce(&mut Value)) {
         if meta_str(p, "uid") != Some(uid.as_str()) {
             return false;
         }
+        let old = p["status"]["conditions"].take();
         f(&mut p["status"]);
+        match p["status"].get_mut("conditions") {
+            Some(new) if !new.is_null() => keep_transitions(&old, new),
+            _ if !old.is_null() => p["status"]["conditions"] = old,
+            _ => {}
+        }
         true
     });
     if let Err(e) = r {
@@ -244,7 +250,7 @@ fn terminated(code: i32, reason: &str, message: Option<&str>, started: &str, pid
     t
 }
 
-fn conditions(ready: bool, reason: Option<&str>) -> Value {
+fn conditions(ready: bool, reason: Option<&str>, cname: &Value) -> Value {
     let now = now_rfc3339();
     let r = if ready { "True" } else { "False" };
     let mut ready_c = json!({"type": "Ready", "status": r, "lastProbeTime": null, "lastTransitionTime": now});
@@ -252,6 +258,11 @@ fn conditions(ready: bool, reason: Option<&str>) -> Value {
     if let Some(reason) = reason {
         ready_c["reason"] = json!(reason);
         cr["reason"] = json!(reason);
+        if reason == "ContainersNotReady" {
+            let msg = format!("containers with unready status: [{}]", cname.as_str().unwrap_or(""));
+            ready_c["message"] = json!(msg);
+            cr["message"] = json!(msg);
+        }
     }
     json!([
         {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null, "lastTransitionTime": now},
@@ -259,6 +270,16 @@ fn conditions(ready: bool, reason: Option<&str>) -> Value {
         ready_c, cr,
         {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now},
     ])
+}
+
+/// Keeps a condition's `lastTransitionTime` while its status does not change, as the kubelet does.
+fn keep_transitions(old: &Value, new: &mut Value) {
+    for c in new.as_array_mut().into_iter().flatten() {
+        let same = old.as_array().into_iter().flatten().find(|o| o["type"] == c["type"]);
+        if let Some(o) = same.filter(|o| o["status"] == c["status"] && o.get("lastTransitionTime").is_some()) {
+            c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+        }
+    }
 }
 
 async fn append_log(file: &tokio::sync::Mutex<tokio::fs::File>, line: &str) {
@@ -284,6 +305,27 @@ async fn pod_task(cl: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>)
     let grace = pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
     let deadline = pod["spec"]["activeDeadlineSeconds"].as_u64().map(Duration::from_secs);
     let pod_start = now_rfc3339();
+
+    // `--pod-start-delay`: the node is still creating the container (sandbox, image pull).
+    if !cl.cfg.pod_start_delay.is_zero() {
+        set_status(&cl, &pod, |st| {
+            st["startTime"] = json!(pod_start);
+            st["hostIP"] = json!("127.0.0.1");
+            st["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
+            let mut conds = conditions(false, Some("ContainersNotReady"), &cname);
+            conds[0]["status"] = json!("False");
+            st["conditions"] = conds;
+            st["containerStatuses"] = json!([{"name": cname, "image": image, "imageID": "", "lastState": {},
+                "ready": false, "restartCount": 0, "started": false, "state": {"waiting": {"reason": "ContainerCreating"}}}]);
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(cl.cfg.pod_start_delay) => {}
+            _ = stop.changed() => {
+                if *stop.borrow() == Stop::Graceful { final_delete(&cl, &pod); }
+                return;
+            }
+        }
+    }
 
     // Environment (a missing Secret keeps the pod waiting, as on a node).
     let env = loop {
@@ -376,7 +418,7 @@ async fn pod_task(cl: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>)
                 set_status(&cl, &pod, |st| {
                     st["phase"] = json!("Failed");
                     st["startTime"] = json!(pod_start);
-                    st["conditions"] = conditions(false, Some("PodFailed"));
+                    st["conditions"] = conditions(false, Some("PodFailed"), &cname);
                     st["containerStatuses"] = json!([{"name": cname, "image": image, "ready": false, "restartCount": restarts,
                         "started": false, "state": {"terminated": terminated(128, "StartError", Some(&msg), &started, None)}}]);
                 });
@@ -419,9 +461,10 @@ async fn pod_task(cl: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>)
             st["phase"] = json!("Running");
             st["startTime"] = json!(pod_start);
             st["hostIP"] = json!("127.0.0.1");
+            st["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
             st["podIP"] = json!("127.0.0.1");
             st["podIPs"] = json!([{"ip": "127.0.0.1"}]);
-            st["conditions"] = conditions(true, None);
+            st["conditions"] = conditions(true, None, &cname);
             st["containerStatuses"] = json!([{"name": cname, "image": image, "imageID": image, "ready": true, "started": true,
                 "restartCount": restarts, "containerID": pid.map(|p| format!("kubesim://{p}")),
                 "state": {"running": {"startedAt": started}}}]);
@@ -485,7 +528,7 @@ async fn pod_task(cl: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>)
                     "restartCount": restarts, "lastState": {"terminated": term},
                     "state": {"waiting": {"reason": "CrashLoopBackOff",
                         "message": format!("back-off restarting failed container {}", cname.as_str().unwrap_or(""))}}}]);
-                st["conditions"] = conditions(false, Some("ContainersNotReady"));
+                st["conditions"] = conditions(false, Some("ContainersNotReady"), &cname);
             });
             let wait = Duration::from_secs((1u64 << restarts.min(4)).min(10));
             tokio::select! {
@@ -506,7 +549,7 @@ async fn pod_task(cl: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>)
                 st["reason"] = json!(r);
                 st["message"] = json!(m);
             }
-            st["conditions"] = conditions(false, Some("PodCompleted"));
+            st["conditions"] = conditions(false, Some("PodCompleted"), &cname);
             st["containerStatuses"] = json!([{"name": cname, "image": image, "imageID": image, "ready": false,
                 "started": false, "restartCount": restarts, "containerID": pid.map(|p| format!("kubesim://{p}")),
                 "state": {"terminated": term}}]);

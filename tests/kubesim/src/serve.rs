@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::objects::{WriteOpts, create};
+use crate::selector::LabelSelector;
 use crate::state::{Cluster, Config};
 use crate::store::{ObjKey, Store};
 
@@ -79,6 +80,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         job_backoff: args.job_backoff,
         bookmark_interval: args.bookmark_interval,
         node: args.node.clone(),
+        pod_start_delay: args.pod_start_delay,
+        unschedulable: match &args.unschedulable_pods {
+            Some(sel) => Some(
+                LabelSelector::parse(sel)
+                    .map_err(|e| anyhow::anyhow!("invalid --unschedulable-pods selector {sel:?}: {e}"))?,
+            ),
+            None => None,
+        },
     };
     let cl = Arc::new(Cluster::new(store, cfg));
     standard_namespaces(&cl)?;

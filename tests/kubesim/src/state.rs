@@ -8,6 +8,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use crate::registry::{Registry, ResourceInfo};
+use crate::selector::LabelSelector;
 use crate::store::Store;
 
 /// Settings from the command line.
@@ -23,6 +24,10 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// The node name pods are bound to.
     pub node: String,
+    /// How long a pod waits in `ContainerCreating` before its container starts.
+    pub pod_start_delay: Duration,
+    /// Pods matching this selector are never scheduled.
+    pub unschedulable: Option<LabelSelector>,
 }
 
 /// Everything the handlers and controllers share.
