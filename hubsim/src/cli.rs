@@ -47,6 +47,20 @@ fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s)
 }
 
+/// A URL lifetime: a duration (`90s`, `30m`) or hours (`24h`), at least one second.
+fn ttl(s: &str) -> Result<Duration, String> {
+    let d = match s.strip_suffix('h').map(str::parse::<f64>) {
+        Some(Ok(hours)) => {
+            Duration::try_from_secs_f64(hours * 3600.0).map_err(|e| format!("invalid duration {s:?}: {e}"))?
+        }
+        _ => parse_duration(s)?,
+    };
+    if d < Duration::from_secs(1) {
+        return Err(format!("URL lifetime {s:?} is under one second"));
+    }
+    Ok(d)
+}
+
 fn share(s: &str) -> Result<f64, String> {
     parse_share(s)
 }
@@ -120,6 +134,10 @@ pub struct ServeArgs {
     /// object uploads larger than this get the proxy's 413 although the batch API accepted them.
     #[arg(long, value_parser = size)]
     pub proxy_max_body: Option<u64>,
+    /// Lifetime of the presigned URLs the hub hands out (LFS uploads, multipart parts, object
+    /// downloads); used later they get S3's 403 "Request has expired".
+    #[arg(long, default_value = "24h", value_parser = ttl)]
+    pub url_ttl: Duration,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -180,4 +198,18 @@ pub struct HookArgs {
     /// Data directory of the hub (where the LFS object store lives).
     #[arg(long)]
     pub data: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_lifetimes() {
+        assert_eq!(ttl("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(ttl("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(ttl("1.5h"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(ttl("30m"), Ok(Duration::from_secs(1_800)));
+        assert!(ttl("500ms").is_err() && ttl("0").is_err() && ttl("xh").is_err());
+    }
 }

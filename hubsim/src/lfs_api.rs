@@ -20,11 +20,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::hf::{Ctx, HfError, HfResult};
-use crate::http::{apply_range, enc, file_body, hv, param, query_pairs, read_body};
+use crate::http::{apply_range, enc, file_body, hv, read_body};
+use crate::presigned::{Signed, message, s3_refusal};
 use crate::repo::{RepoId, RepoKind};
 use crate::state::Hub;
+use crate::stats::{Event, RouteClass};
 use crate::store::lfs::{PutError, write_at};
-use crate::util::{is_hex, random_hex};
+use crate::util::{is_hex, iso8601, random_hex};
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
 
@@ -60,12 +62,18 @@ fn parse_repo_key(key: &str) -> Option<RepoId> {
 
 /// A presigned download URL for object `oid` on the CDN origin.
 pub fn download_url(hub: &Hub, oid: &str, filename: &str) -> String {
+    presigned_download(hub, oid, filename).0
+}
+
+/// A presigned download URL and its expiry.
+fn presigned_download(hub: &Hub, oid: &str, filename: &str) -> (String, u64) {
     let (exp, sig) = hub.signer.sign(&["download", oid]);
-    format!(
+    let url = format!(
         "{}/objects/{oid}?name={}&exp={exp}&sig={sig}",
         hub.cdn_url,
         enc(filename)
-    )
+    );
+    (url, exp)
 }
 
 /// What a flavor's batch endpoint offers.
@@ -170,8 +178,8 @@ where
                 v["actions"] = upload_actions(hub, id, o, multipart_ok, policy.verify, &auth);
             }
         } else if present {
-            let exp = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
-            v["actions"] = json!({"download": {"href": download_url(hub, &o.oid, &o.oid), "expires_at": exp}});
+            let (href, exp) = presigned_download(hub, &o.oid, &o.oid);
+            v["actions"] = json!({"download": {"href": href, "expires_at": iso8601(exp)}});
         } else {
             v = json!({"oid": o.oid, "size": o.size, "error": {"code": 404, "message": "Object does not exist"}});
         }
@@ -186,7 +194,9 @@ where
 fn upload_actions(hub: &Hub, id: &RepoId, o: &BatchObject, multipart_ok: bool, verify: bool, auth: &str) -> Value {
     let repo = repo_key(id);
     let size = o.size.to_string();
-    let exp_at = crate::util::iso8601(crate::util::now_secs() + crate::sign::URL_TTL_SECS);
+    // One expiry for every URL of the object, so `expires_at` is exactly when they die.
+    let exp = hub.signer.expiry();
+    let exp_at = iso8601(exp);
     let verify = verify.then(|| {
         let href = format!(
             "{}/{}{}/{}.git/info/lfs/objects/verify",
@@ -216,9 +226,9 @@ fn upload_actions(hub: &Hub, id: &RepoId, o: &BatchObject, multipart_ok: bool, v
         header.insert("chunk_size".into(), json!(chunk_s));
         for n in 1..=n_parts {
             let n_s = n.to_string();
-            let (exp, sig) = hub
+            let sig = hub
                 .signer
-                .sign(&["part", &repo, &o.oid, &size, &upload_id, &chunk_s, &n_s]);
+                .sign_until(&["part", &repo, &o.oid, &size, &upload_id, &chunk_s, &n_s], exp);
             header.insert(
                 format!("{n:05}"),
                 json!(format!(
@@ -229,9 +239,9 @@ fn upload_actions(hub: &Hub, id: &RepoId, o: &BatchObject, multipart_ok: bool, v
                 )),
             );
         }
-        let (exp, sig) = hub
+        let sig = hub
             .signer
-            .sign(&["complete", &repo, &o.oid, &size, &upload_id, &chunk_s]);
+            .sign_until(&["complete", &repo, &o.oid, &size, &upload_id, &chunk_s], exp);
         let href = format!(
             "{}/api/complete_multipart?repo={}&oid={}&size={size}&upload_id={upload_id}&chunk={chunk_s}&exp={exp}&sig={sig}",
             hub.base_url,
@@ -240,7 +250,7 @@ fn upload_actions(hub: &Hub, id: &RepoId, o: &BatchObject, multipart_ok: bool, v
         );
         return with_verify(json!({"upload": {"href": href, "header": header, "expires_at": exp_at}}));
     }
-    let (exp, sig) = hub.signer.sign(&["upload", &repo, &o.oid, &size]);
+    let sig = hub.signer.sign_until(&["upload", &repo, &o.oid, &size], exp);
     let href = format!(
         "{}/upload/{}?repo={}&size={size}&exp={exp}&sig={sig}",
         hub.cdn_url,
@@ -281,37 +291,13 @@ fn put_error(e: PutError) -> Response {
     store_error(status, e.to_string())
 }
 
-struct Signed {
-    q: Vec<(String, String)>,
-}
-
-impl Signed {
-    fn get(&self, k: &str) -> &str {
-        param(&self.q, k).unwrap_or("")
-    }
-
-    fn check(hub: &Hub, query: Option<&str>, fields: impl Fn(&Signed) -> Vec<String>) -> Result<Signed, Box<Response>> {
-        let s = Signed { q: query_pairs(query) };
-        let exp: u64 = s.get("exp").parse().unwrap_or(0);
-        let f = fields(&s);
-        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
-        if hub.signer.verify(&refs, exp, s.get("sig")) {
-            Ok(s)
-        } else {
-            Err(Box::new(store_error(
-                StatusCode::FORBIDDEN,
-                "Request has expired or its signature does not match",
-            )))
-        }
-    }
-}
-
 fn body_stream(body: Body) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
     body.into_data_stream().map_err(std::io::Error::other)
 }
 
 /// What nginx answers a body over `client_max_body_size` (read first, so the client sees it).
-async fn proxy_too_large(body: Body) -> Response {
+async fn proxy_too_large(hub: &Hub, body: Body) -> Response {
+    hub.stats.note(Event::Proxy413);
     let mut s = body_stream(body);
     while let Some(Ok(_)) = futures_util::StreamExt::next(&mut s).await {}
     let html = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -331,7 +317,7 @@ async fn put_object(
         vec!["upload".into(), s.get("repo").into(), oid.clone(), s.get("size").into()]
     }) {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return s3_refusal(&hub, r),
     };
     let (Some(id), Ok(size)) = (parse_repo_key(s.get("repo")), s.get("size").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed upload URL");
@@ -340,7 +326,7 @@ async fn put_object(
         return store_error(StatusCode::PAYLOAD_TOO_LARGE, too_large_message(&oid, limit));
     }
     if hub.cfg.proxy_max_body.is_some_and(|l| size > l) {
-        return proxy_too_large(body).await;
+        return proxy_too_large(&hub, body).await;
     }
     if let Err(e) = hub.store.lfs.put_stream(&oid, size, body_stream(body)).await {
         return put_error(e);
@@ -377,7 +363,7 @@ async fn put_part(
         ]
     }) {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return s3_refusal(&hub, r),
     };
     let (Ok(size), Ok(chunk)) = (s.get("size").parse::<u64>(), s.get("chunk").parse::<u64>()) else {
         return store_error(StatusCode::BAD_REQUEST, "malformed part URL");
@@ -435,7 +421,7 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
         ]
     }) {
         Ok(s) => s,
-        Err(r) => return Ok(*r),
+        Err(r) => return Ok(store_error(StatusCode::FORBIDDEN, message(r))),
     };
     let bytes = read_body(hub, body).await?;
     let req: Completion =
@@ -486,7 +472,7 @@ async fn get_object(State(hub): State<Arc<Hub>>, Path(oid): Path<String>, req: R
     let query = req.uri().query().map(str::to_string);
     let s = match Signed::check(&hub, query.as_deref(), |_| vec!["download".into(), oid.clone()]) {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return s3_refusal(&hub, r),
     };
     let Some(len) = hub.store.lfs.size(&oid).await else {
         return store_error(StatusCode::NOT_FOUND, "The specified key does not exist.");
@@ -514,6 +500,17 @@ async fn get_object(State(hub): State<Arc<Hub>>, Path(oid): Path<String>, req: R
         }
     }
     resp
+}
+
+/// The stats class of a CDN request.
+pub fn cdn_route_class(method: &Method, raw_path: &str) -> RouteClass {
+    let mut segs = raw_path.trim_start_matches('/').split('/');
+    match (method, segs.next(), segs.next(), segs.next(), segs.next()) {
+        (&Method::GET | &Method::HEAD, Some("objects"), Some(_), None, _) => RouteClass::Download,
+        (&Method::PUT, Some("upload"), Some(_), None, _) => RouteClass::Upload,
+        (&Method::PUT, Some("upload"), Some(_), Some(_), None) => RouteClass::Part,
+        _ => RouteClass::Unknown,
+    }
 }
 
 /// The CDN origin: presigned object downloads, uploads and multipart parts.
@@ -558,6 +555,7 @@ mod tests {
             max_request_body: 1 << 20,
             max_lfs_object_size: Some(10),
             proxy_max_body: None,
+            url_ttl: crate::sign::DEFAULT_URL_TTL,
         };
         let faults = Arc::new(Faults::new(FaultConfig::default()));
         let store = Store::open(&data).unwrap();

@@ -15,6 +15,7 @@ use crate::auth::Users;
 use crate::cli::ServeArgs;
 use crate::faults::{FaultConfig, FaultCtx, Faults, RateLimits, ThrottledListener, TokenBucket, inject};
 use crate::state::{Flavor, Hub, HubConfig};
+use crate::stats::{Peer, RouteClass, StatsCtx, count};
 use crate::store::Store;
 
 async fn log_request(req: Request, next: Next) -> Response {
@@ -64,6 +65,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_request_body: usize::try_from(args.max_request_body).unwrap_or(usize::MAX),
         max_lfs_object_size: args.max_lfs_object_size,
         proxy_max_body: args.proxy_max_body,
+        url_ttl: args.url_ttl,
     };
     let hub = Arc::new(Hub::new(
         store,
@@ -73,26 +75,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         base_url.clone(),
         cdn_url.clone(),
     ));
-    let (api, fctx) = match args.flavor {
+    let (api, fctx, classify): (_, _, fn(&_, &_) -> RouteClass) = match args.flavor {
         Flavor::Hf => (
             crate::hf::router(hub.clone()),
             FaultCtx::new(faults.clone(), crate::hf::is_api_listing, crate::hf::render),
+            crate::hf::route_class,
         ),
         Flavor::Ms => (
             crate::ms::router(hub.clone()),
             FaultCtx::new(faults.clone(), crate::ms::is_api_listing, crate::ms::render),
+            crate::ms::route_class,
         ),
         Flavor::Git => (
             crate::gitlab::router(hub.clone()),
             FaultCtx::new(faults.clone(), crate::gitlab::is_api_listing, crate::gitlab::render),
+            crate::gitlab::route_class,
         ),
     };
-    let layer = |r: Router| {
+    // Outside in: logging, counting (which also answers /_hubsim/stats), faults, the handlers.
+    let layer = |r: Router, classify| {
+        let sctx = StatsCtx {
+            stats: hub.stats.clone(),
+            faults: faults.clone(),
+            classify,
+        };
         r.layer(from_fn_with_state(fctx.clone(), inject))
+            .layer(from_fn_with_state(sctx, count))
             .layer(from_fn(log_request))
+            .into_make_service_with_connect_info::<Peer>()
     };
-    let api = layer(api);
-    let cdn_router = layer(crate::lfs_api::cdn_router(hub.clone()));
+    let api = layer(api, classify);
+    let cdn_router = layer(crate::lfs_api::cdn_router(hub.clone()), crate::lfs_api::cdn_route_class);
     let limits = RateLimits {
         per_conn: args.conn_rate,
         total: args.total_rate.map(|r| Arc::new(TokenBucket::new(r))),

@@ -3,11 +3,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::auth::Users;
 use crate::faults::Faults;
 use crate::repo::RepoId;
 use crate::sign::Signer;
+use crate::stats::{Event, Stats};
 use crate::store::Store;
 
 /// Which hub protocol a hubsim speaks.
@@ -35,11 +37,13 @@ pub struct HubConfig {
     pub commit_limit: Option<u32>,
     /// Largest API request body (LFS object uploads are not API requests).
     pub max_request_body: usize,
-    /// Largest LFS object an upload may announce (`None`: no limit; GitLab's
-    /// `max_file_size`-style limit of the git flavor).
     /// A proxy's body limit on object uploads (413 from "nginx").
     pub proxy_max_body: Option<u64>,
+    /// Largest LFS object an upload may announce (`None`: no limit; GitLab's
+    /// `max_file_size`-style limit of the git flavor).
     pub max_lfs_object_size: Option<u64>,
+    /// Lifetime of the presigned URLs the hub hands out.
+    pub url_ttl: Duration,
 }
 
 /// Everything a handler needs.
@@ -49,6 +53,8 @@ pub struct Hub {
     pub cfg: HubConfig,
     pub signer: Signer,
     pub faults: Arc<Faults>,
+    /// What the hub did since it started (`/_hubsim/stats`).
+    pub stats: Arc<Stats>,
     /// Base URL of the hub itself, e.g. `http://127.0.0.1:8000`.
     pub base_url: String,
     /// Base URL of the object "CDN" (a second origin, as on the real hubs).
@@ -69,9 +75,10 @@ impl Hub {
         Hub {
             store,
             users,
+            signer: Signer::new(cfg.url_ttl),
             cfg,
-            signer: Signer::new(),
             faults,
+            stats: Arc::new(Stats::default()),
             base_url,
             cdn_url,
             commits: Mutex::new(HashMap::new()),
@@ -91,6 +98,7 @@ impl Hub {
             q.pop_front();
         }
         if q.len() >= limit as usize {
+            self.stats.note(Event::CommitThrottle);
             let oldest = q.front().copied().unwrap_or(now);
             return Err((oldest + 3600).saturating_sub(now).max(1));
         }

@@ -115,6 +115,29 @@ impl Hubsim {
     pub fn data(&self) -> &Path {
         self.data.path()
     }
+
+    /// What the hub did since it started: `GET /_hubsim/stats` (requests by route class and
+    /// status, bytes, injected faults, refused URLs, commits, multipart parts; see
+    /// docs/hubsim.md). Panics when the hub does not answer 200 with JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut tcp = std::net::TcpStream::connect(addr).expect("connect to hubsim");
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("read timeout");
+        // HTTP/1.0: the answer is never chunked and the connection closes after it.
+        write!(tcp, "GET /_hubsim/stats HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send stats request");
+        let mut raw = Vec::new();
+        tcp.read_to_end(&mut raw).expect("read stats answer");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("HTTP answer from hubsim");
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let status = head.split_whitespace().nth(1).unwrap_or("");
+        assert_eq!(status, "200", "hubsim stats: {head}");
+        serde_json::from_slice(&raw[split + 4..]).expect("hubsim stats JSON")
+    }
 }
 
 impl Drop for Hubsim {

@@ -28,6 +28,7 @@ use percent_encoding::percent_decode_str;
 use crate::auth::{Caller, Users};
 use crate::repo::{RepoId, RepoKind};
 use crate::state::Hub;
+use crate::stats::RouteClass;
 pub use error::render;
 use error::{ApiError, ApiResult};
 use projects::Namespaces;
@@ -279,6 +280,17 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
 /// Is this an API listing route (the ones `--api-403` refuses)? For GitLab: project reads.
 pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
     method == Method::GET && raw_path.starts_with("/api/v4/projects/")
+}
+
+/// The stats class of a request (`/_hubsim/stats`).
+pub fn route_class(method: &Method, raw_path: &str) -> RouteClass {
+    match parse(method, raw_path) {
+        Ok(Route::Git { service, .. }) if service == "git-receive-pack" => RouteClass::GitPush,
+        Ok(Route::Git { .. }) => RouteClass::Git,
+        Ok(Route::LfsBatch(_)) => RouteClass::LfsBatch,
+        Ok(_) => RouteClass::Api,
+        Err(_) => RouteClass::Unknown,
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use percent_encoding::percent_decode_str;
 use crate::auth::Caller;
 use crate::repo::{RepoId, RepoKind};
 use crate::state::Hub;
+use crate::stats::RouteClass;
 use crate::store::RepoMeta;
 pub use error::{HfError, HfResult, render};
 
@@ -277,6 +278,21 @@ pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
     )
 }
 
+/// The stats class of a request (`/_hubsim/stats`).
+pub fn route_class(method: &Method, raw_path: &str) -> RouteClass {
+    match parse(method, raw_path) {
+        Ok(Route::Resolve { .. }) => RouteClass::Resolve,
+        Ok(Route::LfsBatch(_)) => RouteClass::LfsBatch,
+        Ok(Route::LfsVerify(_)) => RouteClass::LfsVerify,
+        Ok(Route::CompleteMultipart) => RouteClass::Complete,
+        Ok(Route::Commit { .. }) => RouteClass::Commit,
+        Ok(Route::Git { service, .. }) if service == "git-receive-pack" => RouteClass::GitPush,
+        Ok(Route::Git { .. }) => RouteClass::Git,
+        Ok(_) => RouteClass::Api,
+        Err(_) => RouteClass::Unknown,
+    }
+}
+
 /// The web URL of a repo: `{base}/{prefix}{ns}/{name}`.
 pub fn repo_url(hub: &Hub, id: &RepoId) -> String {
     format!("{}/{}{}/{}", hub.base_url, id.kind.url_prefix(), id.ns, id.name)
@@ -332,6 +348,28 @@ mod tests {
             })
         );
         assert_eq!(parse(&Method::GET, "/api/foos/alice/x"), Err(StatusCode::NOT_FOUND));
+    }
+
+    #[test]
+    fn stats_classes() {
+        let class = |m: Method, p: &str| route_class(&m, p);
+        assert_eq!(class(Method::GET, "/alice/m1/resolve/main/a.txt"), RouteClass::Resolve);
+        assert_eq!(
+            class(Method::POST, "/api/models/alice/m1/commit/main"),
+            RouteClass::Commit
+        );
+        assert_eq!(
+            class(Method::POST, "/alice/m1.git/info/lfs/objects/batch"),
+            RouteClass::LfsBatch
+        );
+        assert_eq!(class(Method::POST, "/api/complete_multipart"), RouteClass::Complete);
+        assert_eq!(
+            class(Method::POST, "/alice/m1.git/git-receive-pack"),
+            RouteClass::GitPush
+        );
+        assert_eq!(class(Method::GET, "/alice/m1.git/info/refs"), RouteClass::Git);
+        assert_eq!(class(Method::GET, "/api/whoami-v2"), RouteClass::Api);
+        assert_eq!(class(Method::GET, "/api/nope"), RouteClass::Unknown);
         assert_eq!(parse(&Method::GET, "/api/models/alice/.."), Err(StatusCode::NOT_FOUND));
     }
 }

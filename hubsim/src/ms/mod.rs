@@ -21,6 +21,7 @@ use percent_encoding::percent_decode_str;
 use crate::auth::Caller;
 use crate::repo::{RepoId, RepoKind};
 use crate::state::Hub;
+use crate::stats::RouteClass;
 use crate::store::RepoMeta;
 pub use error::render;
 use error::{MsError, MsResult};
@@ -262,6 +263,19 @@ pub fn is_api_listing(method: &Method, raw_path: &str) -> bool {
         parse(method, raw_path),
         Ok(Route::Files(_) | Route::Tree(_) | Route::TreeById(_) | Route::Info(_) | Route::OpenGet(_))
     )
+}
+
+/// The stats class of a request (`/_hubsim/stats`).
+pub fn route_class(method: &Method, raw_path: &str) -> RouteClass {
+    match parse(method, raw_path) {
+        Ok(Route::Download(_)) => RouteClass::Resolve,
+        Ok(Route::LfsBatch(_) | Route::GitLfsBatch(_)) => RouteClass::LfsBatch,
+        Ok(Route::Commit(..)) => RouteClass::Commit,
+        Ok(Route::Git(_, service)) if service == "git-receive-pack" => RouteClass::GitPush,
+        Ok(Route::Git(..)) => RouteClass::Git,
+        Ok(_) => RouteClass::Api,
+        Err(_) => RouteClass::Unknown,
+    }
 }
 
 #[cfg(test)]
