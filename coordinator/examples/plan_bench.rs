@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use migrate_coord::plan::{chunk_count, plan};
+use migrate_coord::flow::plan::{chunk_count, plan};
 
 fn main() {
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::options;
+
 /// Migrate model and dataset repositories between Hugging Face, ModelScope and Git LFS hosts
 /// (GitLab, Gitea, self-hosted), cloud to cloud: parallel workers stream every file from the
 /// source into the destination's object store, the coordinator commits once (or, for a git
@@ -92,7 +94,7 @@ pub enum RepoTypeArg {
     Space,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// The source repo: hf:NS/NAME, hf:datasets/NS/NAME, ms:NS/NAME, or a full URL; a Git LFS
     /// host by its project URL (https://host/group/sub/proj.git, or git:URL).
@@ -122,10 +124,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub parallel: bool,
     /// Target bytes per chunk with --parallel (e.g. 30GB, 512MiB).
-    #[arg(long, default_value = "30GB", value_parser = parse_size)]
+    #[arg(long, default_value_t = options::CHUNK_SIZE, value_parser = parse_size)]
     pub chunk_size: u64,
     /// Most workers at once, and most chunks.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = options::MAX_WORKERS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_workers: u32,
     /// Only files matching this glob (repeatable; `*` crosses folders, `dir/` means everything below).
     #[arg(long = "include", value_name = "GLOB")]
@@ -159,15 +161,19 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size)]
     pub rate_cap: Option<u64>,
     /// Attempts per chunk before the run fails.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, default_value_t = options::MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
     /// Files each worker moves at once (a large one over several connections: --streams).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = options::WORKER_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub worker_concurrency: u32,
     /// Connections each worker may open at once for the byte ranges of its large files: parallel
     /// ranged reads, and multipart parts where the destination takes them.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = options::STREAMS, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub streams: u32,
+    /// How long a started worker may take to register before it is given up on and its chunk
+    /// retried: scheduling, image pulls and Pending pods on a cluster (e.g. 15m, 90s).
+    #[arg(long, default_value = "15m", value_parser = hubmigrate_common::parse_duration)]
+    pub start_timeout: std::time::Duration,
     /// The migrate-worker binary (default: next to migrate-coord).
     #[arg(long, value_name = "PATH")]
     pub worker_bin: Option<PathBuf>,

@@ -1,25 +1,25 @@
-//! The hubmigrate coordinator: resolves a migration, plans it, runs one worker per chunk over
-//! gRPC, commits once and verifies every file (see ../shared/DESIGN.md, The flow of one migration).
+//! The hubmigrate coordinator. The layout follows the flow of one migration
+//! (../shared/DESIGN.md, The flow of one migration; docs/architecture.md):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`flow`] | the pipeline: resolve, manifest, plan, prepare, transfer, commit, verify |
+//! | [`commands`] | one thin file per subcommand |
+//! | [`k8s`] | the Migration resource, its controller, the Kubernetes runtime and observer |
+//! | [`terminal`] | the terminal observer: plan, progress bars or lines |
+//! | [`error`] | the one error type and its exit codes |
+//! | [`options`] | the run defaults |
+//! | [`cli`], [`env`] | the command line, the environment and `.env` |
+//! | [`report`], [`fmt`], [`ids`] | the JSON report and summary, how numbers look, random ids |
 
-pub mod batch;
 pub mod cli;
-pub mod config;
-pub mod crd;
-pub mod envfile;
-pub mod eta;
-pub mod executor;
-pub mod finish;
-pub mod gitflow;
-pub mod inventory;
+pub mod commands;
+pub mod env;
+pub mod error;
+pub mod flow;
+pub mod fmt;
+pub mod ids;
 pub mod k8s;
-pub mod plan;
-pub mod prepare;
-pub mod progress;
+pub mod options;
 pub mod report;
-pub mod run;
-pub mod secret;
-pub mod server;
-pub mod split;
-pub mod tokens;
-pub mod transfer;
-pub mod verify;
+pub mod terminal;

@@ -1,16 +1,11 @@
-//! The run's outcome: the JSON report (`--report`), the one-screen summary, and exit codes.
+//! The run's outcome: the JSON report (`--report`) and the one-screen summary.
 
 use std::path::Path;
+use std::time::Instant;
 
 use serde::Serialize;
 
-/// Exit codes.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILURE: i32 = 1;
-    pub const BAD_INPUT: i32 = 2;
-    pub const MISMATCH: i32 = 3;
-}
+use crate::error::{Error, exit};
 
 /// One verification problem.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -70,15 +65,32 @@ impl Report {
         }
     }
 
+    /// Fills in what is known once the run is over: duration, rate, status and exit code (from
+    /// `error`; `status_ok` names success: `verified`, `planned`, `deleted`).
+    pub fn conclude(&mut self, started: Instant, error: Option<&Error>, status_ok: &str) {
+        self.duration_secs = started.elapsed().as_secs_f64();
+        self.rate_bytes_per_sec = self.bytes_uploaded as f64 / self.duration_secs.max(0.001);
+        self.exit_code = error.map_or(exit::OK, Error::exit_code);
+        // Mismatches are listed in full; the error line would only repeat their count.
+        self.error = error.filter(|e| !matches!(e, Error::Mismatch { .. })).map(Error::chain);
+        self.status = match self.exit_code {
+            exit::OK => status_ok,
+            exit::MISMATCH => "mismatch",
+            exit::BAD_INPUT => "bad-input",
+            _ => "failed",
+        }
+        .into();
+    }
+
     /// Writes the report as pretty JSON.
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        std::fs::write(path, serde_json::to_vec_pretty(self)?)
-            .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        std::fs::write(path, json).map_err(|e| Error::io(format!("cannot write the report {}", path.display()), e))
     }
 
     /// The one-screen summary printed at the end.
     pub fn summary(&self) -> String {
-        use crate::progress::{bytes, duration};
+        use crate::fmt::{bytes, duration};
         let mut s = format!(
             "{} -> {}\n  files      {} ({}), {} uploaded, {} already at the destination\n  time       {} ({}/s)\n",
             self.source,

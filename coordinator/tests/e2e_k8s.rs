@@ -4,74 +4,9 @@
 //! and Secret; no token appears in any object but the tokens Secret.
 
 mod common;
+use common::k8s::*;
 use common::*;
 use std::time::{Duration, Instant};
-
-struct Cluster {
-    k: Kubesim,
-    controller: std::process::Child,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.controller.kill();
-        let _ = self.controller.wait();
-    }
-}
-
-fn start_controller(k: &Kubesim, grpc: &str) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_migrate-coord"))
-        .args(["controller", "--grpc-listen", grpc, "--namespace", "default"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("KUBECONFIG", &k.kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn cluster() -> Cluster {
-    cluster_on("127.0.0.1:0")
-}
-
-fn cluster_on(grpc: &str) -> Cluster {
-    let k = Kubesim::start();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let (ok, _, err) = k.kubectl(&["apply", "-f", root.join("deploy/crd.yaml").to_str().unwrap()], None);
-    assert!(ok, "CRD: {err}");
-    let secret = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hub-tokens\nstringData:\n  HF_TOKEN: {ALICE}\n  MODELSCOPE_TOKEN: {ALICE}\n"
-    );
-    let (ok, _, err) = k.kubectl(&["apply", "-f", "-"], Some(&secret));
-    assert!(ok, "secret: {err}");
-    let controller = start_controller(&k, grpc);
-    Cluster { k, controller }
-}
-
-fn migration(name: &str, source: &str, dest: &str, hf: &str, ms: &str) -> String {
-    format!(
-        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: {source}\n  dest: {dest}\n  parallel: true\n  maxWorkers: 4\n  chunkSize: 1MiB\n  tokensSecret: hub-tokens\n  endpoints:\n    huggingface: {hf}\n    modelscope: {ms}\n"
-    )
-}
-
-fn wait_phase(k: &Kubesim, name: &str, want: &[&str]) -> String {
-    let started = Instant::now();
-    loop {
-        let (_, phase, _) = k.kubectl(&["get", "migration", name, "-o", "jsonpath={.status.phase}"], None);
-        if want.contains(&phase.as_str()) {
-            return phase;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "{name} stuck in phase {phase:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
 
 #[test]
 fn a_migration_applied_with_kubectl_runs_as_jobs_and_verifies() {
@@ -307,7 +242,7 @@ fn a_restarted_controller_adopts_the_jobs_and_finishes() {
     c.controller.kill().unwrap();
     c.controller.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    c.controller = start_controller(&c.k, &grpc);
+    c.controller = start_controller(&c.k, &grpc, c.scratch.path());
     assert_eq!(wait_phase(&c.k, "restart", &["Succeeded", "Failed"]), "Succeeded");
     let (_, mismatched, _) = c.k.kubectl(
         &[
@@ -382,4 +317,153 @@ fn a_worker_pod_killed_mid_chunk_is_retried_by_its_job() {
         None,
     );
     assert_eq!(mismatched, "0");
+}
+
+/// A Migration's status field, through kubectl.
+fn field(k: &Kubesim, name: &str, path: &str) -> String {
+    let (_, v, _) = k.kubectl(&["get", "migration", name, "-o", &format!("jsonpath={{{path}}}")], None);
+    v
+}
+
+/// Git hosts through the controller: HF -> a GitLab-like host with `mirror: true` lands every
+/// branch and tag with the same commit ids (checked with the real git and git-lfs), then that
+/// host -> HF; each verified, no scratch clone left in the controller's temporary directory.
+#[test]
+fn git_hosts_migrate_through_the_controller() {
+    use common::git::{clone_with_lfs, refs};
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "3", "--lfs-file", "w/model.safetensors=2MiB", "--private"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let gl = Hubsim::start("git", &["--org", "acme/models=alice"]);
+    let c = cluster();
+    let k = &c.k;
+    let src_git = format!("{}/alice/m.git", hf.url);
+    let dest = format!("{}/acme/models/m.git", gl.url);
+    let yaml = format!(
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: to-git\nspec:\n  source: hf:alice/m\n  dest: {dest}\n  mirror: true\n  sourceEndpoint: {}\n  tokensSecret: hub-tokens\n",
+        hf.url
+    );
+    let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert!(ok, "{out}{err}");
+    let phase = wait_phase(k, "to-git", &["Succeeded", "Failed"]);
+    assert_eq!(
+        phase,
+        "Succeeded",
+        "{}",
+        field(k, "to-git", ".status.conditions[0].message")
+    );
+    let (s, d) = (refs(&src_git), refs(&dest));
+    assert_eq!(s.get("refs/heads/main"), d.get("refs/heads/main"), "same commit ids");
+    assert_eq!(
+        field(k, "to-git", ".status.destCommit"),
+        s["refs/heads/main"],
+        "the status names the pushed commit"
+    );
+    assert_eq!(field(k, "to-git", ".status.verification.mismatched"), "0");
+    let tmp = TempDir::new("clones");
+    let want = clone_with_lfs(&src_git, &tmp.path().join("s"));
+    assert_eq!(
+        want,
+        clone_with_lfs(&dest, &tmp.path().join("d")),
+        "git lfs fsck and every file"
+    );
+
+    // Back from the git host to another HF repo, the source's token from its own key.
+    let back = format!(
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: from-git\nspec:\n  source: {dest}\n  dest: hf:alice/back\n  destEndpoint: {}\n  parallel: true\n  chunkSize: 1MiB\n  tokensSecret: git-tokens\n",
+        hf.url
+    );
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: git-tokens\nstringData:\n  HF_TOKEN: {ALICE}\n  HUBMIGRATE_SOURCE_TOKEN: {ALICE}\n"
+    );
+    for doc in [secret, back] {
+        let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(&doc));
+        assert!(ok, "{out}{err}");
+    }
+    let phase = wait_phase(k, "from-git", &["Succeeded", "Failed"]);
+    assert_eq!(
+        phase,
+        "Succeeded",
+        "{}",
+        field(k, "from-git", ".status.conditions[0].message")
+    );
+    assert_eq!(field(k, "from-git", ".status.verification.mismatched"), "0");
+    assert_eq!(
+        hf_repo(&hf, "models/alice/back", ALICE),
+        Some(true),
+        "private stays private"
+    );
+    let left: Vec<_> = std::fs::read_dir(c.scratch.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "scratch clones left behind: {left:?}");
+}
+
+/// Pods that stay Pending for 45 s (scheduling, image pulls) are normal: the run waits for them
+/// to register, says why they wait, and ends Succeeded.
+#[test]
+fn pods_pending_for_45s_are_waited_for_and_explained() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/p",
+        &["--files", "3", "--lfs-files", "2", "--lfs-size", "1MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let ms = Hubsim::start("ms", &[]);
+    let c = cluster_with("127.0.0.1:0", &["--pod-start-delay", "45s"]);
+    let k = &c.k;
+    let (ok, out, err) = k.kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration("pending", "hf:alice/p", "ms:alice/p", &hf.url, &ms.url)),
+    );
+    assert!(ok, "{out}{err}");
+    let started = Instant::now();
+    let table = loop {
+        let (_, table, _) = k.kubectl(&["get", "migrations"], None);
+        if table.contains("ContainerCreating") {
+            break table;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no pending reason shown: {table}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(table.contains("DETAIL") && table.contains("waiting"), "{table}");
+    let (_, reason, _) = k.kubectl(
+        &[
+            "get",
+            "migration",
+            "pending",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"WorkersRunning\")].reason}",
+        ],
+        None,
+    );
+    assert_eq!(reason, "WorkersPending");
+    let started = Instant::now();
+    loop {
+        let phase = field(k, "pending", ".status.phase");
+        if phase == "Succeeded" || phase == "Failed" {
+            assert_eq!(
+                phase,
+                "Succeeded",
+                "{}",
+                field(k, "pending", ".status.conditions[0].message")
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "stuck in {phase}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(field(k, "pending", ".status.verification.mismatched"), "0");
 }

@@ -2,7 +2,7 @@
 //! chunk only to the attempt it started.
 
 use hubmigrate_proto as pb;
-use migrate_coord::server::{Registry, Shared, serve};
+use migrate_coord::flow::transfer::grpc::{Registry, Shared, serve};
 use pb::coordinator_client::CoordinatorClient;
 use std::sync::Arc;
 

@@ -64,6 +64,26 @@ pub struct RepoState {
     pub private: bool,
 }
 
+/// What a hub can do. Code outside this crate asks these instead of matching on the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Multipart uploads whose parts anyone holding the presigned part URLs may send, so one
+    /// file may be split across workers (Hugging Face).
+    pub multipart_parts: bool,
+    /// A destination of this kind receives the source's git history itself (one push, the same
+    /// commit ids) rather than commits made through an API (Git LFS hosts).
+    pub git_history: bool,
+    /// Whether a token must belong to the destination namespace (user or member of the org)
+    /// for writing, even when the hub does not list the token's organisations.
+    pub namespace_must_match: bool,
+    /// Repos can be deleted through the API (ModelScope's API refuses, and git hosts are not
+    /// deleted by hubmigrate).
+    pub deletes_repos: bool,
+    /// Its git smart-HTTP credential is the account name with the token (Hugging Face);
+    /// otherwise `oauth2` with the token.
+    pub git_user_is_account: bool,
+}
+
 /// A hub client.
 #[derive(Clone, Debug)]
 pub enum Hub {
@@ -98,6 +118,18 @@ impl Hub {
             Hub::Hf(_) => Platform::Hf,
             Hub::Ms(_) => Platform::Ms,
             Hub::Git(_) => Platform::Git,
+        }
+    }
+
+    /// What this hub can do.
+    pub fn capabilities(&self) -> Capabilities {
+        let hf = matches!(self, Hub::Hf(_));
+        Capabilities {
+            multipart_parts: hf,
+            git_history: matches!(self, Hub::Git(_)),
+            namespace_must_match: hf,
+            deletes_repos: hf,
+            git_user_is_account: hf,
         }
     }
 

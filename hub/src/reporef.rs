@@ -38,6 +38,25 @@ impl Platform {
         }
     }
 
+    /// The environment variable holding this hub's token, as its own clients name it (a git
+    /// host's: `TARGET_TOKEN`, the transfer tools' name for the destination's token).
+    pub fn token_var(self) -> &'static str {
+        match self {
+            Platform::Hf => "HF_TOKEN",
+            Platform::Ms => "MODELSCOPE_TOKEN",
+            Platform::Git => "TARGET_TOKEN",
+        }
+    }
+
+    /// The environment variable holding this hub's base URL, where its clients read one.
+    pub fn endpoint_var(self) -> Option<&'static str> {
+        match self {
+            Platform::Hf => Some("HF_ENDPOINT"),
+            Platform::Ms => Some("MODELSCOPE_ENDPOINT"),
+            Platform::Git => None,
+        }
+    }
+
     /// The public hub's base URL.
     pub fn default_endpoint(self) -> &'static str {
         match self {

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use crate::crd::Migration;
+use super::crd::Migration;
 
 /// Label holding the Migration's name.
 pub const LABEL_MIGRATION: &str = "hubmigrate.dev/migration";
@@ -40,6 +40,13 @@ pub struct JobParams {
     pub grpc_secret_name: String,
     /// Token variables the workers need, as (worker variable, key in the tokens Secret).
     pub token_keys: Vec<(String, String)>,
+}
+
+/// The (chunk, attempt) a Job or pod is for, from its labels.
+pub fn chunk_attempt(meta: &ObjectMeta) -> Option<(u32, u32)> {
+    let labels = meta.labels.as_ref()?;
+    let number = |key: &str| labels.get(key).and_then(|v| v.parse::<u32>().ok());
+    Some((number(LABEL_CHUNK)?, number(LABEL_ATTEMPT)?))
 }
 
 /// The per-migration gRPC Secret's name.
@@ -95,8 +102,22 @@ fn default_resources() -> ResourceRequirements {
     }
 }
 
+/// The owner reference every object a Migration owns carries (its Jobs, its gRPC Secret):
+/// deleting the Migration deletes them, and a restarted controller adopts only Jobs whose owner
+/// is this very Migration (by UID).
+pub fn owner_ref(mig: &Migration) -> OwnerReference {
+    OwnerReference {
+        api_version: "hubmigrate.dev/v1alpha1".into(),
+        kind: "Migration".into(),
+        name: mig.metadata.name.clone().unwrap_or_default(),
+        uid: mig.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
 /// The Job for `attempt` of `chunk` of `mig`.
-pub fn job_for_chunk(mig: &Migration, uid: &str, chunk: u32, attempt: u32, p: &JobParams) -> Job {
+pub fn job_for_chunk(mig: &Migration, chunk: u32, attempt: u32, p: &JobParams) -> Job {
     let name = mig.metadata.name.clone().unwrap_or_default();
     let labels = BTreeMap::from([
         (LABEL_MIGRATION.to_string(), name.clone()),
@@ -116,14 +137,7 @@ pub fn job_for_chunk(mig: &Migration, uid: &str, chunk: u32, attempt: u32, p: &J
             env.push(from_secret(var, tokens, key, true));
         }
     }
-    let owner = OwnerReference {
-        api_version: "hubmigrate.dev/v1alpha1".into(),
-        kind: "Migration".into(),
-        name: name.clone(),
-        uid: uid.into(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
+    let owner = owner_ref(mig);
     Job {
         metadata: ObjectMeta {
             name: Some(job_name(&name, chunk, attempt)),
@@ -163,7 +177,7 @@ pub fn job_for_chunk(mig: &Migration, uid: &str, chunk: u32, attempt: u32, p: &J
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::MigrationSpec;
+    use crate::k8s::crd::MigrationSpec;
 
     fn migration() -> Migration {
         let mut m = Migration::new(
@@ -176,6 +190,7 @@ mod tests {
             },
         );
         m.metadata.namespace = Some("ml".into());
+        m.metadata.uid = Some("uid-1".into());
         m
     }
 
@@ -193,7 +208,7 @@ mod tests {
 
     #[test]
     fn jobs_are_labelled_owned_bounded_and_keep_secrets_in_secret_refs() {
-        let job = job_for_chunk(&migration(), "uid-1", 3, 2, &params());
+        let job = job_for_chunk(&migration(), 3, 2, &params());
         let meta = &job.metadata;
         assert_eq!(meta.name.as_deref(), Some("demo-model-c3-a2"));
         let labels = meta.labels.as_ref().unwrap();

@@ -1,9 +1,12 @@
-//! Kubernetes: the Migration controller, the Kubernetes executor (a Job per chunk attempt), and
-//! the Job spec builder.
+//! Kubernetes: the `Migration` resource, its controller, the Kubernetes runtime of the pipeline
+//! (a Job per chunk attempt), the status observer, and `run --executor kubernetes`.
 
 pub mod controller;
+pub mod crd;
 pub mod executor;
 pub mod job;
+pub mod runtime;
+pub mod status;
 pub mod submit;
 
 /// The current time as RFC 3339 (`2026-01-02T03:04:05Z`), as Kubernetes timestamps are written.

@@ -9,12 +9,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::{Api, Client};
 
+use super::crd::{Endpoints, Migration, MigrationSpec, Phase};
 use crate::cli::RunArgs;
-use crate::config::{endpoint, token};
-use crate::crd::{Endpoints, Migration, MigrationSpec, Phase};
-use crate::envfile::Env;
-use crate::progress::Progress;
-use crate::report::exit;
+use crate::env::Env;
+use crate::error::exit;
+use crate::flow::resolve::{endpoint, token};
+use crate::terminal::Progress;
 use hubmigrate_hub::reporef::Platform;
 
 /// A DNS-1123 name for the Migration: the destination's repo name and a random suffix.
@@ -32,7 +32,7 @@ fn migration_name(dest: &str) -> String {
     format!(
         "{}-{}",
         if base.is_empty() { "migration" } else { base },
-        crate::secret::random_hex(3)
+        crate::ids::random_hex(3)
     )
 }
 
@@ -78,8 +78,9 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         None => {
             let secret_name = format!("{name}-tokens");
             let mut data = std::collections::BTreeMap::new();
-            for (p, var) in [(Platform::Hf, "HF_TOKEN"), (Platform::Ms, "MODELSCOPE_TOKEN")] {
-                if let Some(t) = token(p, var, env) {
+            for p in [Platform::Hf, Platform::Ms] {
+                let var = p.token_var();
+                if let Some((t, _)) = token(p, var, env) {
                     data.insert(var.to_string(), t.expose().to_string());
                 }
             }
@@ -113,8 +114,19 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         max_workers: Some(args.max_workers),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
+        mirror: args.mirror,
+        pointer_only: args.pointer_only,
+        use_remote_mirror: args.use_remote_mirror,
+        mirror_timeout: Some(format!("{}s", args.mirror_timeout.as_secs())),
         dry_run: args.dry_run,
         endpoints: Some(endpoints),
+        source_endpoint: args.source_endpoint.clone(),
+        dest_endpoint: args.dest_endpoint.clone(),
+        max_attempts: Some(args.max_attempts),
+        worker_concurrency: Some(args.worker_concurrency),
+        streams: Some(args.streams),
+        rate_cap: args.rate_cap.map(|c| c.to_string()),
+        start_timeout: Some(format!("{}s", args.start_timeout.as_secs())),
         tokens_secret: Some(tokens_secret),
         ..Default::default()
     };
@@ -140,12 +152,12 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         let Some(st) = m.status else { continue };
         if st.bytes_total > 0 {
             let p = progress.get_or_insert_with(|| Progress::new(st.bytes_total));
-            p.update(&crate::transfer::Snapshot {
+            p.update(&crate::flow::transfer::Snapshot {
                 bytes_done: st.bytes_done,
                 running: st.chunks_running as usize,
                 finished: st.chunks_succeeded as usize,
                 chunks: st.chunks_total as usize,
-                per_chunk: Vec::new(),
+                ..Default::default()
             });
         }
         let message = st.conditions.first().map(|c| c.message.clone()).unwrap_or_default();

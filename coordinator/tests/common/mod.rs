@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod git;
+pub mod k8s;
+
 use std::process::{Command, Output};
 
 pub use hubmigrate_testsupport::*;

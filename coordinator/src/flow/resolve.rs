@@ -1,13 +1,15 @@
-//! Resolve: turns the command line and the environment into the two sides of a migration (repo,
-//! endpoint, token, client). Bad references or missing tokens are user errors (exit code 2).
+//! Step 1, resolve: turns the command line and the environment into the two sides of a migration
+//! (repo, endpoint, token, client), then checks every token and the right to write to the
+//! destination namespace before a single byte moves. Bad references or tokens are user errors
+//! (exit code 2).
 
-use hubmigrate_hub::hub::Hub;
+use hubmigrate_hub::hub::{Hub, RepoState};
 use hubmigrate_hub::redact::Secret;
 use hubmigrate_hub::reporef::{Platform, RepoRef, RepoType};
-use hubmigrate_hub::{Error, Result};
 
 use crate::cli::{RepoTypeArg, RunArgs};
-use crate::envfile::Env;
+use crate::env::Env;
+use crate::error::{Error, Result};
 
 /// One side of a migration.
 #[derive(Clone, Debug)]
@@ -15,6 +17,9 @@ pub struct Side {
     pub repo: RepoRef,
     pub endpoint: String,
     pub token: Option<Secret>,
+    /// The environment variable the token was read from (`None`: from the URL, or no token), so
+    /// that workers on a cluster read the same key of the tokens Secret.
+    pub token_var: Option<String>,
     /// Git hosts: the user name that goes with the token.
     pub username: String,
     pub hub: Hub,
@@ -47,17 +52,15 @@ pub fn endpoint(platform: Platform, flag: Option<&str>, from_ref: Option<&str>, 
     let chosen = flag
         .map(str::to_string)
         .or_else(|| from_ref.map(str::to_string))
+        .or_else(|| platform.endpoint_var().and_then(|v| env.get(v)).map(str::to_string))
         .or_else(|| match platform {
-            Platform::Git => None,
-            Platform::Hf => env.get("HF_ENDPOINT").map(str::to_string),
-            Platform::Ms => env.get("MODELSCOPE_ENDPOINT").map(str::to_string).or_else(|| {
-                env.get("MODELSCOPE_DOMAIN").map(|d| {
-                    if d.contains("://") {
-                        d.to_string()
-                    } else {
-                        format!("https://{d}")
-                    }
-                })
+            Platform::Git | Platform::Hf => None,
+            Platform::Ms => env.get("MODELSCOPE_DOMAIN").map(|d| {
+                if d.contains("://") {
+                    d.to_string()
+                } else {
+                    format!("https://{d}")
+                }
             }),
         });
     chosen
@@ -66,16 +69,16 @@ pub fn endpoint(platform: Platform, flag: Option<&str>, from_ref: Option<&str>, 
         .to_string()
 }
 
-/// The token for a side: the per-side override, else the hub's own variable (for git hosts:
-/// `TARGET_TOKEN`, on the destination side only).
-pub fn token(platform: Platform, side_var: &str, env: &Env) -> Option<Secret> {
+/// The token for a side and the variable it came from: the per-side override, else the hub's own
+/// variable (for git hosts: `TARGET_TOKEN`, on the destination side only).
+pub fn token(platform: Platform, side_var: &str, env: &Env) -> Option<(Secret, String)> {
     let hub_var = match platform {
-        Platform::Hf => "HF_TOKEN",
-        Platform::Ms => "MODELSCOPE_TOKEN",
-        Platform::Git if side_var == DEST_TOKEN => "TARGET_TOKEN",
-        Platform::Git => side_var,
+        Platform::Git if side_var != DEST_TOKEN => side_var,
+        p => p.token_var(),
     };
-    env.get(side_var).or_else(|| env.get(hub_var)).map(Secret::new)
+    [side_var, hub_var]
+        .into_iter()
+        .find_map(|var| env.get(var).map(|t| (Secret::new(t), var.to_string())))
 }
 
 /// The per-side token variables.
@@ -100,6 +103,11 @@ fn username(repo: &RepoRef, side_var: &str, env: &Env) -> String {
 
 /// Resolves `--source`, `--dest`/`--to`, endpoints and tokens.
 pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
+    resolve_refs(args, env).map_err(Error::from)
+}
+
+fn resolve_refs(args: &RunArgs, env: &Env) -> hubmigrate_hub::Result<Resolved> {
+    use hubmigrate_hub::Error;
     let default_type = repo_type(args.repo_type);
     let source = RepoRef::parse(&args.source, default_type)?;
     let mut dest = match (&args.dest, &args.to) {
@@ -115,11 +123,14 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
         }
         dest.repo_type = RepoType::Model;
     }
-    let side = |repo: RepoRef, flag: Option<&String>, var: &str| -> Result<Side> {
+    let side = |repo: RepoRef, flag: Option<&String>, var: &str| -> hubmigrate_hub::Result<Side> {
         let endpoint = endpoint(repo.platform, flag.map(String::as_str), repo.endpoint.as_deref(), env);
-        let token = match &repo.credentials {
-            Some((_, t)) => Some(t.clone()),
-            None => token(repo.platform, var, env),
+        let (token, token_var) = match &repo.credentials {
+            Some((_, t)) => (Some(t.clone()), None),
+            None => match token(repo.platform, var, env) {
+                Some((t, v)) => (Some(t), Some(v)),
+                None => (None, None),
+            },
         };
         let username = username(&repo, var, env);
         let hub = match repo.platform {
@@ -134,6 +145,7 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
             repo,
             endpoint,
             token,
+            token_var,
             username,
             hub,
         })
@@ -144,6 +156,61 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
         return Err(Error::Input("source and destination are the same repo".into()));
     }
     Ok(Resolved::Migrate(Box::new(Sides { source, dest })))
+}
+
+/// Both sides of two existing repos (`verify`, `cleanup`, `batch`'s check): a pair `run` would
+/// skip is bad input here.
+pub fn sides(args: &RunArgs, env: &Env) -> Result<Sides> {
+    match resolve(args, env)? {
+        Resolved::Migrate(s) => Ok(*s),
+        Resolved::Skip(reason) => Err(Error::Input(reason)),
+    }
+}
+
+/// Checks the tokens (source if given, destination always unless planning) and the right to write
+/// to the destination namespace. Returns the destination repo's state when it exists.
+pub async fn validate(sides: &Sides, dry_run: bool) -> Result<Option<RepoState>> {
+    if sides.source.token.is_some() {
+        let who = sides.source.hub.whoami().await?;
+        tracing::info!(user = %who.name, hub = %sides.source.endpoint, "source token is valid");
+    }
+    let dest = &sides.dest;
+    if dest.token.is_none() && dry_run {
+        tracing::warn!(
+            "no destination token: the plan cannot check write access to {}",
+            dest.repo
+        );
+        return Ok(dest.hub.repo_state(&dest.repo).await?);
+    }
+    let who = dest.hub.whoami().await?;
+    let ns = &dest.repo.namespace;
+    if !who.can_write {
+        return Err(hubmigrate_hub::Error::Auth(format!(
+            "the destination token of {} is read-only: a write token is needed for {}",
+            who.name, dest.repo
+        ))
+        .into());
+    }
+    let member = who.name == *ns || who.orgs.iter().any(|o| o == ns);
+    // Hubs that do not list organisations (ModelScope) are checked when the repo is created,
+    // which still happens before any transfer.
+    if !member && !who.orgs.is_empty() {
+        return Err(hubmigrate_hub::Error::Auth(format!(
+            "the destination token belongs to {} (orgs: {}), which cannot write to namespace {ns:?}",
+            who.name,
+            who.orgs.join(", ")
+        ))
+        .into());
+    }
+    if !member && dest.hub.platform() == Platform::Hf {
+        return Err(hubmigrate_hub::Error::Auth(format!(
+            "the destination token belongs to {}, which cannot write to namespace {ns:?}",
+            who.name
+        ))
+        .into());
+    }
+    tracing::info!(user = %who.name, hub = %dest.endpoint, "destination token is valid");
+    Ok(dest.hub.repo_state(&dest.repo).await?)
 }
 
 #[cfg(test)]
@@ -165,12 +232,12 @@ mod tests {
         );
         let env = Env::from_pairs(&[("HF_TOKEN", "a"), ("HUBMIGRATE_DEST_TOKEN", "b")]);
         assert_eq!(
-            token(Platform::Hf, "HUBMIGRATE_DEST_TOKEN", &env).unwrap().expose(),
+            token(Platform::Hf, "HUBMIGRATE_DEST_TOKEN", &env).unwrap().0.expose(),
             "b"
         );
         assert_eq!(
-            token(Platform::Hf, "HUBMIGRATE_SOURCE_TOKEN", &env).unwrap().expose(),
-            "a"
+            token(Platform::Hf, "HUBMIGRATE_SOURCE_TOKEN", &env).unwrap().1,
+            "HF_TOKEN"
         );
         assert!(token(Platform::Ms, "HUBMIGRATE_SOURCE_TOKEN", &env).is_none());
     }

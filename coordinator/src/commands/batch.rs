@@ -11,9 +11,10 @@ use hubmigrate_hub::reporef::{Platform, RepoRef, RepoType};
 use serde::Serialize;
 
 use crate::cli::{BatchArgs, OnExisting, RunArgs};
-use crate::envfile::Env;
-use crate::progress::{bytes, duration};
-use crate::report::{Report, exit};
+use crate::env::Env;
+use crate::error::exit;
+use crate::fmt::{bytes, duration};
+use crate::report::Report;
 
 /// One line of the batch: a source and, when given, its destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,10 +172,6 @@ async fn one(args: &BatchArgs, env: &Env, e: &Entry, log_format: &'static str) -
         parallel: args.parallel,
         max_workers: args.max_workers,
         worker_bin: args.worker_bin.clone(),
-        chunk_size: 30_000_000_000,
-        max_attempts: 3,
-        worker_concurrency: 4,
-        streams: 8,
         ..Default::default()
     };
     let started = Instant::now();
@@ -188,18 +185,19 @@ async fn one(args: &BatchArgs, env: &Env, e: &Entry, log_format: &'static str) -
         }
     }
     let named_dest = planned_dest(&run);
-    let mut done = crate::run::run(run, env.clone(), false, log_format).await;
+    let mut done = super::run::run(&run, env, log_format).await;
     if done.report.dest.is_empty() {
         done.report.dest = named_dest;
     }
-    let status = match (done.code, status) {
+    let code = done.code();
+    let status = match (code, status) {
         (exit::OK, Some(s)) => s,
         (exit::OK, None) => "migrated",
         (exit::MISMATCH, _) => "mismatch",
         (exit::BAD_INPUT, _) => "bad-input",
         _ => "failed",
     };
-    outcome(done.report, status, done.code, started)
+    outcome(done.report, status, code, started)
 }
 
 /// The destination as the batch names it (`--to` resolved), for the table.
@@ -215,7 +213,7 @@ fn planned_dest(run: &RunArgs) -> String {
 /// `Ok(Some)` when the destination exists and verifies (skip it); `Err(true)` when it exists
 /// but does not verify (an interrupted run to complete); otherwise the run goes ahead.
 async fn existing_and_complete(run: &RunArgs, env: &Env) -> Result<Option<Report>, bool> {
-    let Ok(mut sides) = crate::verify::sides_of(run, env) else {
+    let Ok(mut sides) = crate::flow::resolve::sides(run, env) else {
         return Err(false);
     };
     match sides.dest.hub.repo_state(&sides.dest.repo).await {
@@ -223,8 +221,8 @@ async fn existing_and_complete(run: &RunArgs, env: &Env) -> Result<Option<Report
         _ => return Ok(None),
     }
     let mut report = Report::started(&run.source, run.dest.as_deref());
-    match crate::verify::check(&mut sides, None, &mut report).await {
-        Ok(exit::OK) => {
+    match super::verify::check(&mut sides, None, &mut report).await {
+        Ok(()) => {
             tracing::info!(source = %sides.source.repo, dest = %sides.dest.repo, "destination exists and matches: skipped");
             Ok(Some(report))
         }
@@ -264,21 +262,8 @@ fn table(outcomes: &[RepoOutcome], took: std::time::Duration) -> String {
             ]
         })
         .collect();
-    let head = ["repo", "status", "files", "bytes", "time", "verified"].map(String::from);
-    let mut width = head.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |r: &[String; 6]| {
-        let cells: Vec<String> = r.iter().zip(width).map(|(c, w)| format!("{c:<w$}")).collect();
-        format!("{}\n", cells.join("  ").trim_end())
-    };
-    let mut s = line(&head);
-    for r in &rows {
-        s.push_str(&line(r));
-    }
+    let head = ["repo", "status", "files", "bytes", "time", "verified"];
+    let mut s = crate::fmt::table(head, &rows, &[]);
     let ok = outcomes.iter().filter(|o| o.code == exit::OK).count();
     s.push_str(&format!(
         "{ok} of {} repos done in {}\n",

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use hubmigrate_proto as pb;
 
-use crate::config::Side;
-use crate::plan::Plan;
+use crate::cli::RunArgs;
+use crate::flow::plan::Plan;
+use crate::flow::resolve::{Side, Sides};
 
 /// Per-connection rate assumed when nothing could be measured (bytes per second).
 pub const ASSUMED_RATE: f64 = 50.0 * 1024.0 * 1024.0;
@@ -88,7 +89,7 @@ impl Model {
     /// The ETA of the whole transfer.
     pub fn eta(&self, plan: &Plan, tasks: &[pb::FileTask]) -> Duration {
         // Pieces of split files always go in parts; whole files when large enough.
-        let jobs = |c: &crate::plan::Chunk| -> Vec<(u64, bool)> {
+        let jobs = |c: &crate::flow::plan::Chunk| -> Vec<(u64, bool)> {
             let whole = c
                 .files
                 .iter()
@@ -107,13 +108,13 @@ impl Model {
     pub fn describe(&self) -> String {
         format!(
             "{}/s per connection ({}), {} files and {} connections per worker{}{}",
-            crate::progress::bytes(self.per_connection as u64),
+            crate::fmt::bytes(self.per_connection as u64),
             if self.measured { "measured" } else { "assumed" },
             self.concurrency,
             self.streams,
             if self.multipart { "" } else { ", one PUT per object" },
             self.cap
-                .map(|c| format!(", capped at {}/s", crate::progress::bytes(c as u64)))
+                .map(|c| format!(", capped at {}/s", crate::fmt::bytes(c as u64)))
                 .unwrap_or_default()
         )
     }
@@ -170,10 +171,32 @@ pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &P
     })
 }
 
+/// The plan's ETA: a probe of the source's per-connection rate, then the throughput model.
+pub async fn estimate(
+    sides: &Sides,
+    commit: &str,
+    tasks: &[pb::FileTask],
+    plan: &Plan,
+    args: &RunArgs,
+) -> (Duration, Model) {
+    let probed = probe(&sides.source, commit, tasks, plan).await;
+    let model = Model {
+        per_connection: probed.map(|p| p.rate).unwrap_or(ASSUMED_RATE),
+        latency: probed.map(|p| p.latency).unwrap_or(0.0),
+        measured: probed.is_some(),
+        concurrency: args.worker_concurrency.max(1) as usize,
+        streams: args.streams.max(1) as usize,
+        multipart: sides.dest.hub.capabilities().multipart_parts,
+        max_workers: args.max_workers.max(1) as usize,
+        cap: args.rate_cap.map(|c| c as f64),
+    };
+    (model.eta(plan, tasks), model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::plan;
+    use crate::flow::plan::plan;
 
     fn task(size: u64) -> pb::FileTask {
         pb::FileTask {

@@ -21,7 +21,8 @@ impl std::fmt::Debug for Env {
 
 impl Env {
     /// The process environment over the `.env` file (explicit `--env-file`, else `./.env` if present).
-    pub fn load(env_file: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn load(env_file: Option<&Path>) -> Result<Self, crate::error::Error> {
+        use crate::error::Error;
         let mut vars = HashMap::new();
         let default = Path::new(".env");
         let file = match env_file {
@@ -30,9 +31,9 @@ impl Env {
             None => None,
         };
         if let Some(p) = file {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read env file {}: {e}", p.display()))?;
-            vars.extend(parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?);
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Input(format!("cannot read env file {}: {e}", p.display())))?;
+            vars.extend(parse(&text).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?);
         }
         vars.extend(std::env::vars());
         Ok(Env { vars })

@@ -112,7 +112,8 @@ impl Shared {
         let mut g = self.lock();
         if let Some(c) = g.chunks.get_mut(chunk as usize) {
             c.attempt = attempt;
-            c.last_seen = Some(Instant::now());
+            // Heard from only once its worker registers: the heartbeat deadline starts there.
+            c.last_seen = None;
             c.in_flight.clear();
         }
     }
@@ -144,10 +145,10 @@ impl Shared {
         (done.min(total), total)
     }
 
-    /// The per-task results (taken once the transfer is over): by path, and by first part for
-    /// the slices of split files.
+    /// The per-task results, taken once the transfer is over (regular files' contents are held
+    /// once: they move out of here): by path, and by first part for the slices of split files.
     pub fn results(&self) -> HashMap<pb::TaskKey, pb::FileResult> {
-        self.lock().results.clone()
+        std::mem::take(&mut self.lock().results)
     }
 
     /// A copy of every per-task result reported from now on, until [`Shared::unsubscribe`].
@@ -209,7 +210,7 @@ impl Shared {
                     .in_flight
                     .insert(pb::TaskKey::new(&p.path, p.first_part), p.bytes);
             }
-            Some(E::File(f)) => {
+            Some(E::File(mut f)) => {
                 let key = f.key();
                 let Some(task) = self.tasks[i].iter().find(|t| t.key() == key) else {
                     tracing::warn!(chunk = i, task = %key, "a worker reported a file outside its chunk; ignored");
@@ -221,7 +222,11 @@ impl Shared {
                     g.done_bytes += bytes;
                     g.chunks[i].done += bytes;
                     if let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        // The listener completes multipart uploads: it needs the ETags, not
+                        // the contents of regular files.
+                        let content = std::mem::take(&mut f.content);
                         let _ = l.send(f.clone());
+                        f.content = content;
                     }
                 }
                 g.results.insert(key, f);

@@ -8,6 +8,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cli::RunArgs;
+
 /// What to migrate, as `migrate-coord run` would be told.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[kube(
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
     printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.eta","priority":1}"#,
+    printcolumn = r#"{"name":"Detail","type":"string","jsonPath":".status.detail"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -54,12 +57,42 @@ pub struct MigrationSpec {
     /// Carry every branch and tag (git destinations).
     #[serde(default)]
     pub mirror: bool,
+    /// Push history only, no LFS content (git destinations that already hold the objects).
+    #[serde(default)]
+    pub pointer_only: bool,
+    /// Have a GitLab destination pull the source itself (a pull mirror) instead of moving bytes.
+    #[serde(default)]
+    pub use_remote_mirror: bool,
+    /// How long `useRemoteMirror` waits for the host to pull, e.g. `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_timeout: Option<String>,
     /// Plan only: nothing is created or written.
     #[serde(default)]
     pub dry_run: bool,
-    /// Base URLs of the hubs (default: the public hubs).
+    /// Base URLs of the hubs by platform (default: the public hubs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
+    /// Base URL of the source hub (over `endpoints`), e.g. between two HF-compatible hubs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_endpoint: Option<String>,
+    /// Base URL of the destination hub (over `endpoints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest_endpoint: Option<String>,
+    /// Attempts per chunk before the migration fails (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Files each worker moves at once (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_concurrency: Option<u32>,
+    /// Connections each worker opens at once for large files' byte ranges (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
+    /// What the hubs allow overall per second, e.g. `200MiB` (feeds the ETA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_cap: Option<String>,
+    /// How long a worker pod may take to start (scheduling, image pulls), e.g. `15m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout: Option<String>,
     /// Name of a Secret whose keys are the CLI's variables: HF_TOKEN, MODELSCOPE_TOKEN,
     /// TARGET_USERNAME, TARGET_TOKEN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +176,12 @@ pub struct MigrationStatus {
     /// Estimated time left, e.g. `3m 20s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta: Option<String>,
+    /// What is happening now, in a few words (e.g. why workers are Pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The destination commit written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest_commit: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +192,56 @@ pub struct MigrationStatus {
     pub finish_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+impl MigrationSpec {
+    /// The `run` arguments this spec says; every field left out takes the run's default
+    /// ([`crate::options`]). An invalid value is a one-line error.
+    pub fn run_args(&self) -> Result<RunArgs, String> {
+        use crate::cli::RepoTypeArg;
+        let repo_type = match self.repo_type.as_deref() {
+            None => None,
+            Some("model") => Some(RepoTypeArg::Model),
+            Some("dataset") => Some(RepoTypeArg::Dataset),
+            Some("space") => Some(RepoTypeArg::Space),
+            Some(other) => return Err(format!("invalid repoType {other:?}: use model, dataset or space")),
+        };
+        let duration = |field: &str, v: &Option<String>, default| match v {
+            Some(text) => hubmigrate_common::parse_duration(text).map_err(|e| format!("invalid {field}: {e}")),
+            None => Ok(default),
+        };
+        let d = RunArgs::default();
+        Ok(RunArgs {
+            source: self.source.clone(),
+            dest: Some(self.dest.clone()),
+            repo_type,
+            revision: self.revision.clone(),
+            source_endpoint: self.source_endpoint.clone(),
+            dest_endpoint: self.dest_endpoint.clone(),
+            parallel: self.parallel,
+            chunk_size: match &self.chunk_size {
+                Some(s) => crate::cli::parse_size(s).map_err(|e| format!("invalid chunkSize: {e}"))?,
+                None => d.chunk_size,
+            },
+            max_workers: self.max_workers.unwrap_or(d.max_workers).clamp(1, 1000),
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            mirror: self.mirror,
+            pointer_only: self.pointer_only,
+            use_remote_mirror: self.use_remote_mirror,
+            mirror_timeout: duration("mirrorTimeout", &self.mirror_timeout, d.mirror_timeout)?,
+            dry_run: self.dry_run,
+            rate_cap: match &self.rate_cap {
+                Some(s) => Some(crate::cli::parse_size(s).map_err(|e| format!("invalid rateCap: {e}"))?),
+                None => None,
+            },
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts).clamp(1, 20),
+            worker_concurrency: self.worker_concurrency.unwrap_or(d.worker_concurrency).clamp(1, 64),
+            streams: self.streams.unwrap_or(d.streams).clamp(1, 64),
+            start_timeout: duration("startTimeout", &self.start_timeout, d.start_timeout)?,
+            ..d
+        })
+    }
 }
 
 /// The CRD as YAML (what `migrate-coord crd` prints).
@@ -176,6 +265,33 @@ mod tests {
         assert_eq!(spec.tokens_secret.as_deref(), Some("hub-tokens"));
         let back = serde_yaml::to_string(&spec).unwrap();
         assert!(back.contains("tokensSecret: hub-tokens") && back.contains("repoType: model"));
+    }
+
+    #[test]
+    fn a_spec_says_what_run_can_and_defaults_the_rest() {
+        let yaml = "source: hf:acme/m\ndest: hf:acme/m\nsourceEndpoint: http://a\ndestEndpoint: http://b\nstreams: 2\nstartTimeout: 90s\npointerOnly: true\n";
+        let spec: MigrationSpec = serde_yaml::from_str(yaml).unwrap();
+        let args = spec.run_args().unwrap();
+        assert_eq!(args.source_endpoint.as_deref(), Some("http://a"));
+        assert_eq!(args.dest_endpoint.as_deref(), Some("http://b"));
+        assert_eq!(args.streams, 2);
+        assert!(args.pointer_only);
+        assert_eq!(args.start_timeout, std::time::Duration::from_secs(90));
+        let d = RunArgs::default();
+        assert_eq!(
+            (
+                args.chunk_size,
+                args.max_workers,
+                args.max_attempts,
+                args.worker_concurrency
+            ),
+            (d.chunk_size, d.max_workers, d.max_attempts, d.worker_concurrency)
+        );
+        let bad = MigrationSpec {
+            chunk_size: Some("lots".into()),
+            ..spec
+        };
+        assert!(bad.run_args().unwrap_err().contains("chunkSize"));
     }
 
     #[test]

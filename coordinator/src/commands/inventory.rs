@@ -9,10 +9,10 @@ use hubmigrate_hub::reporef::{Platform, RepoRef, RepoType};
 use serde::Serialize;
 
 use crate::cli::{InventoryArgs, InventoryHub, InventoryType};
-use crate::config::{endpoint, token};
-use crate::envfile::Env;
-use crate::progress::bytes;
-use crate::report::exit;
+use crate::env::Env;
+use crate::error::exit;
+use crate::flow::resolve::{endpoint, token};
+use crate::fmt::bytes;
 
 /// One repo of the inventory.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -38,16 +38,20 @@ pub struct Row {
 /// Runs the command; the exit code: 0 listed (also when the owner has no repos), 1 a hub error,
 /// 2 bad input or a refused token.
 pub async fn inventory(args: &InventoryArgs, env: &Env) -> i32 {
-    let (platform, var) = match args.platform {
-        InventoryHub::Hf => (Platform::Hf, "HF_TOKEN"),
-        InventoryHub::Ms => (Platform::Ms, "MODELSCOPE_TOKEN"),
+    let platform = match args.platform {
+        InventoryHub::Hf => Platform::Hf,
+        InventoryHub::Ms => Platform::Ms,
     };
     if let Err(e) = check_owner(platform, &args.owner) {
         eprintln!("error: {e}");
         return exit::BAD_INPUT;
     }
     let url = endpoint(platform, args.endpoint.as_deref(), None, env);
-    let hub = match Hub::new(platform, &url, token(platform, var, env)) {
+    let hub = match Hub::new(
+        platform,
+        &url,
+        token(platform, platform.token_var(), env).map(|(t, _)| t),
+    ) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
@@ -166,10 +170,11 @@ fn rfc3339(secs: i64) -> Option<String> {
         .map(|t| t.to_string())
 }
 
-/// The text table: one aligned line per repo, then the totals.
+/// The text table: one aligned line per repo, then (after a blank line) the totals.
 fn table(rows: &[Row]) -> String {
+    use crate::fmt::Align::{Left, Right};
     let header = ["ID", "TYPE", "VISIBILITY", "FILES", "SIZE", "LAST COMMIT", "DATE"];
-    let mut lines: Vec<[String; 7]> = vec![header.map(str::to_string)];
+    let mut lines: Vec<[String; 7]> = Vec::new();
     for r in rows {
         let commit = match (&r.error, &r.last_commit) {
             (Some(_), _) => "(error)".to_string(),
@@ -198,32 +203,13 @@ fn table(rows: &[Row]) -> String {
         String::new(),
         String::new(),
     ]);
-    let mut widths = [0usize; 7];
-    for l in &lines {
-        for (w, cell) in widths.iter_mut().zip(l) {
-            *w = (*w).max(cell.chars().count());
-        }
+    // Numbers align right, text left.
+    let text = crate::fmt::table(header, &lines, &[Left, Left, Left, Right, Right, Left, Left]);
+    let body = text.trim_end_matches('\n');
+    match body.rsplit_once('\n') {
+        Some((rows, totals)) => format!("{rows}\n\n{totals}\n"),
+        None => text,
     }
-    let mut out = String::new();
-    for (i, l) in lines.iter().enumerate() {
-        if i == lines.len() - 1 {
-            out.push('\n');
-        }
-        let mut line = String::new();
-        for (col, (cell, w)) in l.iter().zip(widths).enumerate() {
-            // Numbers align right, text left.
-            let cell = if col == 3 || col == 4 {
-                format!("{cell:>w$}")
-            } else {
-                format!("{cell:<w$}")
-            };
-            line.push_str(&cell);
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,24 +7,25 @@ use hubmigrate_hub::redact::Secret;
 use hubmigrate_hub::reporef::Platform;
 
 use crate::cli::ValidateArgs;
-use crate::config::{endpoint, token};
-use crate::envfile::Env;
-use crate::report::exit;
+use crate::env::Env;
+use crate::error::exit;
+use crate::flow::resolve::{endpoint, token};
 
 /// Checks every configured token; exit 0 when all are valid (and can write to the namespace).
 pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
     let mut code = exit::OK;
     let mut checked = 0;
     let git = args.git_endpoint.as_deref();
-    for (platform, flag, var) in [
-        (Platform::Hf, args.hf_endpoint.as_deref(), "HF_TOKEN"),
-        (Platform::Ms, args.ms_endpoint.as_deref(), "MODELSCOPE_TOKEN"),
-        (Platform::Git, git, "TARGET_TOKEN"),
+    for (platform, flag) in [
+        (Platform::Hf, args.hf_endpoint.as_deref()),
+        (Platform::Ms, args.ms_endpoint.as_deref()),
+        (Platform::Git, git),
     ] {
+        let var = platform.token_var();
         let tok = match platform {
             Platform::Git if git.is_none() => continue,
             Platform::Git => env.get(var).map(Secret::new),
-            _ => token(platform, var, env),
+            _ => token(platform, var, env).map(|(t, _)| t),
         };
         let Some(tok) = tok else { continue };
         checked += 1;

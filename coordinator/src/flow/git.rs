@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hubmigrate_hub::Error;
 use hubmigrate_hub::git::{GitClient, ObjectStatus, Snapshot, pointers_of};
 use hubmigrate_hub::hub::Hub;
 use hubmigrate_hub::manifest::Manifest;
@@ -17,9 +16,9 @@ use hubmigrate_hub::reporef::{Platform, RepoRef, RepoType};
 use hubmigrate_proto as pb;
 
 use crate::cli::RunArgs;
-use crate::config::{Side, Sides};
+use crate::error::{Error, Result};
+use crate::flow::resolve::{Side, Sides};
 use crate::report::{Mismatch, SkippedRef};
-use crate::run::Failure;
 
 /// Refs a mirror never carries: hub-managed pull requests and conversions.
 const NEVER_MIRRORED: &[&str] = &["refs/pr/", "refs/convert/"];
@@ -42,7 +41,7 @@ fn git_client(hub: &Hub) -> &GitClient {
 }
 
 /// The same repo reached over git: a hub's git URL, the token as password.
-pub async fn git_view(side: &Side) -> Result<Side, Failure> {
+pub async fn git_view(side: &Side) -> Result<Side> {
     if side.repo.platform == Platform::Git {
         return Ok(side.clone());
     }
@@ -51,9 +50,14 @@ pub async fn git_view(side: &Side) -> Result<Side, Failure> {
         t => format!("{}/{}", t.plural(), side.repo.id()),
     };
     // The Hub's git credential is the account name with the token; ModelScope's is oauth2.
-    let username = match (&side.hub, &side.token) {
-        (Hub::Hf(c), Some(_)) => c.whoami().await.map(|w| w.name).unwrap_or_else(|_| "user".into()),
-        _ => hubmigrate_hub::git::DEFAULT_USERNAME.to_string(),
+    let username = if side.hub.capabilities().git_user_is_account && side.token.is_some() {
+        side.hub
+            .whoami()
+            .await
+            .map(|w| w.name)
+            .unwrap_or_else(|_| "user".into())
+    } else {
+        hubmigrate_hub::git::DEFAULT_USERNAME.to_string()
     };
     let repo = RepoRef::parse(&format!("git:{}/{path}.git", side.endpoint), RepoType::Model)?;
     let hub = Hub::Git(GitClient::new(&side.endpoint, &username, side.token.clone())?);
@@ -61,13 +65,14 @@ pub async fn git_view(side: &Side) -> Result<Side, Failure> {
         repo,
         endpoint: side.endpoint.clone(),
         token: side.token.clone(),
+        token_var: side.token_var.clone(),
         username,
         hub,
     })
 }
 
 /// A source whose API refused to list (403) is read over git instead: says so once, plainly.
-pub async fn fall_back(side: &Side, why: &Error) -> Result<Side, Failure> {
+pub async fn fall_back(side: &Side, why: &hubmigrate_hub::Error) -> Result<Side> {
     tracing::warn!(
         "the source API refused to list {} ({why}): falling back to git — cloning without LFS content, reading LFS pointers, and fetching objects through the LFS batch API",
         side.repo
@@ -76,12 +81,12 @@ pub async fn fall_back(side: &Side, why: &Error) -> Result<Side, Failure> {
 }
 
 /// Is this the refusal that calls for the git fallback?
-pub fn is_listing_refused(e: &Error) -> bool {
-    e.status() == Some(403) || matches!(e, Error::Auth(m) if m.contains("403"))
+pub fn is_listing_refused(e: &hubmigrate_hub::Error) -> bool {
+    e.status() == Some(403) || matches!(e, hubmigrate_hub::Error::Auth(m) if m.contains("403"))
 }
 
 /// Lists a git source: the files at the pinned commit, from a scratch clone.
-pub async fn git_manifest(side: &Side, revision: Option<&str>, original: &Side) -> Result<Manifest, Failure> {
+pub async fn git_manifest(side: &Side, revision: Option<&str>, original: &Side) -> Result<Manifest> {
     let client = git_client(&side.hub);
     let mut m = client.manifest(&side.repo, revision).await?;
     if original.repo.platform != Platform::Git
@@ -98,12 +103,11 @@ pub async fn git_manifest(side: &Side, revision: Option<&str>, original: &Side) 
 pub async fn plan_git_dest(
     sides: &mut Sides,
     args: &RunArgs,
-) -> Result<(Manifest, Vec<pb::FileTask>, GitPlan, String), Failure> {
+) -> Result<(Manifest, Vec<pb::FileTask>, GitPlan, String)> {
     if !args.include.is_empty() || !args.exclude.is_empty() {
         return Err(Error::Input(
             "--include/--exclude cannot apply to a git destination: it receives the source's history as it is".into(),
-        )
-        .into());
+        ));
     }
     let original = sides.source.clone();
     sides.source = git_view(&sides.source).await?;
@@ -164,7 +168,7 @@ pub async fn plan_git_dest(
 }
 
 /// Every LFS object the history of `tips` points at, once each.
-async fn history_objects(snapshot: &Snapshot, tips: &[String]) -> Result<Vec<pb::FileTask>, Failure> {
+async fn history_objects(snapshot: &Snapshot, tips: &[String]) -> Result<Vec<pb::FileTask>> {
     let blobs = snapshot.local.history_blobs(tips).await?;
     let pointers = pointers_of(&snapshot.local, &blobs).await?;
     let mut seen = HashSet::new();
@@ -207,7 +211,7 @@ pub async fn check_destination(
     branch: &str,
     tasks: &[pb::FileTask],
     pointer_only: bool,
-) -> Result<usize, Failure> {
+) -> Result<usize> {
     let dest = git_client(&sides.dest.hub);
     let objects: Vec<(String, u64)> = tasks.iter().map(|t| (t.sha256.clone(), t.size)).collect();
     let status = dest.check_objects(&sides.dest.repo, branch, &objects).await?;
@@ -230,8 +234,7 @@ pub async fn check_destination(
             sides.dest.repo,
             refused.len(),
             refused.join("\n  ")
-        ))
-        .into());
+        )));
     }
     if pointer_only && !missing.is_empty() {
         let n = missing.len();
@@ -240,8 +243,7 @@ pub async fn check_destination(
             "--pointer-only: {} lacks {n} LFS object(s) the history needs, nothing was pushed (run without --pointer-only to send them):\n  {}",
             sides.dest.repo,
             missing.join("\n  ")
-        ))
-        .into());
+        )));
     }
     Ok(status.iter().filter(|s| **s == ObjectStatus::Present).count())
 }
@@ -255,7 +257,7 @@ pub struct Pushed {
 
 /// Pushes the planned refs. The migrated branch must land; in mirror mode other refs the host
 /// rejects are listed, not fatal. Nothing is forced or deleted.
-pub async fn push(sides: &Sides, plan: &GitPlan, branch: &str) -> Result<Pushed, Failure> {
+pub async fn push(sides: &Sides, plan: &GitPlan, branch: &str) -> Result<Pushed> {
     let dest = git_client(&sides.dest.hub);
     let specs: Vec<String> = plan.pushes.iter().map(|(o, r)| format!("{o}:{r}")).collect();
     let results = plan.snapshot.local.push(&dest.remote(&sides.dest.repo), &specs).await?;
@@ -269,10 +271,10 @@ pub async fn push(sides: &Sides, plan: &GitPlan, branch: &str) -> Result<Pushed,
         match results.iter().find(|p| &p.name == r) {
             Some(p) if p.ok => out.refs.push(r.clone()),
             Some(p) if *r == main => {
-                return Err(Failure {
-                    code: crate::report::exit::FAILURE,
-                    message: format!("{} refused {r}: {}", sides.dest.repo, p.summary),
-                });
+                return Err(Error::Transfer(format!(
+                    "{} refused {r}: {}",
+                    sides.dest.repo, p.summary
+                )));
             }
             Some(p) => out.rejected.push(SkippedRef {
                 name: r.clone(),
@@ -285,10 +287,10 @@ pub async fn push(sides: &Sides, plan: &GitPlan, branch: &str) -> Result<Pushed,
         }
     }
     if !out.refs.contains(&main) {
-        return Err(Failure {
-            code: crate::report::exit::FAILURE,
-            message: format!("the push of {main} to {} did not happen", sides.dest.repo),
-        });
+        return Err(Error::Transfer(format!(
+            "the push of {main} to {} did not happen",
+            sides.dest.repo
+        )));
     }
     for r in &out.rejected {
         tracing::warn!(r#ref = %r.name, reason = %r.reason, "ref not mirrored");
@@ -303,11 +305,11 @@ pub async fn verify(
     manifest: &Manifest,
     history: &[pb::FileTask],
     commit: &str,
-) -> Result<Vec<Mismatch>, Failure> {
+) -> Result<Vec<Mismatch>> {
     let dest = git_client(&sides.dest.hub);
-    let listing = dest.list(&sides.dest.repo, commit).await?;
-    let tasks = crate::run::file_tasks(manifest, &sides.dest.hub);
-    let mut mismatches = crate::finish::compare(&tasks, &HashMap::new(), &listing);
+    let tasks = crate::flow::manifest::file_tasks(manifest, &sides.dest.hub);
+    let mut mismatches =
+        crate::flow::verify::migrated(sides, &manifest.commit, &tasks, &HashMap::new(), commit).await?;
     let objects: Vec<(String, u64)> = history.iter().map(|t| (t.sha256.clone(), t.size)).collect();
     let present = dest.has_objects(&sides.dest.repo, &objects).await?;
     let reported: HashSet<String> = mismatches.iter().map(|m| m.path.clone()).collect();
@@ -326,7 +328,7 @@ pub async fn verify(
 
 /// `--use-remote-mirror`: the destination (a GitLab) pulls the source itself. Waits until the
 /// mirrored branch head equals the source's, then returns that commit.
-pub async fn remote_mirror(sides: &Sides, plan: &GitPlan, branch: &str, timeout: Duration) -> Result<String, Failure> {
+pub async fn remote_mirror(sides: &Sides, plan: &GitPlan, branch: &str, timeout: Duration) -> Result<String> {
     let dest = git_client(&sides.dest.hub);
     let src = git_client(&sides.source.hub);
     let import = hubmigrate_hub::git::gitlab::url_with_credentials(
@@ -348,26 +350,20 @@ pub async fn remote_mirror(sides: &Sides, plan: &GitPlan, branch: &str, timeout:
             return Ok(want);
         }
         if status.state == "failed" {
-            return Err(Failure {
-                code: crate::report::exit::FAILURE,
-                message: format!(
-                    "the pull mirror of {} failed: {}",
-                    sides.dest.repo,
-                    status.last_error.as_deref().unwrap_or("no reason given")
-                ),
-            });
+            return Err(Error::Transfer(format!(
+                "the pull mirror of {} failed: {}",
+                sides.dest.repo,
+                status.last_error.as_deref().unwrap_or("no reason given")
+            )));
         }
         if started.elapsed() > timeout {
-            return Err(Failure {
-                code: crate::report::exit::FAILURE,
-                message: format!(
-                    "the pull mirror of {} did not reach {want} within {}s (state {}, head {})",
-                    sides.dest.repo,
-                    timeout.as_secs(),
-                    status.state,
-                    head.as_deref().unwrap_or("none")
-                ),
-            });
+            return Err(Error::Transfer(format!(
+                "the pull mirror of {} did not reach {want} within {}s (state {}, head {})",
+                sides.dest.repo,
+                timeout.as_secs(),
+                status.state,
+                head.as_deref().unwrap_or("none")
+            )));
         }
         if last_log.elapsed() > Duration::from_secs(10) {
             tracing::info!(state = %status.state, head = head.as_deref().unwrap_or("none"), "waiting for the pull mirror");

@@ -1,24 +1,54 @@
-//! The transfer phase: serve gRPC, start one worker per chunk (at most `max_workers` at once),
-//! watch heartbeats and exits, retry failed or dead chunks a bounded number of times, and show
-//! progress. Workers never commit; their per-file results come back here.
+//! Step 5, the transfer: serve gRPC, start one worker per chunk (at most `max_workers` at once),
+//! watch registrations, heartbeats and exits, retry failed or dead chunks a bounded number of
+//! times, and report progress. Workers never commit; their per-file results come back here.
+//!
+//! Where workers run is a [`Runtime`]: local processes ([`executor::Local`]) or Kubernetes Jobs
+//! (`crate::k8s::runtime`). The loop ([`drive`]) does not know which one it drives.
+
+pub mod executor;
+pub mod grpc;
+pub mod multipart;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubmigrate_proto as pb;
 
-use crate::executor::{Executor, LocalExecutor, WorkerEnv, WorkerHandle};
-use crate::progress::Progress;
-use crate::report::exit;
-use crate::run::Failure;
-use crate::server::{Event, Registry, Shared, serve};
-use std::sync::Arc;
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use crate::flow::resolve::Sides;
+use executor::{Executor, WorkerHandle};
+use grpc::{Event, Shared};
 
-/// A worker not heard from for this long is presumed dead.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A worker that exited cleanly gets this long for its last report to arrive.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Where workers run: starts serving a transfer's workers, launches them, and says when the run
+/// must stop.
+pub trait Runtime: Send {
+    type Exec: Executor + Send + Sync;
+    /// The id the workers of the next transfer report under.
+    fn migration_id(&self) -> String;
+    /// Starts answering `shared`'s workers (gRPC) and returns the executor that launches them,
+    /// with the chunks an earlier coordinator already started (after a restart).
+    fn start(
+        &mut self,
+        shared: &Arc<Shared>,
+        sides: &Sides,
+    ) -> impl Future<Output = Result<Started<Self::Exec>>> + Send;
+    /// Resolves when the transfer must stop (an interrupt, the Migration deleted).
+    fn stop(&self) -> impl Future<Output = ()> + Send + 'static;
+    /// The transfer is over: stop answering its workers.
+    fn finish(&mut self, shared: &Arc<Shared>);
+}
+
+/// What [`Runtime::start`] gives.
+pub struct Started<E: Executor> {
+    pub exec: E,
+    pub adopted: Vec<Adopted<E::Worker>>,
+}
 
 /// What the transfer needs.
 pub struct Transfer {
@@ -26,26 +56,35 @@ pub struct Transfer {
     pub source: pb::Side,
     pub dest: pb::Side,
     pub chunks: Vec<Vec<pb::FileTask>>,
+    /// Bytes the workers move in all (for progress).
     pub total_bytes: u64,
-    pub max_workers: usize,
-    pub max_attempts: u32,
+    pub limits: Limits,
     pub concurrency: u32,
     pub streams: u32,
     /// The destination, and the multipart uploads of files split across workers, which the
     /// coordinator completes as their parts come in.
-    pub uploads: (hubmigrate_hub::hub::Hub, Vec<crate::split::Upload>),
+    pub uploads: (hubmigrate_hub::hub::Hub, Vec<multipart::Upload>),
 }
 
 struct Running<W> {
     worker: W,
+    launched: Instant,
     exited_at: Option<(Instant, bool)>,
 }
 
-/// Runs every chunk to completion with local worker processes, completing split files' uploads
-/// on the way, and returns the per-file results by path.
-pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMap<String, pb::FileResult>, Failure> {
+/// Runs every chunk to completion with `runtime`'s workers, completing split files' uploads on
+/// the way, and returns the per-file results by path.
+pub async fn run<R: Runtime>(
+    t: Transfer,
+    runtime: &mut R,
+    sides: &Sides,
+    progress: &mut (dyn FnMut(Snapshot) + Send),
+) -> Result<HashMap<String, pb::FileResult>> {
     let n = t.chunks.len();
-    let all: Vec<pb::TaskKey> = t.chunks.iter().flatten().map(|f| f.key()).collect();
+    let all: Vec<(u32, pb::TaskKey)> = (0..)
+        .zip(&t.chunks)
+        .flat_map(|(c, tasks)| tasks.iter().map(move |f| (c, f.key())))
+        .collect();
     let (shared, mut events) = Shared::new(
         t.migration_id.clone(),
         t.source,
@@ -55,46 +94,47 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
         t.streams,
     );
     let (dest, uploads) = t.uploads;
-    let completer = crate::split::Completer::start(dest, uploads, &shared);
-    let registry = Arc::new(Registry::default());
-    registry.add(shared.clone(), env.secret.clone());
-    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.map_err(|e| Failure {
-        code: exit::FAILURE,
-        message: format!("cannot start the gRPC server: {e}"),
-    })?;
-    env.coordinator = format!("http://{addr}");
-    let exec = LocalExecutor { bin, env };
-    tracing::info!(migration = %t.migration_id, chunks = n, grpc = %addr, "transfer starting");
-    let mut progress = Progress::new(t.total_bytes);
-    let limits = Limits {
-        max_workers: t.max_workers,
-        max_attempts: t.max_attempts,
+    let completer = multipart::Completer::start(dest, uploads, &shared);
+    let started = match runtime.start(&shared, sides).await {
+        Ok(s) => s,
+        Err(e) => {
+            completer.abort();
+            return Err(e);
+        }
     };
+    tracing::info!(migration = %t.migration_id, chunks = n, "transfer starting");
+    // Chunks an earlier coordinator saw finish: their results were not heard here.
+    let finished_before: HashSet<u32> = started
+        .adopted
+        .iter()
+        .filter(|a| a.worker.is_none())
+        .map(|a| a.chunk)
+        .collect();
+    let stop = runtime.stop();
     let outcome = drive(
         &shared,
         &mut events,
-        &exec,
-        limits,
-        Vec::new(),
-        &mut |s: Snapshot| progress.update(&s),
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        &started.exec,
+        t.limits,
+        started.adopted,
+        progress,
+        stop,
     )
     .await;
-    progress.finish();
-    server.abort();
-    if let Err(f) = outcome {
+    runtime.finish(&shared);
+    if let Err(e) = outcome {
         completer.abort();
-        return Err(f);
+        return Err(e);
     }
     let results = shared.results();
-    if let Some(missing) = all.iter().find(|k| !results.contains_key(*k)) {
+    let missing = all
+        .iter()
+        .find(|(chunk, k)| !finished_before.contains(chunk) && !results.contains_key(k));
+    if let Some((_, missing)) = missing {
         completer.abort();
-        return Err(Failure {
-            code: exit::FAILURE,
-            message: format!("no worker reported {missing}; nothing was committed"),
-        });
+        return Err(Error::Transfer(format!(
+            "no worker reported {missing}; nothing was committed"
+        )));
     }
     completer.finish(&shared, results).await
 }
@@ -104,6 +144,22 @@ pub async fn run(t: Transfer, bin: PathBuf, mut env: WorkerEnv) -> Result<HashMa
 pub struct Limits {
     pub max_workers: usize,
     pub max_attempts: u32,
+    /// How long a launched worker may take to register (scheduling, image pulls).
+    pub start_timeout: Duration,
+    /// How long a registered worker may stay silent.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits a run's arguments set.
+    pub fn of(args: &RunArgs) -> Self {
+        Limits {
+            max_workers: args.max_workers.max(1) as usize,
+            max_attempts: args.max_attempts.max(1),
+            start_timeout: args.start_timeout,
+            heartbeat_timeout: crate::options::HEARTBEAT_TIMEOUT,
+        }
+    }
 }
 
 /// A progress snapshot.
@@ -114,6 +170,8 @@ pub struct Snapshot {
     pub finished: usize,
     pub chunks: usize,
     pub per_chunk: ChunkBytes,
+    /// Workers launched but not registered yet, and why (e.g. a pod's waiting reason).
+    pub waiting: Vec<(u32, String)>,
 }
 
 /// Bytes (done, total) of each running chunk, for per-worker bars.
@@ -138,7 +196,7 @@ pub async fn drive<E: Executor>(
     adopted: Vec<Adopted<E::Worker>>,
     progress: &mut (dyn FnMut(Snapshot) + Send),
     stop: impl std::future::Future<Output = ()>,
-) -> Result<(), Failure> {
+) -> Result<()> {
     let n = shared.chunks();
     let mut attempts = vec![0u32; n];
     let mut running: HashMap<u32, Running<E::Worker>> = HashMap::new();
@@ -153,6 +211,7 @@ pub async fn drive<E: Executor>(
                         a.chunk,
                         Running {
                             worker,
+                            launched: Instant::now(),
                             exited_at: None,
                         },
                     );
@@ -169,7 +228,7 @@ pub async fn drive<E: Executor>(
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tokio::pin!(stop);
 
-    let outcome: Result<(), Failure> = 'run: loop {
+    let outcome: Result<()> = 'run: loop {
         while running.len() < limits.max_workers.max(1) {
             let Some(c) = pending.pop_front() else { break };
             attempts[c as usize] += 1;
@@ -180,11 +239,12 @@ pub async fn drive<E: Executor>(
                         c,
                         Running {
                             worker,
+                            launched: Instant::now(),
                             exited_at: None,
                         },
                     );
                 }
-                Err(e) => break 'run Err(e.into()),
+                Err(e) => break 'run Err(e),
             }
         }
         if done.len() == n {
@@ -203,7 +263,7 @@ pub async fn drive<E: Executor>(
                     failed.push((chunk, error, retryable));
                 }
                 Some(_) => {}
-                None => break Err(Failure { code: exit::FAILURE, message: "the gRPC service stopped".into() }),
+                None => break Err(Error::Transfer("the gRPC service stopped".into())),
             },
             _ = tick.tick() => {
                 for (&c, r) in running.iter_mut() {
@@ -218,16 +278,33 @@ pub async fn drive<E: Executor>(
                         Some((at, true)) if at.elapsed() > EXIT_GRACE => failed.push((c, "the worker exited without finishing its chunk".into(), true)),
                         _ => {}
                     }
-                    if shared.last_seen(c).is_some_and(|t| t.elapsed() > HEARTBEAT_TIMEOUT) {
-                        failed.push((c, format!("no heartbeat for {}s", HEARTBEAT_TIMEOUT.as_secs()), true));
+                    // The heartbeat deadline runs from registration; before it, the start deadline
+                    // covers scheduling and image pulls.
+                    match shared.last_seen(c) {
+                        Some(t) if t.elapsed() > limits.heartbeat_timeout => failed.push((
+                            c,
+                            format!("no heartbeat for {}", crate::fmt::duration(limits.heartbeat_timeout)),
+                            true,
+                        )),
+                        None if r.launched.elapsed() > limits.start_timeout => {
+                            let why = r.worker.waiting().map(|w| format!(" ({w})")).unwrap_or_default();
+                            failed.push((c, format!("the worker did not start within {}{why}", crate::fmt::duration(limits.start_timeout)), true));
+                        }
+                        _ => {}
                     }
                 }
                 let mut per_chunk: ChunkBytes = running.keys().map(|&c| { let (d, t) = shared.chunk_bytes(c); (c, d, t) }).collect();
                 per_chunk.sort_unstable();
-                progress(Snapshot { bytes_done: shared.bytes_done(), running: running.len(), finished: done.len(), chunks: n, per_chunk });
+                let mut waiting: Vec<(u32, String)> = running
+                    .iter()
+                    .filter(|(c, _)| shared.last_seen(**c).is_none())
+                    .map(|(&c, r)| (c, r.worker.waiting().unwrap_or_else(|| "starting".into())))
+                    .collect();
+                waiting.sort_unstable();
+                progress(Snapshot { bytes_done: shared.bytes_done(), running: running.len(), finished: done.len(), chunks: n, per_chunk, waiting });
             }
             _ = &mut stop => {
-                break Err(Failure { code: exit::FAILURE, message: "interrupted: workers stopped, nothing was committed".into() });
+                break Err(Error::Interrupted);
             }
         }
         let mut fatal = None;
@@ -239,10 +316,9 @@ pub async fn drive<E: Executor>(
                 tracing::warn!(chunk = c, attempt, %error, "chunk failed; retrying");
                 pending.push_back(c);
             } else {
-                fatal.get_or_insert(Failure {
-                    code: exit::FAILURE,
-                    message: format!("chunk {c} failed after {attempt} attempt(s): {error}; nothing was committed"),
-                });
+                fatal.get_or_insert(Error::Transfer(format!(
+                    "chunk {c} failed after {attempt} attempt(s): {error}; nothing was committed"
+                )));
             }
         }
         if let Some(f) = fatal {

@@ -1,39 +1,108 @@
-//! Progress on long work: a bar on a terminal, a periodic line otherwise (pod logs, CI), both with
-//! a rate and an ETA from what was actually measured so far.
+//! The terminal observer: what a person running `migrate-coord` sees. The plan, then progress (a
+//! bar overall and one per running worker on a terminal, a periodic line otherwise: pod logs,
+//! CI), each with a rate and an ETA from what was measured so far; the summary is printed by the
+//! command when the run ends.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use std::collections::BTreeMap;
-
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::transfer::Snapshot;
+use crate::cli::RunArgs;
+use crate::flow::transfer::Snapshot;
+use crate::flow::{Observer, Planned, Step};
+use crate::fmt::{bytes, duration};
 
-/// Human-readable bytes (binary units).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
+/// Prints the plan and shows the transfer's progress.
+#[derive(Default)]
+pub struct Terminal {
+    progress: Option<Progress>,
+    total: u64,
+}
+
+impl Observer for Terminal {
+    fn step(&mut self, step: Step, _note: &str) {
+        match step {
+            Step::Transferring => self.progress = Some(Progress::new(self.total)),
+            _ => {
+                if let Some(p) = self.progress.take() {
+                    p.finish();
+                }
+            }
+        }
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
+
+    fn planned(&mut self, p: &Planned, args: &RunArgs) {
+        self.total = p.bytes_moved();
+        eprint!("{}", plan_text(p, args));
+    }
+
+    fn progress(&mut self, s: &Snapshot) {
+        if let Some(p) = &mut self.progress {
+            p.update(s);
+        }
     }
 }
 
-/// Human-readable duration (`1h 02m`, `3m 20s`, `42s`).
-pub fn duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
     }
+}
+
+/// The plan: files, bytes, chunks, the largest chunk against the ideal, and the ETA.
+pub fn plan_text(p: &Planned, args: &RunArgs) -> String {
+    let (sides, manifest, plan, exists) = (&p.sides, &p.manifest, &p.plan, p.dest_exists.is_some());
+    let vis = if manifest.private { "private" } else { "public" };
+    let short = manifest.commit.get(..12).unwrap_or(&manifest.commit);
+    let mut out = format!(
+        "source  {} @ {short} ({vis}): {} files, {}\n",
+        sides.source.repo,
+        manifest.files.len(),
+        bytes(manifest.total_bytes())
+    );
+    out.push_str(&format!(
+        "dest    {} ({})\n",
+        sides.dest.repo,
+        if exists {
+            "exists: files are added or updated"
+        } else {
+            "will be created with the same visibility"
+        }
+    ));
+    out.push_str(&format!(
+        "plan    {} chunk(s), largest {} (ideal {}), ETA ~{} at {}\n",
+        plan.chunks.len(),
+        bytes(plan.largest()),
+        bytes(plan.ideal()),
+        duration(p.eta),
+        p.model.describe()
+    ));
+    let (files, pieces) = plan.split();
+    if files > 0 {
+        out.push_str(&format!(
+            "split   {files} large file(s) cut into {pieces} pieces spread over the chunks (multipart uploads)\n"
+        ));
+    }
+    if let Some(git) = &p.git {
+        out.push_str(&format!(
+            "history {} ref(s) to push; {} LFS object(s) in that history, {}{}\n",
+            git.pushes.len(),
+            p.tasks.len(),
+            bytes(p.tasks.iter().map(|t| t.size).sum()),
+            if args.pointer_only {
+                " (--pointer-only: none sent)"
+            } else if args.use_remote_mirror {
+                " (--use-remote-mirror: the destination pulls them)"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
 }
 
 /// The transfer's progress display.
@@ -144,10 +213,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
-        assert_eq!(duration(Duration::from_secs(200)), "3m 20s");
-        assert_eq!(duration(Duration::from_secs(3720)), "1h 02m");
+    fn a_line_every_five_seconds_off_a_terminal() {
+        let mut p = Progress::new(100);
+        p.bars = None;
+        p.last_line = Instant::now() - Duration::from_secs(6);
+        p.update(&Snapshot {
+            bytes_done: 50,
+            ..Default::default()
+        });
+        assert!(
+            p.last_line.elapsed() < Duration::from_secs(1),
+            "a line was due and written"
+        );
     }
 }

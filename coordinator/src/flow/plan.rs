@@ -8,6 +8,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use hubmigrate_proto as pb;
+
+use crate::cli::RunArgs;
+
 /// One chunk: indices into the planned file list (whole files), pieces of split files, and
 /// their total size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +167,39 @@ pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl
         chunks,
         total_bytes: total,
     }
+}
+
+/// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
+/// `tasks`. With `multipart` (the destination takes multipart uploads), large LFS files may be
+/// split across chunks.
+pub fn plan_tasks(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
+    let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
+    let splittable = |k: usize| {
+        let t = &tasks[moved[k]];
+        multipart && t.lfs && t.source_lfs && t.sha256.len() == 64
+    };
+    // "A file larger than the chunk size is split": pieces are never smaller than it.
+    let min_piece = args.chunk_size.clamp(1, MIN_PIECE);
+    let pieces: usize = (0..sizes.len())
+        .map(|k| max_pieces(sizes[k], splittable(k), min_piece))
+        .sum();
+    let n = chunk_count(
+        sizes.iter().sum(),
+        pieces,
+        args.chunk_size,
+        args.max_workers as usize,
+        args.parallel,
+    );
+    let mut p = plan_split(&sizes, n, min_piece, splittable);
+    for c in &mut p.chunks {
+        for f in &mut c.files {
+            *f = moved[*f];
+        }
+        for piece in &mut c.pieces {
+            piece.file = moved[piece.file];
+        }
+    }
+    p
 }
 
 #[cfg(test)]

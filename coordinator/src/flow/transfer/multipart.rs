@@ -15,15 +15,9 @@ use hubmigrate_hub::Error;
 use hubmigrate_hub::hub::{Hub, UploadAction};
 use hubmigrate_proto as pb;
 
-use crate::plan::Piece;
-use crate::run::{Failure, Planned};
-use crate::server::Shared;
-
-/// Whether files may be split across workers for this destination: it must take multipart
-/// uploads whose parts anyone holding their URLs may send.
-pub fn splittable(dest: &Hub) -> bool {
-    matches!(dest, Hub::Hf(_))
-}
+use super::grpc::Shared;
+use crate::flow::Planned;
+use crate::flow::plan::Piece;
 
 /// A multipart upload the coordinator opened and completes.
 #[derive(Clone, Debug)]
@@ -60,7 +54,7 @@ fn parts_of(piece: &Piece, size: u64, part_size: u64) -> (u64, u64) {
 /// Opens the multipart uploads of the plan's split files and builds every chunk's tasks. A split
 /// file the store already holds, or offers only as one PUT, goes whole to the chunk of its first
 /// piece (its worker then reads it over several connections).
-pub async fn open(p: &Planned) -> Result<Opened, Failure> {
+pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
     let mut chunks = p.chunk_tasks();
     let mut holders: HashMap<usize, Vec<(u32, Piece)>> = HashMap::new();
     for c in &p.plan.chunks {
@@ -253,7 +247,7 @@ impl Completer {
         self,
         shared: &Shared,
         results: HashMap<pb::TaskKey, pb::FileResult>,
-    ) -> Result<HashMap<String, pb::FileResult>, Failure> {
+    ) -> crate::error::Result<HashMap<String, pb::FileResult>> {
         shared.unsubscribe();
         let completed = self
             .task

@@ -1,0 +1,356 @@
+//! The flow of one migration, written once, in the order of DESIGN.md:
+//!
+//! | step | module |
+//! |---|---|
+//! | 1. resolve the references, check every token | [`resolve`] |
+//! | 2. list the source at one pinned commit | [`manifest`] (git sources: [`git`]) |
+//! | 3. cut it into size-balanced chunks, estimate | [`plan`], [`eta`] |
+//! | 4. prepare the destination repo | [`prepare`] |
+//! | 5. one worker per chunk, over gRPC | [`transfer`] |
+//! | 6. one committer (git destinations: one push) | [`commit`] ([`git`]) |
+//! | 7. every file proved at the destination | [`verify`] |
+//!
+//! [`Pipeline`] carries one migration from its arguments to a verified report. It is driven
+//! through two seams: a [`transfer::Runtime`] (where workers run: local processes, Kubernetes
+//! Jobs) and an [`Observer`] (where progress goes: a terminal, a Migration's status). `run`,
+//! `batch` and the Kubernetes controller all call it; nothing of the flow is written elsewhere.
+
+pub mod commit;
+pub mod eta;
+pub mod git;
+pub mod manifest;
+pub mod plan;
+pub mod prepare;
+pub mod resolve;
+pub mod transfer;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hubmigrate_hub::hub::RepoState;
+use hubmigrate_hub::manifest::Manifest;
+use hubmigrate_proto as pb;
+
+use crate::cli::RunArgs;
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::report::{Mismatch, Report};
+use plan::Plan;
+use resolve::{Resolved, Sides};
+use transfer::{Runtime, Snapshot};
+
+/// A migration resolved, validated, listed and planned: everything before the first write.
+pub struct Planned {
+    pub sides: Sides,
+    pub manifest: Manifest,
+    /// Every file of the migration (for a git destination: every LFS object of the pushed
+    /// history); the plan's chunks index into it.
+    pub tasks: Vec<pb::FileTask>,
+    pub plan: Plan,
+    pub dest_exists: Option<RepoState>,
+    /// The destination branch.
+    pub branch: String,
+    /// What a git destination gets pushed.
+    pub git: Option<git::GitPlan>,
+    /// The first ETA, and the model behind it.
+    pub eta: Duration,
+    pub model: eta::Model,
+}
+
+impl Planned {
+    /// The whole-file tasks of each chunk (a split file's pieces become slices only once its
+    /// upload is opened: [`transfer::multipart::open`]).
+    pub fn chunk_tasks(&self) -> Vec<Vec<pb::FileTask>> {
+        self.plan
+            .chunks
+            .iter()
+            .map(|c| c.files.iter().map(|&i| self.tasks[i].clone()).collect())
+            .collect()
+    }
+
+    /// The two sides as the workers see them (the source pinned to the manifest's commit).
+    pub fn sides_pb(&self) -> (pb::Side, pb::Side) {
+        let s = &self.sides;
+        (
+            side_pb(&s.source, &self.manifest.commit),
+            side_pb(&s.dest, &self.branch),
+        )
+    }
+
+    /// Bytes the workers move (a git destination: its history's LFS objects).
+    pub fn bytes_moved(&self) -> u64 {
+        self.plan.chunks.iter().map(|c| c.bytes).sum()
+    }
+}
+
+fn side_pb(s: &resolve::Side, revision: &str) -> pb::Side {
+    pb::Side {
+        platform: s.repo.platform.as_str().into(),
+        endpoint: s.endpoint.clone(),
+        repo_type: s.repo.repo_type.as_str().into(),
+        repo_id: s.repo.id(),
+        revision: revision.into(),
+        username: s.username.clone(),
+    }
+}
+
+/// The steps an observer hears of, in order (a run may skip some).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Planning,
+    Preparing,
+    Transferring,
+    Committing,
+    Verifying,
+}
+
+/// Where a migration's progress goes: a terminal, or a Migration's status and Events. Every
+/// method has a default that ignores it.
+pub trait Observer: Send {
+    /// A step begins; `note` says what it does, in a few words.
+    fn step(&mut self, _step: Step, _note: &str) {}
+    /// The plan is made (before anything is written).
+    fn planned(&mut self, _p: &Planned, _args: &RunArgs) {}
+    /// The transfer moved on (about twice a second).
+    fn progress(&mut self, _s: &Snapshot) {}
+}
+
+/// An observer that hears nothing (checks, tests).
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// How a migration ended.
+pub struct Outcome {
+    /// The finished report (duration, status and exit code filled in).
+    pub report: Report,
+    pub result: Result<()>,
+    /// Set when there was nothing to migrate, with the reason.
+    pub skipped: Option<String>,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(&self) -> i32 {
+        self.report.exit_code
+    }
+}
+
+/// One migration, from its arguments to a verified report.
+pub struct Pipeline<'a, R, O> {
+    args: &'a RunArgs,
+    env: &'a Env,
+    runtime: R,
+    observer: O,
+}
+
+impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
+    /// A pipeline for `args` whose workers `runtime` starts and whose progress `observer` hears.
+    pub fn new(args: &'a RunArgs, env: &'a Env, runtime: R, observer: O) -> Self {
+        Pipeline {
+            args,
+            env,
+            runtime,
+            observer,
+        }
+    }
+
+    /// Runs the migration (with `args.dry_run`, only plans it).
+    pub async fn run(mut self) -> Outcome {
+        let started = Instant::now();
+        let mut report = Report::started(&self.args.source, self.args.dest.as_deref());
+        let mut skipped = None;
+        let result = self.execute(&mut report, &mut skipped).await;
+        let status_ok = if self.args.dry_run { "planned" } else { "verified" };
+        report.conclude(started, result.as_ref().err(), status_ok);
+        Outcome {
+            report,
+            result,
+            skipped,
+        }
+    }
+
+    async fn execute(&mut self, report: &mut Report, skipped: &mut Option<String>) -> Result<()> {
+        let args = self.args;
+        // 1-3. Resolve, validate, manifest, plan.
+        self.observer
+            .step(Step::Planning, "listing the source and planning chunks");
+        let p = match plan_migration(args, self.env).await? {
+            Ok(p) => p,
+            Err(reason) => {
+                tracing::warn!("{reason}");
+                *skipped = Some(reason);
+                return Ok(());
+            }
+        };
+        report.source = p.sides.source.repo.to_string();
+        report.dest = p.sides.dest.repo.to_string();
+        report.source_commit = p.manifest.commit.clone();
+        report.files = p.manifest.files.len();
+        report.bytes = p.manifest.total_bytes();
+        report.chunks = p.plan.chunks.len();
+        report.eta_secs = p.eta.as_secs_f64();
+        self.observer.planned(&p, args);
+        if args.dry_run {
+            return Ok(());
+        }
+
+        // 4. Prepare the destination.
+        self.observer
+            .step(Step::Preparing, "creating or checking the destination");
+        prepare::ensure_repo(&p.sides, p.manifest.private, p.dest_exists).await?;
+        if p.git.is_some() {
+            return self.git_destination(&p, report).await;
+        }
+
+        // 5. Transfer (files split across workers get their multipart uploads opened first and
+        // completed as their parts come in).
+        let opened = transfer::multipart::open(&p).await?;
+        let results = self.transfer(&p, opened, report).await?;
+        let mut results = commit::fill_results(&p.sides, &p.manifest.commit, &p.tasks, results).await?;
+        report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
+        report.files_already_present = results
+            .values()
+            .filter(|r| r.outcome() == pb::FileOutcome::AlreadyPresent)
+            .count();
+
+        // 6. Commit, then 7. verify.
+        self.observer.step(Step::Committing, "writing the destination commit");
+        let committed = commit::commit(&p.sides, &p.manifest, &p.tasks, &mut results, &p.branch).await?;
+        report.bytes_uploaded += committed.inline_bytes;
+        report.dest_commit = Some(committed.commit.clone());
+        self.observer
+            .step(Step::Verifying, "comparing every file at the destination");
+        let mismatches = verify::migrated(&p.sides, &p.manifest.commit, &p.tasks, &results, &committed.commit).await?;
+        verdict(report, mismatches)
+    }
+
+    /// A git destination: objects first (workers), then the history (one push), then
+    /// verification.
+    async fn git_destination(&mut self, p: &Planned, report: &mut Report) -> Result<()> {
+        let (args, sides, plan) = (self.args, &p.sides, p.git.as_ref().expect("a git plan"));
+        let commit = if args.use_remote_mirror {
+            self.observer
+                .step(Step::Transferring, "the destination pulls the source (remote mirror)");
+            git::remote_mirror(sides, plan, &p.branch, args.mirror_timeout).await?
+        } else {
+            let present = git::check_destination(sides, &p.branch, &p.tasks, args.pointer_only).await?;
+            if !p.plan.chunks.is_empty() && present < p.tasks.len() {
+                let opened = transfer::multipart::Opened {
+                    chunks: p.chunk_tasks(),
+                    uploads: Vec::new(),
+                };
+                let results = self.transfer(p, opened, report).await?;
+                report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
+            }
+            report.files_already_present = present;
+            self.observer.step(Step::Committing, "pushing the source's history");
+            let pushed = git::push(sides, plan, &p.branch).await?;
+            tracing::info!(refs = pushed.refs.len(), commit = %pushed.commit, "history pushed");
+            report.refs_pushed = pushed.refs;
+            report.refs_skipped = plan.skipped.iter().cloned().chain(pushed.rejected).collect();
+            pushed.commit
+        };
+        report.dest_commit = Some(commit.clone());
+        self.observer
+            .step(Step::Verifying, "comparing every file at the destination");
+        let mismatches = git::verify(sides, &p.manifest, &p.tasks, &commit).await?;
+        verdict(report, mismatches)
+    }
+
+    /// Step 5: one worker per chunk (`opened`: each one's tasks, and the uploads of split files);
+    /// returns the per-file results by path.
+    async fn transfer(
+        &mut self,
+        p: &Planned,
+        opened: transfer::multipart::Opened,
+        report: &mut Report,
+    ) -> Result<HashMap<String, pb::FileResult>> {
+        let migration_id = self.runtime.migration_id();
+        report.migration_id = migration_id.clone();
+        self.observer.step(
+            Step::Transferring,
+            &format!("{} chunk(s), one worker each", opened.chunks.len()),
+        );
+        let (source, dest) = p.sides_pb();
+        let t = transfer::Transfer {
+            migration_id,
+            source,
+            dest,
+            chunks: opened.chunks,
+            uploads: (p.sides.dest.hub.clone(), opened.uploads),
+            total_bytes: p.bytes_moved(),
+            limits: transfer::Limits::of(self.args),
+            concurrency: self.args.worker_concurrency,
+            streams: self.args.streams,
+        };
+        let observer = &mut self.observer;
+        transfer::run(t, &mut self.runtime, &p.sides, &mut |s| observer.progress(&s)).await
+    }
+}
+
+/// Records the verification in the report: `Err(Error::Mismatch)` when any file differs.
+pub fn verdict(report: &mut Report, mismatches: Vec<Mismatch>) -> Result<()> {
+    report.verified = mismatches.is_empty();
+    let n = mismatches.len();
+    report.mismatches = mismatches;
+    if n == 0 {
+        Ok(())
+    } else {
+        Err(Error::Mismatch {
+            mismatched: n,
+            files: report.files,
+        })
+    }
+}
+
+/// Steps 1 to 3: resolve, check tokens and the destination namespace, list the source at a
+/// pinned commit, filter, plan. `Ok(Err(reason))` when there is nothing to do.
+pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned, String>> {
+    let mut sides = match resolve::resolve(args, env)? {
+        Resolved::Migrate(s) => *s,
+        Resolved::Skip(reason) => return Ok(Err(reason)),
+    };
+    let git_dest = sides.dest.hub.capabilities().git_history;
+    if (args.mirror || args.pointer_only || args.use_remote_mirror) && !git_dest {
+        return Err(Error::Input(
+            "--mirror, --pointer-only and --use-remote-mirror need a git destination (a project URL ending in .git)"
+                .into(),
+        ));
+    }
+    // Tokens and the destination namespace are checked before a single byte moves.
+    let dest_exists = resolve::validate(&sides, args.dry_run).await?;
+    let (manifest, tasks, git, branch, moved, multipart) = if git_dest {
+        let (manifest, tasks, git, branch) = git::plan_git_dest(&mut sides, args).await?;
+        let moved: Vec<usize> = if args.pointer_only || args.use_remote_mirror {
+            Vec::new()
+        } else {
+            (0..tasks.len()).collect()
+        };
+        (manifest, tasks, Some(git), branch, moved, false)
+    } else {
+        let mut manifest = manifest::source_manifest(&mut sides, args.revision.as_deref()).await?;
+        manifest.filter(&args.include, &args.exclude);
+        let tasks = manifest::file_tasks(&manifest, &sides.dest.hub);
+        // Regular files of a git source are read by the coordinator from its clone, not by
+        // workers.
+        let git_source = sides.source.hub.capabilities().git_history;
+        let moved: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].lfs || !git_source).collect();
+        let branch = sides.dest.hub.default_branch().to_string();
+        let multipart = sides.dest.hub.capabilities().multipart_parts;
+        (manifest, tasks, None, branch, moved, multipart)
+    };
+    let plan = plan::plan_tasks(&tasks, &moved, args, multipart);
+    let (eta, model) = eta::estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
+    Ok(Ok(Planned {
+        sides,
+        manifest,
+        tasks,
+        plan,
+        dest_exists,
+        branch,
+        git,
+        eta,
+        model,
+    }))
+}

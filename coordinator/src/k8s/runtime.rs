@@ -1,0 +1,143 @@
+//! The Kubernetes runtime of the pipeline: workers are Jobs (one per chunk attempt) that dial the
+//! controller's gRPC server, which answers for every active Migration at once. The per-migration
+//! gRPC secret lives in a Secret the Migration owns, so a restarted controller reads it back
+//! and adopts the Jobs its Migration owns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::PostParams;
+use kube::{Api, Client, ResourceExt};
+
+use super::crd::Migration;
+use super::executor::{JobState, KubeExecutor};
+use super::job::{GRPC_SECRET_KEY, JobParams, grpc_secret_name, owner_ref};
+use crate::error::{Error, Result};
+use crate::flow::resolve::Sides;
+use crate::flow::transfer::grpc::{Registry, Shared};
+use crate::flow::transfer::{Adopted, Runtime, Started};
+
+/// What the controller shares with every Migration's runtime.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub registry: Arc<Registry>,
+    /// The address worker pods dial.
+    pub advertise: String,
+    /// The worker image.
+    pub image: String,
+}
+
+/// One Migration's workers as Jobs.
+pub struct KubeRuntime {
+    cluster: Cluster,
+    mig: Migration,
+    ns: String,
+    name: String,
+}
+
+impl KubeRuntime {
+    pub fn new(cluster: Cluster, mig: Migration) -> Self {
+        let ns = mig.namespace().unwrap_or_else(|| "default".into());
+        let name = mig.name_any();
+        KubeRuntime { cluster, mig, ns, name }
+    }
+
+    /// The per-migration gRPC secret, created once (owned by the Migration) and read back after
+    /// a controller restart.
+    async fn grpc_secret(&self) -> Result<String> {
+        let secrets: Api<Secret> = Api::namespaced(self.cluster.client.clone(), &self.ns);
+        let name = grpc_secret_name(&self.name);
+        if let Ok(s) = secrets.get(&name).await
+            && let Some(v) = s.data.unwrap_or_default().get(GRPC_SECRET_KEY)
+        {
+            return Ok(String::from_utf8_lossy(&v.0).into_owned());
+        }
+        let value = crate::ids::random_hex(24);
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                owner_references: Some(vec![owner_ref(&self.mig)]),
+                ..Default::default()
+            },
+            string_data: Some([(GRPC_SECRET_KEY.to_string(), value.clone())].into()),
+            ..Default::default()
+        };
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| Error::kube(format!("cannot create the Secret {name}"), e))?;
+        Ok(value)
+    }
+}
+
+impl Runtime for KubeRuntime {
+    type Exec = KubeExecutor;
+
+    fn migration_id(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn start(&mut self, shared: &Arc<Shared>, sides: &Sides) -> Result<Started<KubeExecutor>> {
+        let secret = self.grpc_secret().await?;
+        self.cluster.registry.add(shared.clone(), secret);
+        // Workers read the same keys of the tokens Secret that resolved each side's token.
+        let mut token_keys = Vec::new();
+        for (var, side) in [
+            ("HUBMIGRATE_SOURCE_TOKEN", &sides.source),
+            ("HUBMIGRATE_DEST_TOKEN", &sides.dest),
+        ] {
+            if let Some(key) = &side.token_var {
+                token_keys.push((var.to_string(), key.clone()));
+            }
+        }
+        let params = JobParams {
+            coordinator: self.cluster.advertise.clone(),
+            default_image: self.cluster.image.clone(),
+            grpc_secret_name: grpc_secret_name(&self.name),
+            token_keys,
+        };
+        let jobs: Api<Job> = Api::namespaced(self.cluster.client.clone(), &self.ns);
+        let pods: Api<Pod> = Api::namespaced(self.cluster.client.clone(), &self.ns);
+        let exec = KubeExecutor::new(jobs, pods, self.mig.clone(), params);
+        let adopted: Vec<Adopted<_>> = exec
+            .existing()
+            .await
+            .map_err(|e| Error::kube("cannot list this migration's Jobs", e))?
+            .into_iter()
+            .map(|(chunk, attempt, state, job)| {
+                tracing::info!(migration = %self.name, chunk, attempt, ?state, "adopting an existing Job");
+                Adopted {
+                    chunk,
+                    attempt,
+                    worker: (state != JobState::Succeeded).then(|| exec.handle(job)),
+                }
+            })
+            .collect();
+        Ok(Started { exec, adopted })
+    }
+
+    fn stop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let api: Api<Migration> = Api::namespaced(self.cluster.client.clone(), &self.ns);
+        let (name, uid) = (self.name.clone(), self.mig.uid());
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                match api.get(&name).await {
+                    Err(kube::Error::Api(e)) if e.code == 404 => break,
+                    // Deleted and created again under the same name: not ours any more.
+                    Ok(m) if m.uid() != uid || m.metadata.deletion_timestamp.is_some() => break,
+                    _ => {}
+                }
+            }
+            tracing::info!(migration = %name, "the Migration was deleted: stopping");
+        }
+    }
+
+    fn finish(&mut self, shared: &Arc<Shared>) {
+        self.cluster.registry.remove(&shared.migration_id);
+    }
+}

@@ -1,0 +1,87 @@
+//! The Kubernetes side of the end-to-end tests: kubesim with the CRD applied, a tokens Secret and
+//! a controller process; Migrations written as a user would write them.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// kubesim with the CRD, a `hub-tokens` Secret (alice's token for both hubs) and a controller.
+pub struct Cluster {
+    pub k: Kubesim,
+    pub controller: std::process::Child,
+    /// The controller's TMPDIR: where its scratch clones go.
+    pub scratch: TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.controller.kill();
+        let _ = self.controller.wait();
+    }
+}
+
+/// Starts `migrate-coord controller` against `k`, serving gRPC on `grpc`.
+pub fn start_controller(k: &Kubesim, grpc: &str, scratch: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_migrate-coord"))
+        .args(["controller", "--grpc-listen", grpc, "--namespace", "default"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("TMPDIR", scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A cluster whose controller serves gRPC on a free port.
+pub fn cluster() -> Cluster {
+    cluster_on("127.0.0.1:0")
+}
+
+/// A cluster whose controller serves gRPC on `grpc`.
+pub fn cluster_on(grpc: &str) -> Cluster {
+    cluster_with(grpc, &[])
+}
+
+/// A cluster on a kubesim started with `kubesim_args` (e.g. `--pod-start-delay 45s`).
+pub fn cluster_with(grpc: &str, kubesim_args: &[&str]) -> Cluster {
+    let k = Kubesim::start_with(kubesim_args);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (ok, _, err) = k.kubectl(&["apply", "-f", root.join("deploy/crd.yaml").to_str().unwrap()], None);
+    assert!(ok, "CRD: {err}");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hub-tokens\nstringData:\n  HF_TOKEN: {ALICE}\n  MODELSCOPE_TOKEN: {ALICE}\n  TARGET_TOKEN: {ALICE}\n"
+    );
+    let (ok, _, err) = k.kubectl(&["apply", "-f", "-"], Some(&secret));
+    assert!(ok, "secret: {err}");
+    let scratch = TempDir::new("controller-tmp");
+    let controller = start_controller(&k, grpc, scratch.path());
+    Cluster { k, controller, scratch }
+}
+
+/// A Migration between two hubs (parallel, up to 4 Jobs, 1 MiB chunks).
+pub fn migration(name: &str, source: &str, dest: &str, hf: &str, ms: &str) -> String {
+    format!(
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: {source}\n  dest: {dest}\n  parallel: true\n  maxWorkers: 4\n  chunkSize: 1MiB\n  tokensSecret: hub-tokens\n  endpoints:\n    huggingface: {hf}\n    modelscope: {ms}\n"
+    )
+}
+
+/// Waits (at most 90 s) for the Migration to reach one of `want`; returns it.
+pub fn wait_phase(k: &Kubesim, name: &str, want: &[&str]) -> String {
+    let started = Instant::now();
+    loop {
+        let (_, phase, _) = k.kubectl(&["get", "migration", name, "-o", "jsonpath={.status.phase}"], None);
+        if want.contains(&phase.as_str()) {
+            return phase;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{name} stuck in phase {phase:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
