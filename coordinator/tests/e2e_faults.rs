@@ -111,6 +111,25 @@ fn errors_throttling_and_truncation_are_retried() {
     let run = migrate(&run_args(&source, &dest, "hf:alice/flaky"), &[("HF_TOKEN", ALICE)]);
     assert_code(&run, 0);
     assert!(summary(&run).2, "verified");
+    // The faults happened: both hubs say they injected them, and the run still verified.
+    let (from, into) = (source.stats(), dest.stats());
+    for (hub, kind) in [
+        (&from, "5xx"),
+        (&from, "429"),
+        (&from, "truncated"),
+        (&into, "5xx"),
+        (&into, "429"),
+    ] {
+        assert!(
+            hub["faults"][kind].as_u64().unwrap_or(0) > 0,
+            "no {kind} injected: {hub}"
+        );
+    }
+    assert_eq!(
+        into["commits"].as_u64(),
+        Some(1),
+        "one commit, however many retries: {into}"
+    );
 }
 
 #[test]
@@ -121,11 +140,14 @@ fn occasional_corruption_is_retried_and_persistent_corruption_commits_nothing() 
     let ok = migrate(&run_args(&flaky, &dest, "hf:alice/sometimes"), &[("HF_TOKEN", ALICE)]);
     assert_code(&ok, 0);
     assert!(summary(&ok).2);
+    let corrupted = flaky.stats()["faults"]["corrupted"].as_u64().unwrap_or(0);
+    assert!(corrupted > 0, "no body was corrupted: {}", flaky.stats());
 
     let broken = source(&["--corrupt", "1.0"], &seed_args);
     let run = migrate(&run_args(&broken, &dest, "hf:alice/never"), &[("HF_TOKEN", ALICE)]);
     assert_code(&run, 1);
     assert!(run.stderr.contains("nothing was committed"), "{}", run.output());
+    assert!(broken.stats()["faults"]["corrupted"].as_u64().unwrap_or(0) > 0);
     assert!(
         run.stderr.contains("integrity") && (run.stderr.contains(".bin") || run.stderr.contains(".txt")),
         "names the file:\n{}",

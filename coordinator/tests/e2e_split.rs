@@ -105,6 +105,20 @@ fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
     assert_eq!(files, 2 + 2 + 3 + 1, "every file, .gitattributes included");
     assert!(uploaded >= 46 * MIB, "{uploaded}");
     assert_eq!(run.report.as_ref().unwrap()["chunks"], 4);
+    // Each multipart upload (the split one; the twin's, when the object was not in yet) took
+    // its 8 parts of 5 MiB once, unless a part was answered with an injected 5xx.
+    let stats = dest.stats();
+    let count = |group: &str, key: &str| stats[group][key].as_u64().unwrap_or(0);
+    let (uploads, parts, faults) = (
+        count("multipart", "completed"),
+        count("multipart", "parts"),
+        count("faults", "5xx"),
+    );
+    assert!((1..=2).contains(&uploads), "{stats}");
+    assert!(
+        parts >= 8 * uploads && parts <= 8 * uploads + faults,
+        "{parts} part PUTs for {uploads} upload(s) with {faults} injected 5xx: {stats}"
+    );
     // The assembled object is the source's file, byte for byte.
     for path in [big.path.as_str(), "twin/big-copy.safetensors"] {
         let url = format!("{}/alice/big/resolve/main/{path}", dest.url);

@@ -19,6 +19,9 @@ use pb::coordinator_client::CoordinatorClient;
 use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
 
+/// How often a worker reports the bytes of its files in flight.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 /// The worker's configuration, from `HUBMIGRATE_*` variables.
 pub struct Config {
     pub coordinator: String,
@@ -156,8 +159,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let done_bytes = done_bytes.clone();
         let task = async move {
             let mut last_line = std::time::Instant::now();
+            let mut last_beat = std::time::Instant::now();
+            // Progress goes out twice a second (bars move on a terminal); the heartbeat at the
+            // coordinator's pace.
+            let tick = every.min(PROGRESS_EVERY);
             loop {
-                tokio::time::sleep(every).await;
+                tokio::time::sleep(tick).await;
                 let snapshot: Vec<(pb::TaskKey, u64)> = active
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -186,6 +193,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                         })))
                         .await;
                 }
+                if last_beat.elapsed() + tick / 2 < every {
+                    continue;
+                }
+                last_beat = std::time::Instant::now();
                 if tx
                     .send(envelope(pb::worker_event::Event::Heartbeat(pb::Heartbeat {})))
                     .await
