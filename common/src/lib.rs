@@ -6,8 +6,13 @@ use std::time::Duration;
 /// Sets up `tracing` on stderr: level from `env_var` (default `info`), colours only on a
 /// terminal, JSON lines when `json` (for clusters and log collectors).
 pub fn init_logging(env_var: &str, json: bool) {
+    init_logging_at(env_var, json, "info");
+}
+
+/// [`init_logging`] with another default level (`env_var` still wins).
+pub fn init_logging_at(env_var: &str, json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let ansi = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

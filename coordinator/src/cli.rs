@@ -28,6 +28,10 @@ pub struct Cli {
     /// Log format on stderr: text for terminals, json for clusters.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Show the log on a terminal too (-v: info, -vv: debug). Off a terminal, and with
+    /// --log-format json, the info log is always on. HUBMIGRATE_LOG (e.g. `debug`) overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,7 +8,15 @@ use migrate_coord::commands;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    hubmigrate_common::init_logging("HUBMIGRATE_LOG", cli.log_format == LogFormat::Json);
+    // On a terminal the plan, the bars and the summary speak; the log joins them with -v.
+    let json = cli.log_format == LogFormat::Json;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let level = match cli.verbose {
+        0 if terminal && !json => "warn",
+        0 | 1 => "info",
+        _ => "debug",
+    };
+    hubmigrate_common::init_logging_at("HUBMIGRATE_LOG", json, level);
     let env = match migrate_coord::env::Env::load(cli.env_file.as_deref()) {
         Ok(e) => e,
         Err(e) => {

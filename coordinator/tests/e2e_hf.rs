@@ -196,6 +196,35 @@ fn bad_input_is_refused_before_any_byte_moves() {
     assert_eq!(hf_repo(&dest, "models/carol/x", ALICE), None);
 }
 
+/// A hub that cannot be reached is named with the cause, after the retries it got.
+#[test]
+fn an_unreachable_hub_is_named_with_its_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("http://127.0.0.1:{port}");
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/m",
+            "--dest",
+            "hf:alice/x",
+            "--source-endpoint",
+            &nowhere,
+            "--dest-endpoint",
+            &nowhere,
+        ],
+        &[("HF_TOKEN", ALICE)],
+    );
+    assert_code(&run, 1);
+    let want = format!("cannot reach 127.0.0.1:{port}: connection refused");
+    assert!(run.stderr.contains(&want), "expected {want:?} in:\n{}", run.output());
+    assert!(run.stderr.contains("(tried 6 times)"), "{}", run.output());
+}
+
 #[test]
 fn validate_tokens_plan_and_json_logs() {
     let (source, dest) = hubs();

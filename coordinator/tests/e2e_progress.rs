@@ -44,4 +44,6 @@ fn a_terminal_shows_overall_and_per_worker_bars() {
         "the plan's ETA rests on a probe: {text}"
     );
     assert!(text.contains("verified"), "{text}");
+    // On a terminal the plan, bars and summary speak; the log stays out of them unless -v.
+    assert!(!text.contains(" INFO "), "log lines among the bars: {text}");
 }

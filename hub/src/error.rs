@@ -36,6 +36,53 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// What went wrong under a request that got no answer, in a few words a person can act on.
+fn transport_cause(e: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut chain: Vec<String> = Vec::new();
+    let mut io_kind = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        chain.push(c.to_string());
+        cur = c.source();
+    }
+    let (timeout, connect, body) = (e.is_timeout(), e.is_connect(), e.is_body() || e.is_decode());
+    let detail = chain.last().cloned().unwrap_or_else(|| e.without_url().to_string());
+    let all = chain.join(": ").to_ascii_lowercase();
+    let kind = if timeout || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        "timed out"
+    } else if all.contains("dns") || all.contains("failed to lookup") || all.contains("name or service not known") {
+        "DNS lookup failed"
+    } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        "connection refused"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        "TLS failed"
+    } else if matches!(
+        io_kind,
+        Some(
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+        )
+    ) {
+        "connection reset"
+    } else if connect {
+        "cannot connect"
+    } else if body {
+        "the answer was cut off"
+    } else {
+        "request failed"
+    };
+    if detail.to_ascii_lowercase().contains(kind.to_ascii_lowercase().as_str()) {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
 /// Result type of the hub crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -62,11 +109,63 @@ impl Error {
         }
     }
 
-    /// A transport error, with the URL removed from reqwest's message.
+    /// A transport error that names the host and the cause (DNS, refused, TLS, timeout), never
+    /// the URL's path or query (they may carry signatures).
     pub fn transport(what: impl Into<String>, e: reqwest::Error) -> Self {
+        let host = e.url().and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        });
+        let cause = transport_cause(e);
+        let message = match host {
+            Some(h) => format!("cannot reach {h}: {cause}"),
+            None => cause,
+        };
         Error::Transport {
             what: what.into(),
-            message: e.without_url().to_string(),
+            message,
         }
+    }
+
+    /// Says how many attempts a transport failure survived (the last retry gave up).
+    pub fn after_attempts(self, attempts: u32) -> Self {
+        match self {
+            Error::Transport { what, message } if attempts > 1 => Error::Transport {
+                what,
+                message: format!("{message} (tried {attempts} times)"),
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused connection names the host, says "connection refused", and never the path.
+    #[tokio::test]
+    async fn a_refused_connection_names_host_and_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/secret/path?sig=x"))
+            .send()
+            .await
+            .unwrap_err();
+        let err = Error::transport("checking the token", e).after_attempts(6);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "checking the token: cannot reach 127.0.0.1:{port}: connection refused"
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("(tried 6 times)") && !text.contains("secret"), "{text}");
     }
 }

@@ -47,7 +47,7 @@ where
                 tracing::warn!(what, attempt, error = %e, "retrying");
                 tokio::time::sleep(policy.delay(attempt, None)).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.after_attempts(attempt)),
         }
     }
 }
@@ -148,7 +148,7 @@ impl Http {
                 Err(e) => (Error::transport(what, e), X::default()),
             };
             if !retryable(&err, &extra) || attempt >= self.retry.attempts {
-                return Err((err, extra));
+                return Err((err.after_attempts(attempt), extra));
             }
             let retry_after = match &err {
                 Error::Http { retry_after, .. } => *retry_after,
