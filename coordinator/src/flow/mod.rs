@@ -142,6 +142,8 @@ pub struct Pipeline<'a, R, O> {
     env: &'a Env,
     runtime: R,
     observer: O,
+    /// Where the transfer keeps its multipart uploads across restarts (from the runtime).
+    journal: Option<std::sync::Arc<dyn transfer::multipart::Journal>>,
 }
 
 impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
@@ -152,6 +154,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             env,
             runtime,
             observer,
+            journal: None,
         }
     }
 
@@ -205,7 +208,9 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
 
         // 5. Transfer (files split across workers get their multipart uploads opened first and
         // completed as their parts come in).
-        let opened = transfer::multipart::open(&p).await?;
+        let (resumed, journal) = self.runtime.journal().await?;
+        let opened = transfer::multipart::open(&p, resumed).await?;
+        self.journal = journal;
         let results = self.transfer(&p, opened, report).await?;
         let mut results = commit::fill_results(&p.sides, &p.manifest.commit, &p.tasks, results).await?;
         report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
@@ -238,7 +243,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             if !p.plan.chunks.is_empty() && present < p.tasks.len() {
                 let opened = transfer::multipart::Opened {
                     chunks: p.chunk_tasks(),
-                    uploads: Vec::new(),
+                    saved: Default::default(),
                 };
                 let results = self.transfer(p, opened, report).await?;
                 report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
@@ -278,7 +283,8 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             source,
             dest,
             chunks: opened.chunks,
-            uploads: (p.sides.dest.hub.clone(), opened.uploads),
+            uploads: (p.sides.dest.hub.clone(), opened.saved),
+            journal: self.journal.take(),
             total_bytes: p.bytes_moved(),
             limits: transfer::Limits::of(self.args),
             concurrency: self.args.worker_concurrency,

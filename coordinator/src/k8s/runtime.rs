@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::crd::Migration;
@@ -18,7 +18,7 @@ use super::job::{GRPC_SECRET_KEY, JobParams, grpc_secret_name, owner_ref};
 use crate::error::{Error, Result};
 use crate::flow::resolve::Sides;
 use crate::flow::transfer::grpc::{Registry, Shared};
-use crate::flow::transfer::{Adopted, Runtime, Started};
+use crate::flow::transfer::{Adopted, Resumed, Runtime, Started, multipart};
 
 /// What the controller shares with every Migration's runtime.
 #[derive(Clone)]
@@ -74,8 +74,96 @@ impl KubeRuntime {
     }
 }
 
+/// Key of the journal in the per-migration uploads Secret.
+const UPLOADS_KEY: &str = "uploads.json";
+
+/// The per-migration uploads Secret's name.
+fn uploads_secret_name(migration: &str) -> String {
+    format!("{migration}-uploads")
+}
+
+/// Keeps a migration's open multipart uploads in a Secret it owns (the part URLs are
+/// capabilities): one writer task, the latest state wins.
+struct SecretJournal {
+    latest: tokio::sync::watch::Sender<Option<Vec<u8>>>,
+}
+
+impl multipart::Journal for SecretJournal {
+    fn save(&self, saved: &multipart::Saved) {
+        let _ = self.latest.send(serde_json::to_vec(saved).ok());
+    }
+}
+
+impl SecretJournal {
+    fn start(secrets: Api<Secret>, mig: &Migration) -> Self {
+        let (latest, mut rx) = tokio::sync::watch::channel(None::<Vec<u8>>);
+        let name = uploads_secret_name(&mig.name_any());
+        let owner = owner_ref(mig);
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let Some(bytes) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        owner_references: Some(vec![owner.clone()]),
+                        ..Default::default()
+                    },
+                    data: Some([(UPLOADS_KEY.to_string(), k8s_openapi::ByteString(bytes))].into()),
+                    ..Default::default()
+                };
+                let written = match secrets.create(&PostParams::default(), &secret).await {
+                    Err(kube::Error::Api(e)) if e.code == 409 => secrets
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&secret))
+                        .await
+                        .map(|_| ()),
+                    other => other.map(|_| ()),
+                };
+                if let Err(e) = written {
+                    tracing::warn!(secret = %name, error = %crate::error::kube_message(&e), "cannot journal the open uploads");
+                }
+            }
+        });
+        SecretJournal { latest }
+    }
+}
+
 impl Runtime for KubeRuntime {
     type Exec = KubeExecutor;
+
+    async fn journal(&mut self) -> Result<Resumed> {
+        let secrets: Api<Secret> = Api::namespaced(self.cluster.client.clone(), &self.ns);
+        let name = uploads_secret_name(&self.name);
+        let saved = match secrets.get(&name).await {
+            Ok(s) => {
+                let owned = s
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| Some(&o.uid) == self.mig.metadata.uid.as_ref());
+                let data = s.data.unwrap_or_default();
+                match data.get(UPLOADS_KEY).filter(|_| owned) {
+                    Some(bytes) => match serde_json::from_slice::<multipart::Saved>(&bytes.0) {
+                        Ok(saved) => {
+                            tracing::info!(migration = %self.name, uploads = saved.uploads.len(), slices = saved.reported.len(), "resuming the open multipart uploads");
+                            Some(saved)
+                        }
+                        Err(e) => {
+                            tracing::warn!(secret = %name, error = %e, "the uploads journal is unreadable: opening new uploads");
+                            None
+                        }
+                    },
+                    None => None,
+                }
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => None,
+            Err(e) => return Err(Error::kube(format!("cannot read the Secret {name}"), e)),
+        };
+        let journal: Arc<dyn multipart::Journal> = Arc::new(SecretJournal::start(secrets, &self.mig));
+        Ok((saved, Some(journal)))
+    }
 
     fn migration_id(&self) -> String {
         self.name.clone()

@@ -151,6 +151,30 @@ impl Shared {
         std::mem::take(&mut self.lock().results)
     }
 
+    /// Takes results an earlier coordinator had (the slices it journalled) as reported: their
+    /// bytes count as done and a new attempt is not sent them. Unknown ones are ignored.
+    pub fn preload(&self, results: impl IntoIterator<Item = pb::FileResult>) {
+        let mut g = self.lock();
+        for r in results {
+            let key = r.key();
+            let Some((i, task)) = self
+                .tasks
+                .iter()
+                .enumerate()
+                .find_map(|(i, tasks)| tasks.iter().find(|t| t.key() == key).map(|t| (i, t)))
+            else {
+                continue;
+            };
+            if g.results.contains_key(&key) {
+                continue;
+            }
+            let bytes = task.bytes();
+            g.done_bytes += bytes;
+            g.chunks[i].done += bytes;
+            g.results.insert(key, r);
+        }
+    }
+
     /// A copy of every per-task result reported from now on, until [`Shared::unsubscribe`].
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<pb::FileResult> {
         let (tx, rx) = mpsc::unbounded_channel();

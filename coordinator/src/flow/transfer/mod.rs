@@ -38,11 +38,20 @@ pub trait Runtime: Send {
         shared: &Arc<Shared>,
         sides: &Sides,
     ) -> impl Future<Output = Result<Started<Self::Exec>>> + Send;
+    /// The multipart uploads an earlier coordinator of this migration opened (after a restart),
+    /// and where to keep them from now on. By default, nothing is kept.
+    fn journal(&mut self) -> impl Future<Output = Result<Resumed>> + Send {
+        async { Ok((None, None)) }
+    }
     /// Resolves when the transfer must stop (an interrupt, the Migration deleted).
     fn stop(&self) -> impl Future<Output = ()> + Send + 'static;
     /// The transfer is over: stop answering its workers.
     fn finish(&mut self, shared: &Arc<Shared>);
 }
+
+/// What [`Runtime::journal`] gives: the uploads an earlier coordinator opened, and where to keep
+/// them from now on.
+pub type Resumed = (Option<multipart::Saved>, Option<Arc<dyn multipart::Journal>>);
 
 /// What [`Runtime::start`] gives.
 pub struct Started<E: Executor> {
@@ -61,9 +70,11 @@ pub struct Transfer {
     pub limits: Limits,
     pub concurrency: u32,
     pub streams: u32,
-    /// The destination, and the multipart uploads of files split across workers, which the
-    /// coordinator completes as their parts come in.
-    pub uploads: (hubmigrate_hub::hub::Hub, Vec<multipart::Upload>),
+    /// The destination, and the multipart uploads of files split across workers (with what an
+    /// earlier coordinator had of them), which the coordinator completes as their parts come in.
+    pub uploads: (hubmigrate_hub::hub::Hub, multipart::Saved),
+    /// Where the uploads' state is kept across restarts.
+    pub journal: Option<Arc<dyn multipart::Journal>>,
 }
 
 struct Running<W> {
@@ -93,8 +104,15 @@ pub async fn run<R: Runtime>(
         t.concurrency,
         t.streams,
     );
-    let (dest, uploads) = t.uploads;
-    let completer = multipart::Completer::start(dest, uploads, &shared);
+    let (dest, saved) = t.uploads;
+    // Slices an earlier coordinator has ETags for are done: not sent again.
+    shared.preload(saved.reported.iter().map(|r| pb::FileResult {
+        path: r.path.clone(),
+        first_part: r.first_part,
+        etags: r.etags.clone(),
+        ..Default::default()
+    }));
+    let completer = multipart::Completer::start(dest, saved, &shared, t.journal);
     let started = match runtime.start(&shared, sides).await {
         Ok(s) => s,
         Err(e) => {

@@ -14,26 +14,56 @@ use std::sync::Arc;
 use hubmigrate_hub::Error;
 use hubmigrate_hub::hub::{Hub, UploadAction};
 use hubmigrate_proto as pb;
+use serde::{Deserialize, Serialize};
 
 use super::grpc::Shared;
 use crate::flow::Planned;
 use crate::flow::plan::Piece;
 
-/// A multipart upload the coordinator opened and completes.
-#[derive(Clone, Debug)]
+/// A multipart upload the coordinator opened and completes. Its URLs are capabilities (anyone
+/// holding one may send that part), so it is journalled only where tokens are kept (a Secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Upload {
     pub path: String,
     pub sha256: String,
     pub size: u64,
     pub parts: u32,
+    pub part_size: u64,
+    /// The presigned URL of every part, in order.
+    pub urls: Vec<String>,
     pub complete: String,
     pub verify: Option<String>,
+}
+
+/// A slice a worker reported: the ETags of its parts from `first_part` on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Reported {
+    pub path: String,
+    pub first_part: u32,
+    pub etags: Vec<String>,
+}
+
+/// What survives a coordinator restart: the uploads opened, the slices acknowledged, the uploads
+/// completed. A restarted coordinator continues these uploads instead of opening new ones, and
+/// does not send again the parts it already has ETags for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Saved {
+    pub uploads: Vec<Upload>,
+    pub reported: Vec<Reported>,
+    pub completed: Vec<String>,
+}
+
+/// Where [`Saved`] is kept as it changes (a Kubernetes Secret the Migration owns).
+pub trait Journal: Send + Sync {
+    /// Records the current state (the last one written wins).
+    fn save(&self, saved: &Saved);
 }
 
 /// The work of each chunk, and the uploads to complete after the transfer.
 pub struct Opened {
     pub chunks: Vec<Vec<pb::FileTask>>,
-    pub uploads: Vec<Upload>,
+    /// The uploads, and what an earlier coordinator already had of them.
+    pub saved: Saved,
 }
 
 /// Parts `[first, end)` (0-based) that a piece covers: its boundaries rounded to the nearest part
@@ -53,8 +83,10 @@ fn parts_of(piece: &Piece, size: u64, part_size: u64) -> (u64, u64) {
 
 /// Opens the multipart uploads of the plan's split files and builds every chunk's tasks. A split
 /// file the store already holds, or offers only as one PUT, goes whole to the chunk of its first
-/// piece (its worker then reads it over several connections).
-pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
+/// piece (its worker then reads it over several connections). Uploads in `resumed` (opened by an
+/// earlier coordinator of this migration, for the same object) are continued, not opened again.
+pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<Opened> {
+    let resumed = resumed.unwrap_or_default();
     let mut chunks = p.chunk_tasks();
     let mut holders: HashMap<usize, Vec<(u32, Piece)>> = HashMap::new();
     for c in &p.plan.chunks {
@@ -65,7 +97,7 @@ pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
     if holders.is_empty() {
         return Ok(Opened {
             chunks,
-            uploads: Vec::new(),
+            saved: Saved::default(),
         });
     }
     let mut files: Vec<usize> = holders.keys().copied().collect();
@@ -84,14 +116,44 @@ pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
             chunks[*chunk as usize].push(p.tasks[i].clone());
         }
     }
-    let objects: Vec<(String, u64)> = files
+    let earlier = |i: usize| {
+        let t = &p.tasks[i];
+        resumed
+            .uploads
+            .iter()
+            .find(|u| u.path == t.path && u.sha256 == t.sha256 && u.size == t.size)
+    };
+    let (continued, fresh): (Vec<usize>, Vec<usize>) = files.iter().partition(|&&i| earlier(i).is_some());
+    let objects: Vec<(String, u64)> = fresh
         .iter()
         .map(|&i| (p.tasks[i].sha256.clone(), p.tasks[i].size))
         .collect();
     let dest = &p.sides.dest;
-    let actions = dest.hub.prepare_uploads(&dest.repo, &p.branch, &objects).await?;
+    let mut actions = if objects.is_empty() {
+        Vec::new()
+    } else {
+        dest.hub.prepare_uploads(&dest.repo, &p.branch, &objects).await?
+    };
+    for &i in &continued {
+        let u = earlier(i).expect("a continued upload");
+        tracing::info!(path = %u.path, parts = u.parts, "continuing the multipart upload an earlier coordinator opened");
+    }
+    let mut offered: HashMap<usize, UploadAction> = fresh.iter().copied().zip(actions.drain(..)).collect();
+    for &i in &continued {
+        let u = earlier(i).expect("a continued upload");
+        offered.insert(
+            i,
+            UploadAction::Multipart {
+                chunk_size: u.part_size,
+                parts: u.urls.clone(),
+                complete: u.complete.clone(),
+                verify: u.verify.clone(),
+            },
+        );
+    }
     let mut uploads = Vec::new();
-    for (&i, action) in files.iter().zip(&actions) {
+    for &i in &files {
+        let Some(action) = offered.get(&i) else { continue };
         let task = &p.tasks[i];
         let mut pieces = holders.remove(&i).unwrap_or_default();
         pieces.sort_unstable_by_key(|(_, piece)| piece.offset);
@@ -141,6 +203,8 @@ pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
             sha256: task.sha256.clone(),
             size: task.size,
             parts: parts.len() as u32,
+            part_size,
+            urls: parts.clone(),
             complete: complete.clone(),
             verify: verify.clone(),
         });
@@ -150,7 +214,14 @@ pub async fn open(p: &Planned) -> crate::error::Result<Opened> {
         slices = chunks.iter().flatten().filter(|t| t.slice.is_some()).count(),
         "large files split across workers"
     );
-    Ok(Opened { chunks, uploads })
+    // What an earlier coordinator had of the uploads continued here.
+    let open = |path: &String| uploads.iter().any(|u| &u.path == path);
+    let saved = Saved {
+        reported: resumed.reported.into_iter().filter(|r| open(&r.path)).collect(),
+        completed: resumed.completed.into_iter().filter(|c| open(c)).collect(),
+        uploads,
+    };
+    Ok(Opened { chunks, saved })
 }
 
 /// Completes the opened uploads while the transfer runs: it hears every result a worker reports,
@@ -181,8 +252,10 @@ impl Pending {
 
 impl Completer {
     /// Starts listening to `shared`'s results (not at all when no upload waits for parts).
-    pub fn start(dest: Hub, uploads: Vec<Upload>, shared: &Shared) -> Self {
-        if uploads.is_empty() {
+    /// Slices and completions an earlier coordinator journalled count as done; every change is
+    /// journalled to `journal` as it happens.
+    pub fn start(dest: Hub, saved: Saved, shared: &Shared, journal: Option<Arc<dyn Journal>>) -> Self {
+        if saved.uploads.is_empty() {
             return Completer {
                 task: tokio::spawn(async { Ok(HashMap::new()) }),
             };
@@ -190,50 +263,81 @@ impl Completer {
         let mut results = shared.subscribe();
         let task = tokio::spawn(async move {
             let dest = Arc::new(dest);
-            let mut pending: HashMap<String, Pending> = uploads
-                .into_iter()
-                .map(|u| {
-                    let p = Pending {
-                        upload: u,
-                        slices: BTreeMap::new(),
-                    };
-                    (p.upload.path.clone(), p)
-                })
-                .collect();
-            let mut running = tokio::task::JoinSet::new();
-            while let Some(r) = results.recv().await {
-                let Some(p) = pending.get_mut(&r.path).filter(|_| r.first_part > 0) else {
+            let mut state = saved;
+            let save = |state: &Saved| {
+                if let Some(j) = &journal {
+                    j.save(state);
+                }
+            };
+            save(&state);
+            let mut done = HashMap::new();
+            let mut pending: HashMap<String, Pending> = HashMap::new();
+            for u in &state.uploads {
+                if state.completed.contains(&u.path) {
+                    done.insert(u.path.clone(), uploaded(u));
                     continue;
-                };
-                p.slices.insert(r.first_part, r.etags);
-                if let Some(etags) = p.etags()
-                    && let Some(p) = pending.remove(&r.path)
-                {
+                }
+                let slices = state
+                    .reported
+                    .iter()
+                    .filter(|r| r.path == u.path)
+                    .map(|r| (r.first_part, r.etags.clone()))
+                    .collect();
+                pending.insert(
+                    u.path.clone(),
+                    Pending {
+                        upload: u.clone(),
+                        slices,
+                    },
+                );
+            }
+            let mut running = tokio::task::JoinSet::new();
+            let start_ready = |pending: &mut HashMap<String, Pending>, running: &mut tokio::task::JoinSet<_>| {
+                let ready: Vec<String> = pending
+                    .iter()
+                    .filter(|(_, p)| p.etags().is_some())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for path in ready {
+                    let Some(p) = pending.remove(&path) else { continue };
+                    let etags = p.etags().unwrap_or_default();
                     let dest = dest.clone();
                     running.spawn(async move { complete_one(&dest, &p.upload, &etags).await.map(|()| p.upload) });
                 }
-            }
-            // The transfer is over: the uploads still waiting for parts were not moved in full.
-            if let Some(p) = pending.values().next() {
-                let got: usize = p.slices.values().map(Vec::len).sum();
-                running.abort_all();
-                return Err(Error::Protocol(format!(
-                    "{}: {got} of {} parts were reported; nothing was committed",
-                    p.upload.path, p.upload.parts
-                )));
-            }
-            let mut done = HashMap::new();
-            while let Some(joined) = running.join_next().await {
-                let u = joined.map_err(|e| Error::Protocol(format!("a multipart completion stopped: {e}")))??;
-                let mut r = pb::FileResult {
-                    path: u.path.clone(),
-                    size: u.size,
-                    sha256: u.sha256.clone(),
-                    bytes_sent: u.size,
-                    ..Default::default()
-                };
-                r.set_outcome(pb::FileOutcome::Uploaded);
-                done.insert(u.path, r);
+            };
+            start_ready(&mut pending, &mut running);
+            let mut listening = true;
+            while listening || !running.is_empty() {
+                tokio::select! {
+                    r = results.recv(), if listening => match r {
+                        Some(r) => {
+                            let Some(p) = pending.get_mut(&r.path).filter(|_| r.first_part > 0) else { continue };
+                            p.slices.insert(r.first_part, r.etags.clone());
+                            state.reported.push(Reported { path: r.path, first_part: r.first_part, etags: r.etags });
+                            save(&state);
+                            start_ready(&mut pending, &mut running);
+                        }
+                        None => {
+                            listening = false;
+                            // The transfer is over: uploads still waiting for parts were not
+                            // moved in full.
+                            if let Some(p) = pending.values().next() {
+                                let got: usize = p.slices.values().map(Vec::len).sum();
+                                running.abort_all();
+                                return Err(Error::Protocol(format!(
+                                    "{}: {got} of {} parts were reported; nothing was committed",
+                                    p.upload.path, p.upload.parts
+                                )));
+                            }
+                        }
+                    },
+                    Some(joined) = running.join_next(), if !running.is_empty() => {
+                        let u = joined.map_err(|e| Error::Protocol(format!("a multipart completion stopped: {e}")))??;
+                        state.completed.push(u.path.clone());
+                        save(&state);
+                        done.insert(u.path.clone(), uploaded(&u));
+                    }
+                }
             }
             Ok(done)
         });
@@ -266,6 +370,19 @@ impl Completer {
     pub fn abort(self) {
         self.task.abort();
     }
+}
+
+/// The result of a split file whose upload is complete (as if one worker had moved it).
+fn uploaded(u: &Upload) -> pb::FileResult {
+    let mut r = pb::FileResult {
+        path: u.path.clone(),
+        size: u.size,
+        sha256: u.sha256.clone(),
+        bytes_sent: u.size,
+        ..Default::default()
+    };
+    r.set_outcome(pb::FileOutcome::Uploaded);
+    r
 }
 
 /// One completion (retried while the store answers with a retryable error), then the verify
