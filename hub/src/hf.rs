@@ -384,29 +384,23 @@ impl HfClient {
     }
 
     /// One NDJSON commit of every file to `branch`; returns the new commit id.
-    pub async fn commit(&self, repo: &RepoRef, branch: &str, message: &str, files: &[CommitFile]) -> Result<String> {
-        let mut body = String::new();
-        body.push_str(&json!({"key": "header", "value": {"summary": message, "description": ""}}).to_string());
-        body.push('\n');
-        for f in files {
-            let line = match f {
-                CommitFile::Inline { path, content } => json!({"key": "file", "value": {
-                    "path": path, "encoding": "base64",
-                    "content": base64::engine::general_purpose::STANDARD.encode(content)}}),
-                CommitFile::Lfs { path, sha256, size } => {
-                    json!({"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": sha256, "size": size}})
-                }
-            };
-            body.push_str(&line.to_string());
-            body.push('\n');
-        }
+    pub async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        files: std::sync::Arc<[CommitFile]>,
+    ) -> Result<String> {
+        let header = json!({"key": "header", "value": {"summary": message, "description": ""}}).to_string();
         let url = format!("{}/commit/{}", self.api(repo), enc(branch));
+        // The NDJSON body is encoded line by line as it is sent (again for a retry), so the
+        // files' contents are held once, not once more as base64 in one body.
         let resp = self
             .http
             .send("committing to the destination", || {
                 self.auth(self.http.client.post(&url))
                     .header("content-type", "application/x-ndjson")
-                    .body(body.clone())
+                    .body(reqwest::Body::wrap_stream(ndjson_lines(header.clone(), files.clone())))
             })
             .await?;
         let v: Value = resp
@@ -417,6 +411,42 @@ impl HfClient {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| Error::Protocol("commit answer without commitOid".into()))
+    }
+}
+
+/// The commit's NDJSON, one line per item, encoded only when the body is read.
+fn ndjson_lines(
+    header: String,
+    files: std::sync::Arc<[CommitFile]>,
+) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let lines = std::iter::once(None).chain((0..files.len()).map(Some));
+    futures_util::StreamExt::map(futures_util::stream::iter(lines), move |i| {
+        let mut line = match i {
+            None => header.clone(),
+            Some(i) => commit_line(&files[i]),
+        };
+        line.push('\n');
+        Ok(bytes::Bytes::from(line))
+    })
+}
+
+/// One file of a commit as an NDJSON line (base64 written straight into the line).
+fn commit_line(f: &CommitFile) -> String {
+    match f {
+        CommitFile::Inline { path, content } => {
+            let path = Value::String(path.clone()).to_string();
+            let mut line = String::with_capacity(path.len() + content.len().div_ceil(3) * 4 + 64);
+            line.push_str(r#"{"key":"file","value":{"path":"#);
+            line.push_str(&path);
+            line.push_str(r#","encoding":"base64","content":""#);
+            base64::engine::general_purpose::STANDARD.encode_string(content, &mut line);
+            line.push_str(r#""}}"#);
+            line
+        }
+        CommitFile::Lfs { path, sha256, size } => {
+            json!({"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": sha256, "size": size}})
+                .to_string()
+        }
     }
 }
 
@@ -509,6 +539,26 @@ fn next_link(header: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn commit_lines_are_the_json_the_hub_reads() {
+        let f = CommitFile::Inline {
+            path: "dir/a \"b\".json".into(),
+            content: b"{\"x\": 1}\n".to_vec(),
+        };
+        let v: Value = serde_json::from_str(&super::commit_line(&f)).unwrap();
+        assert_eq!(v["value"]["path"], "dir/a \"b\".json");
+        use base64::Engine;
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(v["value"]["content"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(back, b"{\"x\": 1}\n");
+        assert_eq!(
+            (v["key"].as_str(), v["value"]["encoding"].as_str()),
+            (Some("file"), Some("base64"))
+        );
+    }
+
     use super::*;
     use crate::lfs::upload_action;
 

@@ -271,10 +271,16 @@ impl Hub {
 
     /// Writes `files` to `branch` (one commit where the hub allows; ModelScope in batches of at
     /// most 256 actions) and returns the resulting head commit.
-    pub async fn commit(&self, repo: &RepoRef, branch: &str, message: &str, files: &[CommitFile]) -> Result<String> {
+    pub async fn commit(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        message: &str,
+        files: std::sync::Arc<[CommitFile]>,
+    ) -> Result<String> {
         match self {
             Hub::Hf(c) => c.commit(repo, branch, message, files).await,
-            Hub::Ms(c) => c.commit(repo, branch, message, files).await,
+            Hub::Ms(c) => c.commit(repo, branch, message, &files).await,
             Hub::Git(_) => Err(crate::Error::Input(format!(
                 "{repo} is a git host: its history is pushed, not committed file by file"
             ))),

@@ -149,7 +149,8 @@ pub async fn commit(
         .sum();
     let short = manifest.commit.get(..12).unwrap_or(&manifest.commit);
     let message = format!("Migrate {} at {short} with hubmigrate", manifest.repo);
-    let commit = dest.hub.commit(&dest.repo, branch, &message, &files).await?;
-    tracing::info!(repo = %dest.repo, %commit, files = files.len(), "committed");
+    let count = files.len();
+    let commit = dest.hub.commit(&dest.repo, branch, &message, files.into()).await?;
+    tracing::info!(repo = %dest.repo, %commit, files = count, "committed");
     Ok(Committed { commit, inline_bytes })
 }

@@ -16,8 +16,10 @@ use crate::flow::resolve::{Side, Sides};
 
 /// Per-connection rate assumed when nothing could be measured (bytes per second).
 pub const ASSUMED_RATE: f64 = 50.0 * 1024.0 * 1024.0;
-/// The probe reads at most this much.
+/// The probe reads at most this much...
 const PROBE_BYTES: u64 = 8 << 20;
+/// ... for at most this long after its first byte.
+const PROBE_WINDOW: Duration = Duration::from_millis(300);
 /// Files smaller than this say more about latency than bandwidth: no probe.
 const PROBE_MIN: u64 = 1 << 20;
 
@@ -128,8 +130,11 @@ pub struct Probe {
     pub latency: f64,
 }
 
-/// Measures one stream by reading the start of the largest file the workers will move. The rate
-/// counts from the first quarter of the sample on, so a server's initial burst does not inflate it.
+/// Measures one stream by reading the start of the largest file the workers will move: at most
+/// [`PROBE_BYTES`], and for at most [`PROBE_WINDOW`] once the first byte is in, so a slow link
+/// costs the run a fraction of a second, not the seconds 8 MiB would take. The rate is the slope
+/// over the second half of what was read: a server's initial burst (a token bucket starting full:
+/// hubsim's holds a tenth of a second of traffic) stays out of it.
 pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &Plan) -> Option<Probe> {
     let t = plan
         .chunks
@@ -146,29 +151,36 @@ pub async fn probe(source: &Side, commit: &str, tasks: &[pb::FileTask], plan: &P
         .download(&source.repo, commit, &t.path, object, 0, len)
         .await
         .ok()?;
-    let (mut got, mut first, mut mark) = (0u64, None, None);
-    let deadline = Duration::from_secs(5);
+    // (bytes so far, when) after every piece of the body.
+    let mut seen: Vec<(u64, Instant)> = Vec::with_capacity(256);
+    let mut got = 0u64;
     while let Some(chunk) = body.next().await {
         got += chunk.ok()?.len() as u64;
-        first.get_or_insert_with(|| started.elapsed());
-        if mark.is_none() && got >= len / 4 {
-            mark = Some((got, Instant::now()));
-        }
-        if started.elapsed() > deadline {
+        let now = Instant::now();
+        seen.push((got, now));
+        if now.duration_since(seen[0].1) >= PROBE_WINDOW || got >= len {
             break;
         }
     }
-    let (at, when) = mark?;
-    let secs = when.elapsed().as_secs_f64();
-    let rate = if got > at && secs > 0.0 {
-        (got - at) as f64 / secs
+    drop(body);
+    let first = seen.first()?.1;
+    let latency = first.duration_since(started).as_secs_f64();
+    let (end, last) = *seen.last()?;
+    let (mid, at) = seen.iter().copied().find(|&(b, _)| b >= end / 2)?;
+    let secs = last.duration_since(at).as_secs_f64();
+    let rate = if end > mid && secs > 1e-3 {
+        (end - mid) as f64 / secs
     } else {
-        got as f64 / started.elapsed().as_secs_f64().max(1e-3)
+        end as f64 / last.duration_since(started).as_secs_f64().max(1e-3)
     };
-    (got >= PROBE_MIN).then(|| Probe {
-        rate,
-        latency: first.map(|d| d.as_secs_f64()).unwrap_or(0.0),
-    })
+    tracing::info!(
+        rate = %crate::fmt::bytes(rate as u64),
+        bytes = end,
+        latency_ms = (latency * 1e3) as u64,
+        took_ms = started.elapsed().as_millis() as u64,
+        "ETA probe"
+    );
+    (end >= PROBE_MIN).then_some(Probe { rate, latency })
 }
 
 /// The plan's ETA: a probe of the source's per-connection rate, then the throughput model.
