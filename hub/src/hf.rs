@@ -7,29 +7,15 @@ use reqwest::header::{LINK, RANGE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::{put_stream, ranged_body};
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
 use crate::http::{Http, is_denied};
-use crate::hub::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
+use crate::http::{enc, enc_path};
 use crate::manifest::{FileEntry, Manifest, check_path};
 use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
-use crate::transfer::{put_stream, ranged_body};
-
-/// Percent-encodes one URL path segment (what Python's `quote(s, safe="")` does).
-pub fn enc(s: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(s, SET).to_string()
-}
-
-/// Percent-encodes a path, keeping its slashes.
-pub fn enc_path(p: &str) -> String {
-    p.split('/').map(enc).collect::<Vec<_>>().join("/")
-}
+use crate::types::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
 
 /// A Hugging Face Hub client.
 #[derive(Clone, Debug)]

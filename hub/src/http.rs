@@ -78,6 +78,21 @@ pub(crate) fn random_u64() -> u64 {
     h.finish()
 }
 
+/// Percent-encodes one URL path segment (what Python's `quote(s, safe="")` does).
+pub fn enc(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+/// Percent-encodes a path, keeping its slashes.
+pub fn enc_path(p: &str) -> String {
+    p.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
 /// A shared HTTP client.
 #[derive(Clone, Debug)]
 pub struct Http {

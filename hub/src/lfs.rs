@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::hub::UploadAction;
 use crate::redact::Secret;
+use crate::types::UploadAction;
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
 /// Objects per batch request (servers commonly cap batches at 100).

@@ -15,7 +15,7 @@ use hubmigrate_hub::hashing::{ByteStream, Hashing};
 use hubmigrate_hub::hub::{Hub, UploadAction};
 use hubmigrate_hub::parallel::{Budget, Opener, ordered};
 use hubmigrate_hub::reporef::RepoRef;
-use hubmigrate_hub::transfer::open_resuming;
+use hubmigrate_hub::resume::open_resuming;
 use hubmigrate_hub::{Error, Result};
 use hubmigrate_proto as pb;
 

@@ -96,7 +96,7 @@ pub async fn fill_results(
                 }
             }
         } else {
-            let stream = hubmigrate_hub::transfer::open_resuming(
+            let stream = hubmigrate_hub::resume::open_resuming(
                 &sides.source.hub,
                 &sides.source.repo,
                 source_commit,

@@ -166,7 +166,7 @@ fn mismatch(path: &str, kind: &'static str, expected: String, found: String) -> 
 async fn content(at: &At<'_>, f: &FileEntry) -> Result<Vec<u8>> {
     let object = f.sha256.as_deref().filter(|_| f.lfs).map(|s| (s, f.size));
     let side = at.side;
-    let stream = hubmigrate_hub::transfer::open_resuming(&side.hub, &side.repo, at.commit, &f.path, object, 0, f.size);
+    let stream = hubmigrate_hub::resume::open_resuming(&side.hub, &side.repo, at.commit, &f.path, object, 0, f.size);
     stream
         .map_ok(|b| b.to_vec())
         .try_concat()

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::GitClient;
 use crate::error::{Error, Result};
-use crate::hf::enc;
+use crate::http::enc;
 use crate::redact::Secret;
 use crate::reporef::RepoRef;
 

@@ -16,16 +16,16 @@ use reqwest::header::RANGE;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::body::{put_stream, ranged_body};
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
-use crate::hf::enc;
 use crate::http::Http;
-use crate::hub::{Identity, RepoState, UploadAction};
+use crate::http::enc;
 use crate::lfs::ObjectError;
 use crate::manifest::{FileEntry, Manifest, check_path};
 use crate::redact::Secret;
 use crate::reporef::RepoRef;
-use crate::transfer::{put_stream, ranged_body};
+use crate::types::{Identity, RepoState, UploadAction};
 pub use local::{GitAuth, LocalRepo, PushedRef, Remote, RemoteRefs, TreeBlob};
 
 /// The user name git hosts accept with a token as password when no name is given.

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::MsClient;
 use super::wire::{Failure, data};
 use crate::error::{Error, Result};
-use crate::hf::enc;
+use crate::http::enc;
 use crate::http::is_denied;
-use crate::hub::{CommitFile, UploadAction};
 use crate::reporef::RepoRef;
+use crate::types::{CommitFile, UploadAction};
 
 /// Objects per LFS batch request.
 const BATCH_OBJECTS: usize = 64;

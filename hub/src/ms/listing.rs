@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use super::MsClient;
 use super::wire::{data, private_of};
 use crate::error::{Error, Result};
-use crate::hf::enc;
-use crate::hub::ListedRepo;
+use crate::http::enc;
 use crate::manifest::{FileEntry, check_path};
 use crate::reporef::{RepoRef, RepoType};
+use crate::types::ListedRepo;
 
 /// `repo/files` never answers more entries than this (silently, with no marker).
 pub const FILES_LIMIT: usize = 3000;

@@ -20,15 +20,15 @@ mod wire;
 use reqwest::header::{CONTENT_TYPE, COOKIE, RANGE};
 use serde_json::{Value, json};
 
+use crate::body::{put_stream, ranged_body};
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
-use crate::hf::enc;
+use crate::http::enc;
 use crate::http::{Http, is_denied};
-use crate::hub::{Identity, RepoState};
 use crate::manifest::Manifest;
 use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
-use crate::transfer::{put_stream, ranged_body};
+use crate::types::{Identity, RepoState};
 
 pub use commit::{COMMIT_ACTIONS, COMMIT_BYTES, MAX_COMMIT_ACTIONS};
 pub use listing::FILES_LIMIT;

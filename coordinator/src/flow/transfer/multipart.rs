@@ -17,8 +17,8 @@ use hubmigrate_proto as pb;
 use serde::{Deserialize, Serialize};
 
 use super::grpc::Shared;
-use crate::flow::Planned;
 use crate::flow::plan::Piece;
+use crate::flow::planned::Planned;
 
 /// A multipart upload the coordinator opened and completes. Its URLs are capabilities (anyone
 /// holding one may send that part), so it is journalled only where tokens are kept (a Secret).
