@@ -87,9 +87,13 @@ impl Error {
     pub fn chain(&self) -> String {
         let mut out = self.to_string();
         let mut cause = std::error::Error::source(self);
-        // `Hub` is transparent: its own message is already the first line.
-        if matches!(self, Error::Hub(_)) {
-            cause = cause.and_then(std::error::Error::source);
+        match self {
+            // `Hub` is transparent: its own message is already the first line.
+            Error::Hub(_) => cause = cause.and_then(std::error::Error::source),
+            // The API server's own message is in the first line; below it is kube's debug
+            // rendering of the same answer.
+            Error::Kube { .. } => cause = None,
+            _ => {}
         }
         while let Some(c) = cause {
             let line = c.to_string();

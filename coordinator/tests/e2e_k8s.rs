@@ -565,3 +565,83 @@ fn a_controller_killed_mid_split_continues_the_same_upload() {
         "{sent} part PUTs for {parts} parts, {acknowledged} acknowledged before the kill: {stats}"
     );
 }
+
+/// Specs that cannot run end Failed with a one-line condition, and no Job is created for them.
+#[test]
+fn migrations_that_cannot_run_fail_with_one_line_and_no_jobs() {
+    let hf = Hubsim::start("hf", &[]);
+    let gl = Hubsim::start("git", &[]);
+    let c = cluster();
+    let k = &c.k;
+    let empty = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: no-tokens\nstringData:\n  UNRELATED: x\n";
+    let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(empty));
+    assert!(ok, "{out}{err}");
+    let doc = |name: &str, source: &str, dest: &str, secret: &str, extra: &str| {
+        format!(
+            "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: {source}\n  dest: {dest}\n  tokensSecret: {secret}\n  sourceEndpoint: {}\n{extra}",
+            hf.url
+        )
+    };
+    // (name, manifest, what the condition must say)
+    let cases = [
+        (
+            "unknown-hub",
+            doc("unknown-hub", "xx:alice/m", "ms:alice/m", "hub-tokens", ""),
+            "unknown hub",
+        ),
+        (
+            "no-such-secret",
+            doc("no-such-secret", "hf:alice/m", "hf:alice/copy", "missing-secret", ""),
+            "missing-secret",
+        ),
+        (
+            "missing-key",
+            doc(
+                "missing-key",
+                "hf:alice/m",
+                "hf:alice/copy",
+                "no-tokens",
+                &format!("  destEndpoint: {}\n", hf.url),
+            ),
+            "HF_TOKEN",
+        ),
+        (
+            "git-no-credentials",
+            doc(
+                "git-no-credentials",
+                "hf:alice/m",
+                &format!("{}/alice/m.git", gl.url),
+                "no-tokens",
+                "",
+            ),
+            "TARGET_TOKEN",
+        ),
+        (
+            "bad-size",
+            doc(
+                "bad-size",
+                "hf:alice/m",
+                "ms:alice/m",
+                "hub-tokens",
+                "  chunkSize: lots\n",
+            ),
+            "chunkSize",
+        ),
+    ];
+    for (name, yaml, _) in &cases {
+        let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(yaml));
+        assert!(ok, "{name}: {out}{err}");
+    }
+    for (name, _, needle) in &cases {
+        assert_eq!(wait_phase(k, name, &["Succeeded", "Failed"]), "Failed", "{name}");
+        let message = field(k, name, ".status.conditions[0].message");
+        assert!(message.contains(needle), "{name}: expected {needle:?} in {message:?}");
+        assert!(
+            !message.contains('\n') && message.chars().count() <= 400,
+            "{name}: {message:?}"
+        );
+        assert!(!message.contains("Status {"), "{name}: a debug rendering: {message:?}");
+    }
+    let (_, jobs, _) = k.kubectl(&["get", "jobs", "-o", "name"], None);
+    assert!(jobs.trim().is_empty(), "Jobs for migrations that cannot run: {jobs}");
+}
