@@ -1,8 +1,12 @@
 # Shared set-up of the benchmark scripts: `. bench/lib.sh NAME` from the repo root builds the
 # release binaries once, makes a work directory (removed on exit, with every hub started), and
 # defines the helpers below. Every hub has user `bench` with the fake token $token.
-cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
-bin="$PWD/target/release"
+# Binaries are built into $BENCH_TARGET_DIR, else $CARGO_TARGET_DIR, else ./target (a separate
+# directory keeps release builds from waiting on another build's lock).
+target_dir="${BENCH_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+CARGO_TARGET_DIR="$target_dir" cargo build -q --release -p hubsim -p migrate-coord -p migrate-worker
+bin="$target_dir/release"
 work="$(mktemp -d -t "hubmigrate-$1-XXXX")"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -21,7 +25,7 @@ need_venv() {
 # Not in a subshell: $pids must see the pid.
 serve() {
   local flavor="$1" data="$2"; shift 2
-  HUBSIM_LOG=warn "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" \
+  HUBSIM_LOG="${HUBSIM_LOG:-warn}" "$bin/hubsim" serve --flavor "$flavor" --data "$data" --user "bench=$token" "$@" \
     >"$data.url" 2>"$data.log" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$data.url" ] && break; sleep 0.05; done
