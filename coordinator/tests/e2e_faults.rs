@@ -105,24 +105,20 @@ fn a_worker_killed_mid_chunk_is_retried_and_the_run_verifies() {
 fn errors_throttling_and_truncation_are_retried() {
     let source = source(
         &["--fail-5xx", "0.1", "--fail-429", "0.1", "--truncate", "0.3"],
-        &["--lfs-files", "3", "--lfs-size", "2MiB", "--files", "10"],
+        // Enough requests (about 70) that each kind of fault is injected at the source.
+        &["--lfs-files", "3", "--lfs-size", "2MiB", "--files", "60"],
     );
     let dest = Hubsim::start("hf", &["--fail-5xx", "0.1", "--fail-429", "0.1"]);
     let run = migrate(&run_args(&source, &dest, "hf:alice/flaky"), &[("HF_TOKEN", ALICE)]);
     assert_code(&run, 0);
     assert!(summary(&run).2, "verified");
-    // The faults happened: both hubs say they injected them, and the run still verified.
+    // The faults happened: the source says it injected each kind, and the run still verified.
+    // (The destination sees too few requests for a count that could not be zero by chance.)
     let (from, into) = (source.stats(), dest.stats());
-    for (hub, kind) in [
-        (&from, "5xx"),
-        (&from, "429"),
-        (&from, "truncated"),
-        (&into, "5xx"),
-        (&into, "429"),
-    ] {
+    for kind in ["5xx", "429", "truncated"] {
         assert!(
-            hub["faults"][kind].as_u64().unwrap_or(0) > 0,
-            "no {kind} injected: {hub}"
+            from["faults"][kind].as_u64().unwrap_or(0) > 0,
+            "no {kind} injected: {from}"
         );
     }
     assert_eq!(
@@ -134,7 +130,8 @@ fn errors_throttling_and_truncation_are_retried() {
 
 #[test]
 fn occasional_corruption_is_retried_and_persistent_corruption_commits_nothing() {
-    let seed_args = ["--lfs-files", "2", "--lfs-size", "1MiB", "--files", "4"];
+    // Enough bodies (about 30) that a 20% corruption rate corrupts some.
+    let seed_args = ["--lfs-files", "2", "--lfs-size", "1MiB", "--files", "30"];
     let dest = Hubsim::start("hf", &[]);
     let flaky = source(&["--corrupt", "0.2"], &seed_args);
     let ok = migrate(&run_args(&flaky, &dest, "hf:alice/sometimes"), &[("HF_TOKEN", ALICE)]);
