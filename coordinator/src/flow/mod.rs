@@ -86,8 +86,6 @@ pub struct Pipeline<'a, R, O> {
     env: &'a Env,
     runtime: R,
     observer: O,
-    /// Where the transfer keeps its multipart uploads across restarts (from the runtime).
-    journal: Option<std::sync::Arc<dyn transfer::multipart::Journal>>,
 }
 
 impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
@@ -98,7 +96,6 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             env,
             runtime,
             observer,
-            journal: None,
         }
     }
 
@@ -154,8 +151,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
         // completed as their parts come in).
         let (resumed, journal) = self.runtime.journal().await?;
         let opened = transfer::multipart::open(&p, resumed).await?;
-        self.journal = journal;
-        let results = self.transfer(&p, opened, report).await?;
+        let results = self.transfer(&p, opened, journal, report).await?;
         let mut results = commit::fill_results(&p.sides, &p.manifest.commit, &p.tasks, results).await?;
         report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
         report.files_already_present = results
@@ -189,7 +185,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
                     chunks: p.chunk_tasks(),
                     saved: Default::default(),
                 };
-                let results = self.transfer(p, opened, report).await?;
+                let results = self.transfer(p, opened, None, report).await?;
                 report.bytes_uploaded = results.values().map(|r| r.bytes_sent).sum();
             }
             report.files_already_present = present;
@@ -207,12 +203,13 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
         verdict(report, mismatches)
     }
 
-    /// Step 5: one worker per chunk (`opened`: each one's tasks, and the uploads of split files);
-    /// returns the per-file results by path.
+    /// Step 5: one worker per chunk (`opened`: each one's tasks, and the uploads of split files,
+    /// kept in `journal` as they change); returns the per-file results by path.
     async fn transfer(
         &mut self,
         p: &Planned,
         opened: transfer::multipart::Opened,
+        journal: Option<std::sync::Arc<dyn transfer::multipart::Journal>>,
         report: &mut Report,
     ) -> Result<HashMap<String, pb::FileResult>> {
         let migration_id = self.runtime.migration_id();
@@ -228,7 +225,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             dest,
             chunks: opened.chunks,
             uploads: (p.sides.dest.hub.clone(), opened.saved),
-            journal: self.journal.take(),
+            journal,
             total_bytes: p.bytes_moved(),
             limits: transfer::Limits::of(self.args),
             concurrency: self.args.worker_concurrency,
