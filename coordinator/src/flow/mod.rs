@@ -60,10 +60,6 @@ pub trait Observer: Send {
     fn progress(&mut self, _s: &Snapshot) {}
 }
 
-/// An observer that hears nothing (checks, tests).
-pub struct Quiet;
-impl Observer for Quiet {}
-
 /// How a migration ended.
 pub struct Outcome {
     /// The finished report (duration, status and exit code filled in).
@@ -224,9 +220,9 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             source,
             dest,
             chunks: opened.chunks,
-            uploads: (p.sides.dest.hub.clone(), opened.saved),
+            dest_hub: p.sides.dest.hub.clone(),
+            saved: opened.saved,
             journal,
-            total_bytes: p.bytes_moved(),
             limits: transfer::Limits::of(self.args),
             concurrency: self.args.worker_concurrency,
             streams: self.args.streams,

@@ -20,6 +20,8 @@ use crate::report::Mismatch;
 struct At<'a> {
     side: &'a Side,
     commit: &'a str,
+    /// Contents this run already holds (the workers' inline results), read before the side.
+    inline: Option<&'a HashMap<String, pb::FileResult>>,
 }
 
 /// Whether extra files at the destination count as differences.
@@ -111,10 +113,12 @@ pub async fn against(
     let source = At {
         side: &sides.source,
         commit: source_commit,
+        inline: Some(results),
     };
     let dest = At {
         side: &sides.dest,
         commit: dest_commit,
+        inline: None,
     };
     compare(&expected, listing, source, dest, Extras::Allowed).await
 }
@@ -124,10 +128,12 @@ pub async fn repos(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec
     let source = At {
         side: &sides.source,
         commit: &src.commit,
+        inline: None,
     };
     let at_dest = At {
         side: &sides.dest,
         commit: &dest.commit,
+        inline: None,
     };
     compare(&src.files, &dest.files, source, at_dest, Extras::Mismatch).await
 }
@@ -164,6 +170,10 @@ fn mismatch(path: &str, kind: &'static str, expected: String, found: String) -> 
 
 /// A file's bytes (small files: `.gitattributes`, regular files whose hashes are of other kinds).
 async fn content(at: &At<'_>, f: &FileEntry) -> Result<Vec<u8>> {
+    let held = at.inline.and_then(|m| m.get(&f.path)).filter(|r| !r.content.is_empty());
+    if let Some(r) = held {
+        return Ok(r.content.clone());
+    }
     let object = f.sha256.as_deref().filter(|_| f.lfs).map(|s| (s, f.size));
     let side = at.side;
     let stream = hubmigrate_hub::resume::open_resuming(&side.hub, &side.repo, at.commit, &f.path, object, 0, f.size);
@@ -281,7 +291,11 @@ mod tests {
             entry("d", 4, false, None, Some("g2")),
             entry("e", 5, false, None, Some("g3")),
         ];
-        let at = |s| At { side: s, commit: "c0" };
+        let at = |s| At {
+            side: s,
+            commit: "c0",
+            inline: None,
+        };
         let m = compare(&expected, &found, at(&a), at(&b), Extras::Allowed)
             .await
             .unwrap();

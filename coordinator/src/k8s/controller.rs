@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::crd::{Migration, MigrationStatus, Phase, Verification};
 use super::runtime::{Cluster, KubeRuntime};
-use super::status::{KubeObserver, StatusWriter, sanitize};
+use super::status::{KubeObserver, StatusWriter, condition};
 use crate::cli::ControllerArgs;
 use crate::env::Env;
 use crate::error::{Error, Result};
@@ -110,13 +110,7 @@ async fn reconcile(mig: Arc<Migration>, ctx: Arc<Context>) -> Result<Action, Rec
         let api: Api<Migration> = Api::namespaced(ctx.cluster.client.clone(), &ns);
         let status = MigrationStatus {
             phase: Phase::Failed,
-            conditions: vec![super::crd::Condition {
-                type_: "Ready".into(),
-                status: "False".into(),
-                reason: "InvalidSpec".into(),
-                message: sanitize(&why),
-                last_transition_time: super::rfc3339_now(),
-            }],
+            conditions: vec![condition(Phase::Failed, "InvalidSpec", &why)],
             observed_generation: mig.metadata.generation,
             finish_time: Some(super::rfc3339_now()),
             ..Default::default()

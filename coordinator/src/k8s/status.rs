@@ -54,7 +54,8 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
-fn condition(phase: Phase, reason: &str, message: &str) -> Condition {
+/// The `Ready` condition of `phase`.
+pub fn condition(phase: Phase, reason: &str, message: &str) -> Condition {
     Condition {
         type_: "Ready".into(),
         status: if phase == Phase::Succeeded { "True" } else { "False" }.into(),

@@ -50,6 +50,22 @@ struct Inner {
     done_bytes: u64,
 }
 
+impl Inner {
+    /// Records `result` of a task of chunk `i` worth `bytes`; its bytes count once, however
+    /// often it is reported. Returns whether it is new.
+    fn record(&mut self, i: usize, bytes: u64, result: pb::FileResult) -> bool {
+        let key = result.key();
+        self.chunks[i].in_flight.remove(&key);
+        let new = !self.results.contains_key(&key);
+        if new {
+            self.done_bytes += bytes;
+            self.chunks[i].done += bytes;
+        }
+        self.results.insert(key, result);
+        new
+    }
+}
+
 /// State shared by the service and the run loop.
 pub struct Shared {
     pub migration_id: String,
@@ -165,13 +181,9 @@ impl Shared {
             else {
                 continue;
             };
-            if g.results.contains_key(&key) {
-                continue;
+            if !g.results.contains_key(&key) {
+                g.record(i, task.bytes(), r);
             }
-            let bytes = task.bytes();
-            g.done_bytes += bytes;
-            g.chunks[i].done += bytes;
-            g.results.insert(key, r);
         }
     }
 
@@ -241,19 +253,15 @@ impl Shared {
                     return;
                 };
                 let bytes = task.bytes();
-                g.chunks[i].in_flight.remove(&key);
-                if !g.results.contains_key(&key) {
-                    g.done_bytes += bytes;
-                    g.chunks[i].done += bytes;
-                    if let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        // The listener completes multipart uploads: it needs the ETags, not
-                        // the contents of regular files.
-                        let content = std::mem::take(&mut f.content);
-                        let _ = l.send(f.clone());
-                        f.content = content;
-                    }
+                let new = !g.results.contains_key(&key);
+                if new && let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    // The listener completes multipart uploads: it needs the ETags, not the
+                    // contents of regular files.
+                    let content = std::mem::take(&mut f.content);
+                    let _ = l.send(f.clone());
+                    f.content = content;
                 }
-                g.results.insert(key, f);
+                g.record(i, bytes, f);
             }
             Some(E::Done(_)) => {
                 drop(g);

@@ -65,14 +65,14 @@ pub struct Transfer {
     pub source: pb::Side,
     pub dest: pb::Side,
     pub chunks: Vec<Vec<pb::FileTask>>,
-    /// Bytes the workers move in all (for progress).
-    pub total_bytes: u64,
     pub limits: Limits,
     pub concurrency: u32,
     pub streams: u32,
-    /// The destination, and the multipart uploads of files split across workers (with what an
-    /// earlier coordinator had of them), which the coordinator completes as their parts come in.
-    pub uploads: (hubmigrate_hub::hub::Hub, multipart::Saved),
+    /// The destination, where the coordinator completes the multipart uploads of files split
+    /// across workers as their parts come in.
+    pub dest_hub: hubmigrate_hub::Hub,
+    /// Those uploads, with what an earlier coordinator had of them.
+    pub saved: multipart::Saved,
     /// Where the uploads' state is kept across restarts.
     pub journal: Option<Arc<dyn multipart::Journal>>,
 }
@@ -104,7 +104,7 @@ pub async fn run<R: Runtime>(
         t.concurrency,
         t.streams,
     );
-    let (dest, saved) = t.uploads;
+    let saved = t.saved;
     // Slices an earlier coordinator has ETags for are done: not sent again.
     shared.preload(saved.reported.iter().map(|r| pb::FileResult {
         path: r.path.clone(),
@@ -112,7 +112,7 @@ pub async fn run<R: Runtime>(
         etags: r.etags.clone(),
         ..Default::default()
     }));
-    let completer = multipart::Completer::start(dest, saved, &shared, t.journal);
+    let completer = multipart::Completer::start(t.dest_hub, saved, &shared, t.journal);
     let started = match runtime.start(&shared, sides).await {
         Ok(s) => s,
         Err(e) => {

@@ -35,6 +35,18 @@ pub struct Upload {
     pub verify: Option<String>,
 }
 
+impl Upload {
+    /// The upload as the store offered it.
+    fn action(&self) -> UploadAction {
+        UploadAction::Multipart {
+            chunk_size: self.part_size,
+            parts: self.urls.clone(),
+            complete: self.complete.clone(),
+            verify: self.verify.clone(),
+        }
+    }
+}
+
 /// A slice a worker reported: the ETags of its parts from `first_part` on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Reported {
@@ -123,33 +135,25 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
             .iter()
             .find(|u| u.path == t.path && u.sha256 == t.sha256 && u.size == t.size)
     };
-    let (continued, fresh): (Vec<usize>, Vec<usize>) = files.iter().partition(|&&i| earlier(i).is_some());
-    let objects: Vec<(String, u64)> = fresh
-        .iter()
-        .map(|&i| (p.tasks[i].sha256.clone(), p.tasks[i].size))
-        .collect();
-    let dest = &p.sides.dest;
-    let mut actions = if objects.is_empty() {
-        Vec::new()
-    } else {
-        dest.hub.prepare_uploads(&dest.repo, &p.branch, &objects).await?
-    };
-    for &i in &continued {
-        let u = earlier(i).expect("a continued upload");
-        tracing::info!(path = %u.path, parts = u.parts, "continuing the multipart upload an earlier coordinator opened");
+    let mut offered: HashMap<usize, UploadAction> = HashMap::new();
+    let mut fresh = Vec::new();
+    for &i in &files {
+        match earlier(i) {
+            Some(u) => {
+                tracing::info!(path = %u.path, parts = u.parts, "continuing the multipart upload an earlier coordinator opened");
+                offered.insert(i, u.action());
+            }
+            None => fresh.push(i),
+        }
     }
-    let mut offered: HashMap<usize, UploadAction> = fresh.iter().copied().zip(actions.drain(..)).collect();
-    for &i in &continued {
-        let u = earlier(i).expect("a continued upload");
-        offered.insert(
-            i,
-            UploadAction::Multipart {
-                chunk_size: u.part_size,
-                parts: u.urls.clone(),
-                complete: u.complete.clone(),
-                verify: u.verify.clone(),
-            },
-        );
+    if !fresh.is_empty() {
+        let objects: Vec<(String, u64)> = fresh
+            .iter()
+            .map(|&i| (p.tasks[i].sha256.clone(), p.tasks[i].size))
+            .collect();
+        let dest = &p.sides.dest;
+        let actions = dest.hub.prepare_uploads(&dest.repo, &p.branch, &objects).await?;
+        offered.extend(fresh.into_iter().zip(actions));
     }
     let mut uploads = Vec::new();
     for &i in &files {
