@@ -194,3 +194,95 @@ fn regular_files_from_a_source_that_ignores_range_are_read_as_one_stream() {
         );
     }
 }
+
+/// Two 32 MiB files, each cut into two pieces for two workers, each worker moving one file at
+/// a time over a source capped at 4 MiB/s per connection: a worker's second piece starts its
+/// parts 4 to 7 s after the uploads were opened, while the destination's presigned URLs live 5 s.
+/// The coordinator opens that upload again and both pieces go again under the new URLs (about
+/// 4 s); the run ends verified and the object is the source's.
+#[test]
+fn part_urls_that_expire_mid_transfer_are_renewed() {
+    let src = TempDir::new("src");
+    let files = seed(
+        src.path(),
+        "hf",
+        "alice/slow",
+        &["--lfs-file", "a.bin=32MiB", "--lfs-file", "b.bin=32MiB", "--files", "1"],
+    );
+    let source = Hubsim::start_in("hf", src, &["--conn-rate", "4MiB"]);
+    let dest = Hubsim::start(
+        "hf",
+        &[
+            "--multipart-threshold",
+            "8MiB",
+            "--part-size",
+            "4MiB",
+            "--url-ttl",
+            "5s",
+        ],
+    );
+    let flags = [
+        "--parallel",
+        "--max-workers",
+        "2",
+        "--chunk-size",
+        "16MiB",
+        "--worker-concurrency",
+        "1",
+        "--streams",
+        "1",
+    ];
+    let run = run_to("hf:alice/slow", "hf", &source, &dest, &flags);
+    assert_code(&run, 0);
+    let out = run.output();
+    assert!(out.contains("split   2 large file(s) cut into 4 pieces"), "{out}");
+    let (_, _, verified) = summary(&run);
+    assert!(verified, "{out}");
+    let stats = dest.stats();
+    let count = |group: &str, key: &str| stats[group][key].as_u64().unwrap_or(0);
+    assert!(count("refused", "expired_url") >= 1, "no URL expired: {stats}");
+    assert!(
+        out.contains("the upload was opened again"),
+        "the run says it opened the upload again:\n{out}"
+    );
+    // Each file's upload completed once; the renewed one took its parts again.
+    assert_eq!(count("multipart", "completed"), 2, "{stats}");
+    assert!(count("multipart", "parts") > 16, "{stats}");
+    for f in files.iter().filter(|f| f.size == 32 * MIB) {
+        let url = format!("{}/alice/slow/resolve/main/{}", dest.url, f.path);
+        assert_eq!(served_sha256(&url, ALICE), f.sha256, "{}", f.path);
+    }
+}
+
+/// A worker asks the store for its whole files' uploads when it starts; one file at a time over
+/// a capped source, the later files find those URLs dead and ask again.
+#[test]
+fn upload_urls_that_expire_before_a_worker_gets_to_them_are_renewed() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/many",
+        &["--lfs-files", "5", "--lfs-size", "3MiB", "--files", "1"],
+    );
+    let source = Hubsim::start_in("hf", src, &["--conn-rate", "3MiB"]);
+    let dest = Hubsim::start("hf", &["--url-ttl", "2s"]);
+    let run = run_to(
+        "hf:alice/many",
+        "hf",
+        &source,
+        &dest,
+        &["--worker-concurrency", "1", "--streams", "1"],
+    );
+    assert_code(&run, 0);
+    let out = run.output();
+    let (files, uploaded, verified) = summary(&run);
+    assert!(verified, "{out}");
+    assert_eq!(files, 5 + 1 + 1, "{out}");
+    assert!(uploaded >= 15 * MIB, "{uploaded}");
+    let stats = dest.stats();
+    assert!(
+        stats["refused"]["expired_url"].as_u64().unwrap_or(0) >= 1,
+        "no URL expired: {stats}"
+    );
+}

@@ -96,6 +96,17 @@ impl Error {
         }
     }
 
+    /// A presigned URL refused because it outlived its expiry (S3's 403 "Request has expired"):
+    /// the URL is dead, and only a new one from the hub (another batch call) helps.
+    pub fn is_expired(&self) -> bool {
+        match self {
+            Error::Http {
+                status: 403, message, ..
+            } => message.to_ascii_lowercase().contains("request has expired"),
+            _ => false,
+        }
+    }
+
     /// The user's to fix (bad input or credentials): exit code 2.
     pub fn is_user_error(&self) -> bool {
         matches!(self, Error::Input(_) | Error::Auth(_))

@@ -31,6 +31,8 @@ pub struct Sides {
     pub commit: String,
     pub dest: Hub,
     pub dest_repo: RepoRef,
+    /// The destination branch (the store's batch API is asked for uploads to it).
+    pub branch: String,
     pub budget: Budget,
 }
 
@@ -81,8 +83,39 @@ where
     hubmigrate_hub::http::with_retries(what, FILE_ATTEMPTS, op).await
 }
 
-/// Moves one LFS object according to the destination's `action`.
+/// How many times a whole file's upload URLs are asked for again after they expired.
+const RENEWALS: u32 = 3;
+
+/// Moves one LFS object according to the destination's `action`. Presigned URLs that expired
+/// before the file got to them (the assignment's batch call was made when the worker started)
+/// are asked for again, and the file starts over with the new ones.
 pub async fn move_lfs(
+    s: &Sides,
+    t: &pb::FileTask,
+    action: &UploadAction,
+    progress: Arc<AtomicU64>,
+) -> Result<pb::FileResult> {
+    let mut renewed: Option<UploadAction> = None;
+    let mut renewal = 0;
+    loop {
+        let act = renewed.as_ref().unwrap_or(action);
+        match move_object(s, t, act, progress.clone()).await {
+            Err(e) if e.is_expired() && renewal < RENEWALS => {
+                renewal += 1;
+                tracing::warn!(path = %t.path, renewal, "the upload URLs expired; asking the store for new ones");
+                let objects = [(t.sha256.clone(), t.size)];
+                let fresh = s.dest.prepare_uploads(&s.dest_repo, &s.branch, &objects).await?;
+                renewed = Some(fresh.into_iter().next().ok_or_else(|| {
+                    Error::Protocol(format!("the store offered no upload for {} when asked again", t.path))
+                })?);
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One try at moving an LFS object with the upload `action` the store offered.
+async fn move_object(
     s: &Sides,
     t: &pb::FileTask,
     action: &UploadAction,
@@ -216,17 +249,28 @@ pub async fn move_slice(
     slice: &pb::Slice,
     progress: Arc<AtomicU64>,
 ) -> Result<pb::FileResult> {
-    let etags = put_parts(s, t, slice.part_size, slice.first_part, &slice.urls, progress).await?;
     let mut r = pb::FileResult {
         path: t.path.clone(),
         size: t.size,
         sha256: t.sha256.clone(),
         first_part: slice.first_part,
-        etags,
-        bytes_sent: t.bytes(),
+        upload: slice.upload,
         ..Default::default()
     };
-    r.set_outcome(pb::FileOutcome::Uploaded);
+    match put_parts(s, t, slice.part_size, slice.first_part, &slice.urls, progress.clone()).await {
+        Ok(etags) => {
+            r.etags = etags;
+            r.bytes_sent = t.bytes();
+            r.set_outcome(pb::FileOutcome::Uploaded);
+        }
+        // The coordinator opened the upload; only it can open it again.
+        Err(e) if e.is_expired() => {
+            tracing::warn!(path = %t.path, first_part = slice.first_part, "the part URLs expired; the coordinator opens the upload again");
+            progress.store(0, Ordering::Relaxed);
+            r.set_outcome(pb::FileOutcome::Expired);
+        }
+        Err(e) => return Err(e),
+    }
     Ok(r)
 }
 

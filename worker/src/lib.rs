@@ -263,6 +263,7 @@ async fn move_files(
         commit,
         dest,
         dest_repo,
+        branch: branch.clone(),
         budget: hubmigrate_hub::parallel::Budget::new(
             streams.max(1) as usize,
             hubmigrate_hub::parallel::BUFFER_BUDGET,

@@ -220,7 +220,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             source,
             dest,
             chunks: opened.chunks,
-            dest_hub: p.sides.dest.hub.clone(),
+            branch: p.branch.clone(),
             saved: opened.saved,
             journal,
             limits: transfer::Limits::of(self.args),

@@ -29,6 +29,15 @@ pub enum Event {
         error: String,
         retryable: bool,
     },
+    /// A split file's upload was opened again (its URLs expired): `chunk` holds parts of it,
+    /// and must run (again) to send them under the new URLs.
+    Reopened {
+        chunk: u32,
+    },
+    /// The multipart completions cannot go on: the transfer stops.
+    Fatal {
+        error: String,
+    },
 }
 
 /// Per-chunk bookkeeping.
@@ -45,9 +54,14 @@ struct ChunkState {
 
 #[derive(Default)]
 struct Inner {
+    /// The tasks of each chunk (a reopened upload moves a split file's slices).
+    tasks: Vec<Vec<pb::FileTask>>,
     chunks: Vec<ChunkState>,
     results: HashMap<pb::TaskKey, pb::FileResult>,
     done_bytes: u64,
+    /// Slice results handed to the listener and not yet dealt with, plus the completions and
+    /// reopenings it runs: while any is, the transfer is not over.
+    busy: usize,
 }
 
 impl Inner {
@@ -64,6 +78,19 @@ impl Inner {
         self.results.insert(key, result);
         new
     }
+
+    /// Forgets the result of `key` in chunk `i` (its upload was opened again).
+    fn unrecord(&mut self, i: usize, bytes: u64, key: &pb::TaskKey) {
+        if self.results.remove(key).is_some() {
+            self.done_bytes = self.done_bytes.saturating_sub(bytes);
+            self.chunks[i].done = self.chunks[i].done.saturating_sub(bytes);
+        }
+    }
+
+    /// The task of chunk `i` with this key.
+    fn task(&self, i: usize, key: &pb::TaskKey) -> Option<&pb::FileTask> {
+        self.tasks.get(i)?.iter().find(|t| &t.key() == key)
+    }
 }
 
 /// State shared by the service and the run loop.
@@ -71,7 +98,6 @@ pub struct Shared {
     pub migration_id: String,
     source: pb::Side,
     dest: pb::Side,
-    tasks: Vec<Vec<pb::FileTask>>,
     concurrency: u32,
     streams: u32,
     inner: Mutex<Inner>,
@@ -94,6 +120,7 @@ impl Shared {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Inner {
             chunks: tasks.iter().map(|_| ChunkState::default()).collect(),
+            tasks,
             ..Default::default()
         };
         let (cancel, _) = watch::channel(None);
@@ -102,7 +129,6 @@ impl Shared {
                 migration_id,
                 source,
                 dest,
-                tasks,
                 concurrency,
                 streams,
                 inner: Mutex::new(inner),
@@ -120,7 +146,7 @@ impl Shared {
 
     /// Number of chunks.
     pub fn chunks(&self) -> usize {
-        self.tasks.len()
+        self.lock().tasks.len()
     }
 
     /// Marks `attempt` of `chunk` as the one allowed to report from now on.
@@ -148,7 +174,7 @@ impl Shared {
     /// Bytes moved and bytes in all, of one chunk.
     pub fn chunk_bytes(&self, chunk: u32) -> (u64, u64) {
         let g = self.lock();
-        let total = self
+        let total = g
             .tasks
             .get(chunk as usize)
             .map(|t| t.iter().map(|f| f.bytes()).sum())
@@ -173,16 +199,11 @@ impl Shared {
         let mut g = self.lock();
         for r in results {
             let key = r.key();
-            let Some((i, task)) = self
-                .tasks
-                .iter()
-                .enumerate()
-                .find_map(|(i, tasks)| tasks.iter().find(|t| t.key() == key).map(|t| (i, t)))
-            else {
+            let Some((i, bytes)) = (0..g.tasks.len()).find_map(|i| g.task(i, &key).map(|t| (i, t.bytes()))) else {
                 continue;
             };
             if !g.results.contains_key(&key) {
-                g.record(i, task.bytes(), r);
+                g.record(i, bytes, r);
             }
         }
     }
@@ -199,15 +220,90 @@ impl Shared {
         self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    /// The tasks of `chunk` for a new attempt: slices an earlier attempt already reported are
-    /// not sent again (their parts are in, and their upload may be completed already).
+    /// The tasks of `chunk` for a new attempt: what an earlier attempt already reported is not
+    /// sent again (a slice's parts are in, and its upload may be completed already).
     fn tasks_for(&self, chunk: usize) -> Vec<pb::FileTask> {
         let g = self.lock();
-        self.tasks[chunk]
+        g.tasks[chunk]
             .iter()
-            .filter(|t| t.slice.is_none() || !g.results.contains_key(&t.key()))
+            .filter(|t| !g.results.contains_key(&t.key()))
             .cloned()
             .collect()
+    }
+
+    /// Whether `chunk` has a task (with `slices`, a slice) no attempt reported.
+    pub fn has_unreported(&self, chunk: u32, slices: bool) -> bool {
+        let g = self.lock();
+        g.tasks.get(chunk as usize).is_some_and(|t| {
+            t.iter()
+                .any(|t| (!slices || t.slice.is_some()) && !g.results.contains_key(&t.key()))
+        })
+    }
+
+    /// A task no attempt reported, outside the chunks in `skip`.
+    pub fn missing(&self, skip: &std::collections::HashSet<u32>) -> Option<pb::TaskKey> {
+        let g = self.lock();
+        (0..)
+            .zip(&g.tasks)
+            .filter(|(c, _)| !skip.contains(c))
+            .flat_map(|(_, t)| t.iter().map(pb::FileTask::key))
+            .find(|k| !g.results.contains_key(k))
+    }
+
+    /// Whether the listener still has work that may send chunks back to run.
+    pub fn busy(&self) -> bool {
+        self.lock().busy > 0
+    }
+
+    /// The listener starts (`true`) or ends (`false`) a piece of work: a completion, a reopening.
+    pub fn work(&self, started: bool) {
+        let mut g = self.lock();
+        g.busy = if started { g.busy + 1 } else { g.busy.saturating_sub(1) };
+    }
+
+    /// The upload of `path` was opened again as `upload` (`None`: the store holds the object
+    /// now, nothing to send): what was reported of its slices is forgotten, each slice takes the
+    /// new URLs of its parts, and every chunk holding one is told to run (again).
+    pub fn reopen(&self, path: &str, upload: Option<&super::multipart::Upload>) {
+        let mut g = self.lock();
+        let mut holders = Vec::new();
+        for i in 0..g.tasks.len() {
+            let keys: Vec<(pb::TaskKey, u64)> = g.tasks[i]
+                .iter()
+                .filter(|t| t.path == path && t.slice.is_some())
+                .map(|t| (t.key(), t.bytes()))
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            for (key, bytes) in &keys {
+                g.unrecord(i, *bytes, key);
+                g.chunks[i].in_flight.remove(key);
+            }
+            match upload {
+                None => g.tasks[i].retain(|t| t.path != path || t.slice.is_none()),
+                Some(u) => {
+                    for t in g.tasks[i].iter_mut().filter(|t| t.path == path) {
+                        if let Some(s) = t.slice.as_mut() {
+                            let first = s.first_part.max(1) as usize - 1;
+                            let end = (first + s.urls.len()).min(u.urls.len());
+                            s.urls = u.urls[first.min(end)..end].to_vec();
+                            s.upload = u.generation;
+                        }
+                    }
+                    holders.push(i as u32);
+                }
+            }
+        }
+        drop(g);
+        for chunk in holders {
+            let _ = self.events.send(Event::Reopened { chunk });
+        }
+    }
+
+    /// The listener cannot go on: the transfer stops with `error`.
+    pub fn fatal(&self, error: String) {
+        let _ = self.events.send(Event::Fatal { error });
     }
 
     /// Tells every worker to stop.
@@ -248,20 +344,44 @@ impl Shared {
             }
             Some(E::File(mut f)) => {
                 let key = f.key();
-                let Some(task) = self.tasks[i].iter().find(|t| t.key() == key) else {
-                    tracing::warn!(chunk = i, task = %key, "a worker reported a file outside its chunk; ignored");
-                    return;
+                let current = g.task(i, &key).map(|t| (t.bytes(), t.slice.as_ref().map(|s| s.upload)));
+                let bytes = match current {
+                    // A slice of an upload opened again since: its parts are void.
+                    None if f.first_part > 0 => {
+                        tracing::debug!(chunk = i, task = %key, "ignoring a slice of a reopened upload");
+                        g.chunks[i].in_flight.remove(&key);
+                        return;
+                    }
+                    Some((_, Some(upload))) if upload != f.upload => {
+                        tracing::debug!(chunk = i, task = %key, "ignoring a slice of a reopened upload");
+                        g.chunks[i].in_flight.remove(&key);
+                        return;
+                    }
+                    None => {
+                        tracing::warn!(chunk = i, task = %key, "a worker reported a file outside its chunk; ignored");
+                        return;
+                    }
+                    Some((bytes, _)) => bytes,
                 };
-                let bytes = task.bytes();
+                let expired = f.outcome() == pb::FileOutcome::Expired;
                 let new = !g.results.contains_key(&key);
-                if new && let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                if (new || expired)
+                    && let Some(l) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+                {
                     // The listener completes multipart uploads: it needs the ETags, not the
                     // contents of regular files.
                     let content = std::mem::take(&mut f.content);
-                    let _ = l.send(f.clone());
+                    if l.send(f.clone()).is_ok() && f.first_part > 0 {
+                        g.busy += 1;
+                    }
                     f.content = content;
                 }
-                g.record(i, bytes, f);
+                if expired {
+                    // Nothing of it counts: the chunk runs again once the upload is reopened.
+                    g.chunks[i].in_flight.remove(&key);
+                } else {
+                    g.record(i, bytes, f);
+                }
             }
             Some(E::Done(_)) => {
                 drop(g);
@@ -430,6 +550,7 @@ mod tests {
                 part_size: 10,
                 first_part,
                 urls: vec!["u".into(); 5],
+                upload: 0,
             }),
             ..Default::default()
         }
@@ -451,8 +572,13 @@ mod tests {
     }
 
     #[test]
-    fn a_retried_chunk_is_not_sent_the_slices_it_reported() {
-        let tasks = vec![vec![task("a.bin", 1), task("a.bin", 6), task("b.bin", 0)]];
+    fn a_retried_chunk_is_not_sent_what_it_reported() {
+        let tasks = vec![vec![
+            task("a.bin", 1),
+            task("a.bin", 6),
+            task("b.bin", 0),
+            task("c.bin", 0),
+        ]];
         let (shared, _events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
         let mut listener = shared.subscribe();
         shared.start_attempt(0, 1);
@@ -460,17 +586,78 @@ mod tests {
         reported(&shared, 1, "b.bin", 0);
         assert_eq!(shared.bytes_done(), 50 + 100, "a slice counts its own bytes");
         assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(6));
+        assert!(shared.busy(), "the listener has a slice to deal with");
+        shared.work(false);
         shared.start_attempt(0, 2);
         let again: Vec<pb::TaskKey> = shared.tasks_for(0).iter().map(|t| t.key()).collect();
         assert_eq!(
             again,
-            vec![pb::TaskKey::new("a.bin", 1), pb::TaskKey::new("b.bin", 0)],
-            "the reported slice is left out; whole files are sent again (the store skips them)"
+            vec![pb::TaskKey::new("a.bin", 1), pb::TaskKey::new("c.bin", 0)],
+            "what was reported is left out"
         );
         // A stale attempt is not heard, and a result already in is not copied twice.
         reported(&shared, 1, "a.bin", 1);
         reported(&shared, 2, "a.bin", 6);
         assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(0));
         assert!(listener.try_recv().is_err());
+        assert!(!shared.busy());
+    }
+
+    #[test]
+    fn a_reopened_upload_sends_its_slices_again_under_the_new_urls() {
+        let tasks = vec![vec![task("b.bin", 0), task("a.bin", 1)], vec![task("a.bin", 6)]];
+        let (shared, mut events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+        let _listener = shared.subscribe();
+        shared.start_attempt(0, 1);
+        reported(&shared, 1, "a.bin", 1);
+        reported(&shared, 1, "b.bin", 0);
+        assert_eq!(shared.bytes_done(), 150);
+        let upload = super::super::multipart::Upload {
+            path: "a.bin".into(),
+            sha256: String::new(),
+            size: 100,
+            parts: 10,
+            part_size: 10,
+            urls: (1..=10).map(|n| format!("new-{n}")).collect(),
+            complete: "done".into(),
+            verify: None,
+            generation: 1,
+        };
+        shared.reopen("a.bin", Some(&upload));
+        assert_eq!(shared.bytes_done(), 100, "the void slice no longer counts");
+        let told: Vec<u32> = std::iter::from_fn(|| match events.try_recv() {
+            Ok(Event::Reopened { chunk }) => Some(chunk),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(told, vec![0, 1], "both holders run again");
+        let first = shared.tasks_for(0);
+        assert_eq!(first.len(), 1, "only the slice: b.bin is in");
+        let slice = first[0].slice.clone().unwrap();
+        assert_eq!(slice.urls, ["new-1", "new-2", "new-3", "new-4", "new-5"]);
+        assert_eq!((slice.first_part, slice.upload), (1, 1));
+        let second = shared.tasks_for(1)[0].slice.clone().unwrap();
+        assert_eq!((second.first_part, second.urls[0].as_str()), (6, "new-6"));
+        assert!(shared.has_unreported(0, true) && shared.has_unreported(1, true));
+        // A report for the old opening is not heard; one for the new is.
+        reported(&shared, 1, "a.bin", 1);
+        assert_eq!(shared.bytes_done(), 100, "generation 0 is void");
+        shared.apply(pb::WorkerEvent {
+            migration_id: "m".into(),
+            chunk_id: 0,
+            attempt: 1,
+            event: Some(pb::worker_event::Event::File(pb::FileResult {
+                path: "a.bin".into(),
+                first_part: 1,
+                upload: 1,
+                etags: vec!["e".into(); 5],
+                ..Default::default()
+            })),
+        });
+        assert_eq!(shared.missing(&Default::default()), Some(pb::TaskKey::new("a.bin", 6)));
+        assert_eq!(shared.bytes_done(), 150);
+        // The store holds the object now: its slices are dropped, nothing is missing.
+        shared.reopen("a.bin", None);
+        assert_eq!(shared.missing(&Default::default()), None);
     }
 }

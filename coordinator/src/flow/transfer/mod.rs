@@ -68,9 +68,9 @@ pub struct Transfer {
     pub limits: Limits,
     pub concurrency: u32,
     pub streams: u32,
-    /// The destination, where the coordinator completes the multipart uploads of files split
-    /// across workers as their parts come in.
-    pub dest_hub: hubmigrate_hub::Hub,
+    /// The destination branch: the coordinator completes the multipart uploads of files split
+    /// across workers as their parts come in, and opens one again when its URLs expired.
+    pub branch: String,
     /// Those uploads, with what an earlier coordinator had of them.
     pub saved: multipart::Saved,
     /// Where the uploads' state is kept across restarts.
@@ -92,10 +92,6 @@ pub async fn run<R: Runtime>(
     progress: &mut (dyn FnMut(Snapshot) + Send),
 ) -> Result<HashMap<String, pb::FileResult>> {
     let n = t.chunks.len();
-    let all: Vec<(u32, pb::TaskKey)> = (0..)
-        .zip(&t.chunks)
-        .flat_map(|(c, tasks)| tasks.iter().map(move |f| (c, f.key())))
-        .collect();
     let (shared, mut events) = Shared::new(
         t.migration_id.clone(),
         t.source,
@@ -112,7 +108,12 @@ pub async fn run<R: Runtime>(
         etags: r.etags.clone(),
         ..Default::default()
     }));
-    let completer = multipart::Completer::start(t.dest_hub, saved, &shared, t.journal);
+    let dest = multipart::Dest {
+        hub: sides.dest.hub.clone(),
+        repo: sides.dest.repo.clone(),
+        branch: t.branch,
+    };
+    let completer = multipart::Completer::start(dest, saved, &shared, t.journal);
     let started = match runtime.start(&shared, sides).await {
         Ok(s) => s,
         Err(e) => {
@@ -144,17 +145,13 @@ pub async fn run<R: Runtime>(
         completer.abort();
         return Err(e);
     }
-    let results = shared.results();
-    let missing = all
-        .iter()
-        .find(|(chunk, k)| !finished_before.contains(chunk) && !results.contains_key(k));
-    if let Some((_, missing)) = missing {
+    if let Some(missing) = shared.missing(&finished_before) {
         completer.abort();
         return Err(Error::Transfer(format!(
             "no worker reported {missing}; nothing was committed"
         )));
     }
-    completer.finish(&shared, results).await
+    completer.finish(&shared, shared.results()).await
 }
 
 /// Bounds of a transfer.
@@ -219,6 +216,8 @@ pub async fn drive<E: Executor>(
     let mut attempts = vec![0u32; n];
     let mut running: HashMap<u32, Running<E::Worker>> = HashMap::new();
     let mut done: HashSet<u32> = HashSet::new();
+    // Running chunks given parts of a reopened upload: they run again once done.
+    let mut rerun: HashSet<u32> = HashSet::new();
     for a in adopted {
         if let Some(at) = attempts.get_mut(a.chunk as usize) {
             *at = a.attempt;
@@ -234,6 +233,9 @@ pub async fn drive<E: Executor>(
                         },
                     );
                 }
+                // A slice this coordinator has no ETags for (its upload was opened again) is
+                // sent again.
+                None if shared.has_unreported(a.chunk, true) => {}
                 None => {
                     done.insert(a.chunk);
                 }
@@ -265,7 +267,8 @@ pub async fn drive<E: Executor>(
                 Err(e) => break 'run Err(e),
             }
         }
-        if done.len() == n {
+        // Over when every chunk is done and no completion or reopening may send one back.
+        if done.len() == n && !shared.busy() {
             break Ok(());
         }
         // Failures noticed in this round: (chunk, reason, retryable).
@@ -275,8 +278,20 @@ pub async fn drive<E: Executor>(
                 Some(Event::Done { chunk, attempt }) if attempts.get(chunk as usize) == Some(&attempt) && running.contains_key(&chunk) => {
                     tracing::info!(chunk, attempt, "chunk done");
                     running.remove(&chunk);
-                    done.insert(chunk);
+                    if rerun.remove(&chunk) && shared.has_unreported(chunk, false) {
+                        pending.push_front(chunk);
+                    } else {
+                        done.insert(chunk);
+                    }
                 }
+                Some(Event::Reopened { chunk }) => {
+                    if done.remove(&chunk) {
+                        pending.push_front(chunk);
+                    } else if running.contains_key(&chunk) {
+                        rerun.insert(chunk);
+                    }
+                }
+                Some(Event::Fatal { error }) => break Err(Error::Transfer(error)),
                 Some(Event::Failed { chunk, attempt, error, retryable }) if attempts.get(chunk as usize) == Some(&attempt) && running.contains_key(&chunk) => {
                     failed.push((chunk, error, retryable));
                 }

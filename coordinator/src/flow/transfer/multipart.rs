@@ -6,13 +6,16 @@
 //! Workers PUT the parts and report their ETags; as soon as every part of a file is in, the
 //! coordinator completes its upload (the store checks the whole object's sha256 as it assembles
 //! it) while the rest of the transfer goes on, and the usual verification compares what the
-//! destination lists. A retried chunk is not sent the slices it already reported.
+//! destination lists. A retried chunk is not sent the slices it already reported. When the
+//! presigned URLs of an upload expire before all its parts are in, the upload is opened again
+//! and its slices go again under the new URLs (docs/pipeline.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hubmigrate_hub::Error;
 use hubmigrate_hub::hub::{Hub, UploadAction};
+use hubmigrate_hub::reporef::RepoRef;
 use hubmigrate_proto as pb;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +36,10 @@ pub struct Upload {
     pub urls: Vec<String>,
     pub complete: String,
     pub verify: Option<String>,
+    /// Which opening of the file's upload this is (0 first): parts reported for another are
+    /// void.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 impl Upload {
@@ -135,13 +142,13 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
             .iter()
             .find(|u| u.path == t.path && u.sha256 == t.sha256 && u.size == t.size)
     };
-    let mut offered: HashMap<usize, UploadAction> = HashMap::new();
+    let mut offered: HashMap<usize, (UploadAction, u32)> = HashMap::new();
     let mut fresh = Vec::new();
     for &i in &files {
         match earlier(i) {
             Some(u) => {
                 tracing::info!(path = %u.path, parts = u.parts, "continuing the multipart upload an earlier coordinator opened");
-                offered.insert(i, u.action());
+                offered.insert(i, (u.action(), u.generation));
             }
             None => fresh.push(i),
         }
@@ -153,11 +160,14 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
             .collect();
         let dest = &p.sides.dest;
         let actions = dest.hub.prepare_uploads(&dest.repo, &p.branch, &objects).await?;
-        offered.extend(fresh.into_iter().zip(actions));
+        offered.extend(fresh.into_iter().zip(actions.into_iter().map(|a| (a, 0))));
     }
     let mut uploads = Vec::new();
     for &i in &files {
-        let Some(action) = offered.get(&i) else { continue };
+        let Some((action, generation)) = offered.get(&i) else {
+            continue;
+        };
+        let generation = *generation;
         let task = &p.tasks[i];
         let mut pieces = holders.remove(&i).unwrap_or_default();
         pieces.sort_unstable_by_key(|(_, piece)| piece.offset);
@@ -197,6 +207,7 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
                         part_size,
                         first_part: first as u32 + 1,
                         urls: parts[first as usize..end as usize].to_vec(),
+                        upload: generation,
                     }),
                     ..task.clone()
                 },
@@ -211,6 +222,7 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
             urls: parts.clone(),
             complete: complete.clone(),
             verify: verify.clone(),
+            generation,
         });
     }
     tracing::info!(
@@ -229,10 +241,23 @@ pub async fn open(p: &Planned, resumed: Option<Saved>) -> crate::error::Result<O
 }
 
 /// Completes the opened uploads while the transfer runs: it hears every result a worker reports,
-/// and completes a file's upload as soon as all its parts are in.
+/// completes a file's upload as soon as all its parts are in, and opens an upload again when
+/// its presigned URLs expired before that (the store offers no way to sign new URLs for an open
+/// upload: another batch call opens another one, so every part is sent again).
 pub struct Completer {
     task: tokio::task::JoinHandle<Result<HashMap<String, pb::FileResult>, Error>>,
 }
+
+/// Where the uploads go.
+#[derive(Clone)]
+pub struct Dest {
+    pub hub: Hub,
+    pub repo: RepoRef,
+    pub branch: String,
+}
+
+/// How many times one file's upload is opened in all (the first opening included).
+const OPENINGS: u32 = 4;
 
 /// The slices reported so far of one upload, by first part.
 struct Pending {
@@ -241,6 +266,13 @@ struct Pending {
 }
 
 impl Pending {
+    fn new(upload: Upload) -> Self {
+        Pending {
+            upload,
+            slices: BTreeMap::new(),
+        }
+    }
+
     /// The ETags of every part in order, once the reported slices cover them all exactly.
     fn etags(&self) -> Option<Vec<String>> {
         let mut etags = Vec::with_capacity(self.upload.parts as usize);
@@ -254,96 +286,64 @@ impl Pending {
     }
 }
 
+/// The completer's state: what is journalled, what is done, what waits for parts.
+struct Books {
+    state: Saved,
+    journal: Option<Arc<dyn Journal>>,
+    done: HashMap<String, pb::FileResult>,
+    pending: HashMap<String, Pending>,
+}
+
+impl Books {
+    fn save(&self) {
+        if let Some(j) = &self.journal {
+            j.save(&self.state);
+        }
+    }
+
+    /// Opens `u`'s upload again and tells `shared` where its parts go now.
+    async fn reopen(&mut self, dest: &Dest, shared: &Shared, u: &Upload) -> Result<(), Error> {
+        let fresh = reopen(dest, u).await?;
+        self.state.reported.retain(|r| r.path != u.path);
+        self.pending.remove(&u.path);
+        match &fresh {
+            Some(f) => {
+                tracing::warn!(path = %u.path, opening = f.generation + 1, "the upload URLs expired before every part was in; the upload was opened again and its parts go again");
+                if let Some(slot) = self.state.uploads.iter_mut().find(|x| x.path == u.path) {
+                    *slot = f.clone();
+                }
+                self.pending.insert(u.path.clone(), Pending::new(f.clone()));
+            }
+            None => {
+                tracing::info!(path = %u.path, "the store holds the object now: nothing more to send");
+                self.state.completed.push(u.path.clone());
+                self.done.insert(u.path.clone(), uploaded(u));
+            }
+        }
+        self.save();
+        shared.reopen(&u.path, fresh.as_ref());
+        Ok(())
+    }
+}
+
 impl Completer {
     /// Starts listening to `shared`'s results (not at all when no upload waits for parts).
     /// Slices and completions an earlier coordinator journalled count as done; every change is
     /// journalled to `journal` as it happens.
-    pub fn start(dest: Hub, saved: Saved, shared: &Shared, journal: Option<Arc<dyn Journal>>) -> Self {
+    pub fn start(dest: Dest, saved: Saved, shared: &Arc<Shared>, journal: Option<Arc<dyn Journal>>) -> Self {
         if saved.uploads.is_empty() {
             return Completer {
                 task: tokio::spawn(async { Ok(HashMap::new()) }),
             };
         }
-        let mut results = shared.subscribe();
+        let results = shared.subscribe();
+        let shared = shared.clone();
         let task = tokio::spawn(async move {
-            let dest = Arc::new(dest);
-            let mut state = saved;
-            let save = |state: &Saved| {
-                if let Some(j) = &journal {
-                    j.save(state);
-                }
-            };
-            save(&state);
-            let mut done = HashMap::new();
-            let mut pending: HashMap<String, Pending> = HashMap::new();
-            for u in &state.uploads {
-                if state.completed.contains(&u.path) {
-                    done.insert(u.path.clone(), uploaded(u));
-                    continue;
-                }
-                let slices = state
-                    .reported
-                    .iter()
-                    .filter(|r| r.path == u.path)
-                    .map(|r| (r.first_part, r.etags.clone()))
-                    .collect();
-                pending.insert(
-                    u.path.clone(),
-                    Pending {
-                        upload: u.clone(),
-                        slices,
-                    },
-                );
+            let r = listen(&dest, &shared, saved, journal, results).await;
+            if let Err(e) = &r {
+                shared.fatal(e.to_string());
             }
-            let mut running = tokio::task::JoinSet::new();
-            let start_ready = |pending: &mut HashMap<String, Pending>, running: &mut tokio::task::JoinSet<_>| {
-                let ready: Vec<String> = pending
-                    .iter()
-                    .filter(|(_, p)| p.etags().is_some())
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for path in ready {
-                    let Some(p) = pending.remove(&path) else { continue };
-                    let etags = p.etags().unwrap_or_default();
-                    let dest = dest.clone();
-                    running.spawn(async move { complete_one(&dest, &p.upload, &etags).await.map(|()| p.upload) });
-                }
-            };
-            start_ready(&mut pending, &mut running);
-            let mut listening = true;
-            while listening || !running.is_empty() {
-                tokio::select! {
-                    r = results.recv(), if listening => match r {
-                        Some(r) => {
-                            let Some(p) = pending.get_mut(&r.path).filter(|_| r.first_part > 0) else { continue };
-                            p.slices.insert(r.first_part, r.etags.clone());
-                            state.reported.push(Reported { path: r.path, first_part: r.first_part, etags: r.etags });
-                            save(&state);
-                            start_ready(&mut pending, &mut running);
-                        }
-                        None => {
-                            listening = false;
-                            // The transfer is over: uploads still waiting for parts were not
-                            // moved in full.
-                            if let Some(p) = pending.values().next() {
-                                let got: usize = p.slices.values().map(Vec::len).sum();
-                                running.abort_all();
-                                return Err(Error::Protocol(format!(
-                                    "{}: {got} of {} parts were reported; nothing was committed",
-                                    p.upload.path, p.upload.parts
-                                )));
-                            }
-                        }
-                    },
-                    Some(joined) = running.join_next(), if !running.is_empty() => {
-                        let u = joined.map_err(|e| Error::Protocol(format!("a multipart completion stopped: {e}")))??;
-                        state.completed.push(u.path.clone());
-                        save(&state);
-                        done.insert(u.path.clone(), uploaded(&u));
-                    }
-                }
-            }
-            Ok(done)
+            r
         });
         Completer { task }
     }
@@ -373,6 +373,157 @@ impl Completer {
     /// Stops listening (the transfer failed).
     pub fn abort(self) {
         self.task.abort();
+    }
+}
+
+/// The completer's loop: slices in, completions and reopenings out, until the results end.
+async fn listen(
+    dest: &Dest,
+    shared: &Shared,
+    saved: Saved,
+    journal: Option<Arc<dyn Journal>>,
+    mut results: tokio::sync::mpsc::UnboundedReceiver<pb::FileResult>,
+) -> Result<HashMap<String, pb::FileResult>, Error> {
+    let mut books = Books {
+        state: saved,
+        journal,
+        done: HashMap::new(),
+        pending: HashMap::new(),
+    };
+    books.save();
+    for u in &books.state.uploads {
+        if books.state.completed.contains(&u.path) {
+            books.done.insert(u.path.clone(), uploaded(u));
+            continue;
+        }
+        let mut p = Pending::new(u.clone());
+        p.slices = books
+            .state
+            .reported
+            .iter()
+            .filter(|r| r.path == u.path)
+            .map(|r| (r.first_part, r.etags.clone()))
+            .collect();
+        books.pending.insert(u.path.clone(), p);
+    }
+    let hub = Arc::new(dest.hub.clone());
+    let mut running = tokio::task::JoinSet::new();
+    let start_ready = |pending: &mut HashMap<String, Pending>, running: &mut tokio::task::JoinSet<_>| {
+        let ready: Vec<String> = pending
+            .iter()
+            .filter(|(_, p)| p.etags().is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for path in ready {
+            let Some(p) = pending.remove(&path) else { continue };
+            let etags = p.etags().unwrap_or_default();
+            let hub = hub.clone();
+            shared.work(true);
+            running.spawn(async move {
+                let r = complete_one(&hub, &p.upload, &etags).await;
+                (p.upload, r)
+            });
+        }
+    };
+    start_ready(&mut books.pending, &mut running);
+    let mut listening = true;
+    while listening || !running.is_empty() {
+        tokio::select! {
+            r = results.recv(), if listening => match r {
+                Some(r) if r.first_part > 0 => {
+                    let handled = on_slice(&mut books, dest, shared, r).await;
+                    start_ready(&mut books.pending, &mut running);
+                    shared.work(false);
+                    handled?;
+                }
+                Some(_) => {}
+                None => {
+                    listening = false;
+                    // The transfer is over: uploads still waiting for parts were not moved in
+                    // full.
+                    if let Some(p) = books.pending.values().next() {
+                        let got: usize = p.slices.values().map(Vec::len).sum();
+                        running.abort_all();
+                        return Err(Error::Protocol(format!(
+                            "{}: {got} of {} parts were reported; nothing was committed",
+                            p.upload.path, p.upload.parts
+                        )));
+                    }
+                }
+            },
+            Some(joined) = running.join_next(), if !running.is_empty() => {
+                let (u, r) = joined.map_err(|e| Error::Protocol(format!("a multipart completion stopped: {e}")))?;
+                let handled = match r {
+                    Ok(()) => {
+                        books.state.completed.push(u.path.clone());
+                        books.save();
+                        books.done.insert(u.path.clone(), uploaded(&u));
+                        Ok(())
+                    }
+                    // The completion URL died with the part URLs: the parts are lost with it.
+                    Err(e) if e.is_expired() && listening => books.reopen(dest, shared, &u).await,
+                    Err(e) => Err(e),
+                };
+                shared.work(false);
+                handled?;
+            }
+        }
+    }
+    Ok(books.done)
+}
+
+/// A slice a worker reported: its ETags count towards its upload's completion; a slice whose
+/// URLs expired opens the upload again.
+async fn on_slice(books: &mut Books, dest: &Dest, shared: &Shared, r: pb::FileResult) -> Result<(), Error> {
+    let Some(p) = books
+        .pending
+        .get_mut(&r.path)
+        .filter(|p| p.upload.generation == r.upload)
+    else {
+        return Ok(());
+    };
+    if r.outcome() == pb::FileOutcome::Expired {
+        let u = p.upload.clone();
+        return books.reopen(dest, shared, &u).await;
+    }
+    p.slices.insert(r.first_part, r.etags.clone());
+    books.state.reported.push(Reported {
+        path: r.path,
+        first_part: r.first_part,
+        etags: r.etags,
+    });
+    books.save();
+    Ok(())
+}
+
+/// Opens `u`'s upload again (a new batch call); `None` when the store holds the object now.
+async fn reopen(dest: &Dest, u: &Upload) -> Result<Option<Upload>, Error> {
+    if u.generation + 1 >= OPENINGS {
+        return Err(Error::Protocol(format!(
+            "{}: its upload was opened {OPENINGS} times and each time its presigned URLs expired before every part was in (the store's URLs live shorter than sending this file takes); nothing was committed",
+            u.path
+        )));
+    }
+    let objects = [(u.sha256.clone(), u.size)];
+    let offered = dest.hub.prepare_uploads(&dest.repo, &dest.branch, &objects).await?;
+    match offered.into_iter().next() {
+        Some(UploadAction::Present) => Ok(None),
+        Some(UploadAction::Multipart {
+            chunk_size,
+            parts,
+            complete,
+            verify,
+        }) if chunk_size == u.part_size && parts.len() == u.parts as usize => Ok(Some(Upload {
+            urls: parts,
+            complete,
+            verify,
+            generation: u.generation + 1,
+            ..u.clone()
+        })),
+        _ => Err(Error::Protocol(format!(
+            "{}: asked to open its upload again, the store offered another kind of upload",
+            u.path
+        ))),
     }
 }
 
