@@ -295,14 +295,8 @@ fn revision_pins_the_source_and_env_files_carry_tokens() {
     let (code, info) = get_json(&api, Some(ALICE));
     assert_eq!(code, 200);
     let main_before = info["sha"].as_str().unwrap().to_string();
-    let commit = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", &format!("Authorization: Bearer {ALICE}")])
-        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
-        .arg("{\"key\":\"header\",\"value\":{\"summary\":\"rm\"}}\n{\"key\":\"deletedFile\",\"value\":{\"path\":\"files/part-000/file-00000.txt\"}}\n")
-        .arg(format!("{api}/commit/main"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&commit.stdout), "200");
+    let body = "{\"key\":\"header\",\"value\":{\"summary\":\"rm\"}}\n{\"key\":\"deletedFile\",\"value\":{\"path\":\"files/part-000/file-00000.txt\"}}\n";
+    assert_eq!(hf_commit(&source, "models/alice/edge", body, ALICE), 200);
 
     // Tokens from ./.env (the default env file), none in the environment.
     let dir = TempDir::new("envfile");

@@ -208,12 +208,7 @@ fn a_restarted_controller_adopts_the_jobs_and_finishes() {
     let hf = Hubsim::start_in("hf", src, &["--conn-rate", "2MiB"]);
     let ms = Hubsim::start("ms", &[]);
     // A fixed gRPC port: pods keep dialing the same address across the restart, like a Service.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let grpc = format!("127.0.0.1:{port}");
+    let grpc = free_grpc_addr();
     let mut c = cluster_on(&grpc);
     let (ok, _, err) = c.k.kubectl(
         &["apply", "-f", "-"],
@@ -319,12 +314,6 @@ fn a_worker_pod_killed_mid_chunk_is_retried_by_its_job() {
     assert_eq!(mismatched, "0");
 }
 
-/// A Migration's status field, through kubectl.
-fn field(k: &Kubesim, name: &str, path: &str) -> String {
-    let (_, v, _) = k.kubectl(&["get", "migration", name, "-o", &format!("jsonpath={{{path}}}")], None);
-    v
-}
-
 /// Git hosts through the controller: HF -> a GitLab-like host with `mirror: true` lands every
 /// branch and tag with the same commit ids (checked with the real git and git-lfs), then that
 /// host -> HF; each verified, no scratch clone left in the controller's temporary directory.
@@ -350,13 +339,7 @@ fn git_hosts_migrate_through_the_controller() {
     );
     let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(&yaml));
     assert!(ok, "{out}{err}");
-    let phase = wait_phase(k, "to-git", &["Succeeded", "Failed"]);
-    assert_eq!(
-        phase,
-        "Succeeded",
-        "{}",
-        field(k, "to-git", ".status.conditions[0].message")
-    );
+    assert_verified(k, "to-git");
     let (s, d) = (refs(&src_git), refs(&dest));
     assert_eq!(s.get("refs/heads/main"), d.get("refs/heads/main"), "same commit ids");
     assert_eq!(
@@ -364,7 +347,6 @@ fn git_hosts_migrate_through_the_controller() {
         s["refs/heads/main"],
         "the status names the pushed commit"
     );
-    assert_eq!(field(k, "to-git", ".status.verification.mismatched"), "0");
     let tmp = TempDir::new("clones");
     let want = clone_with_lfs(&src_git, &tmp.path().join("s"));
     assert_eq!(
@@ -385,14 +367,7 @@ fn git_hosts_migrate_through_the_controller() {
         let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(&doc));
         assert!(ok, "{out}{err}");
     }
-    let phase = wait_phase(k, "from-git", &["Succeeded", "Failed"]);
-    assert_eq!(
-        phase,
-        "Succeeded",
-        "{}",
-        field(k, "from-git", ".status.conditions[0].message")
-    );
-    assert_eq!(field(k, "from-git", ".status.verification.mismatched"), "0");
+    assert_verified(k, "from-git");
     assert_eq!(
         hf_repo(&hf, "models/alice/back", ALICE),
         Some(true),
@@ -466,104 +441,6 @@ fn pods_pending_for_45s_are_waited_for_and_explained() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(field(k, "pending", ".status.verification.mismatched"), "0");
-}
-
-/// The parts a journal in the migration's uploads Secret holds ETags for.
-fn acknowledged_parts(k: &Kubesim, name: &str) -> usize {
-    use base64::Engine;
-    let (_, data, _) = k.kubectl(
-        &[
-            "get",
-            "secret",
-            &format!("{name}-uploads"),
-            "-o",
-            "jsonpath={.data.uploads\\.json}",
-        ],
-        None,
-    );
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .unwrap_or_default();
-    let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    saved["reported"]
-        .as_array()
-        .map(|r| r.iter().map(|s| s["etags"].as_array().map_or(0, Vec::len)).sum())
-        .unwrap_or(0)
-}
-
-/// A controller killed while a large file is split across workers continues the same multipart
-/// upload after its restart: the parts it had ETags for are not sent again, and the run ends
-/// Succeeded.
-#[test]
-fn a_controller_killed_mid_split_continues_the_same_upload() {
-    let src = TempDir::new("src");
-    seed(
-        src.path(),
-        "hf",
-        "alice/big",
-        &["--lfs-file", "weights/big.safetensors=40MiB"],
-    );
-    let source = Hubsim::start_in("hf", src, &["--conn-rate", "4MiB"]);
-    let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let grpc = format!("127.0.0.1:{port}");
-    let mut c = cluster_on(&grpc);
-    let yaml = format!(
-        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: split\nspec:\n  source: hf:alice/big\n  dest: hf:alice/big\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  maxWorkers: 2\n  chunkSize: 8MiB\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
-        source.url, dest.url
-    );
-    let (ok, out, err) = c.k.kubectl(&["apply", "-f", "-"], Some(&yaml));
-    assert!(ok, "{out}{err}");
-    let started = Instant::now();
-    let acknowledged = loop {
-        let n = acknowledged_parts(&c.k, "split");
-        if n >= 3 {
-            break n;
-        }
-        let phase = field(&c.k, "split", ".status.phase");
-        assert!(
-            phase != "Succeeded" && phase != "Failed",
-            "ended before the kill: {phase}"
-        );
-        assert!(started.elapsed() < Duration::from_secs(60), "no slice was journalled");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    c.controller.kill().unwrap();
-    c.controller.wait().unwrap();
-    let parts = 8; // 40 MiB in parts of 5 MiB
-    assert!(
-        acknowledged < parts,
-        "the kill came after every part was in ({acknowledged})"
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    c.controller = start_controller(&c.k, &grpc, c.scratch.path());
-    let phase = wait_phase(&c.k, "split", &["Succeeded", "Failed"]);
-    assert_eq!(
-        phase,
-        "Succeeded",
-        "{}",
-        field(&c.k, "split", ".status.conditions[0].message")
-    );
-    assert_eq!(field(&c.k, "split", ".status.verification.mismatched"), "0");
-    let stats = dest.stats();
-    let count = |group: &str, key: &str| stats[group][key].as_u64().unwrap_or(0) as usize;
-    assert_eq!(count("multipart", "completed"), 1, "one upload, continued: {stats}");
-    let batches: u64 = stats["requests"]["lfs_batch"]
-        .as_object()
-        .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
-    assert_eq!(batches, 1, "the restarted controller opened no new upload: {stats}");
-    // Every part once, but those in flight when the controller died (one per worker: one
-    // connection each; a part cut off by its worker's end is answered 400 and not counted);
-    // none of the acknowledged ones again.
-    let sent = count("multipart", "parts");
-    assert!(
-        sent >= parts && sent <= parts + 2,
-        "{sent} part PUTs for {parts} parts, {acknowledged} acknowledged before the kill: {stats}"
-    );
 }
 
 /// Specs that cannot run end Failed with a one-line condition, and no Job is created for them.

@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 
 const REGULAR: usize = 1900;
 const LFS: usize = 100;
@@ -15,17 +14,13 @@ const WORKERS: u64 = 100;
 /// Every entry of an HF-flavored hub's recursive tree listing of `repo` (`models/ns/name`) at
 /// `main`, following the `Link: <...>; rel="next"` pages as `huggingface_hub` does.
 fn hf_tree(hub: &Hubsim, repo: &str, token: &str) -> Vec<serde_json::Value> {
-    let auth = format!("Authorization: Bearer {token}");
     let mut next = Some(format!("{}/api/{repo}/tree/main?recursive=true", hub.url));
     let mut entries = Vec::new();
     let mut pages = 0;
     while let Some(url) = next.take() {
         pages += 1;
         assert!(pages < 100, "the listing of {repo} does not end");
-        let out = Command::new("curl")
-            .args(["-sf", "-D", "/dev/stderr", "-H", &auth, &url])
-            .output()
-            .expect("curl");
+        let out = curl(&["-sf", "-D", "/dev/stderr", &url], Some(token));
         assert!(out.status.success(), "GET {url} failed");
         let headers = String::from_utf8_lossy(&out.stderr);
         next = headers

@@ -6,26 +6,8 @@
 
 mod common;
 use common::*;
-use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
-
-/// sha256 of what `url` serves to `token` (redirects followed; the hub's injected 5xx answers
-/// retried).
-fn served_sha256(url: &str, token: &str) -> String {
-    let dir = TempDir::new("dl");
-    let file = dir.path().join("body");
-    let auth = format!("Authorization: Bearer {token}");
-    let ok = std::process::Command::new("curl")
-        .args(["-sfL", "--retry", "5", "--retry-delay", "0", "-H", &auth, "-o"])
-        .arg(&file)
-        .arg(url)
-        .status()
-        .expect("curl")
-        .success();
-    assert!(ok, "download of {url} failed");
-    hex::encode(Sha256::digest(std::fs::read(&file).expect("downloaded body")))
-}
 
 /// Adds `path` to `alice/big` on an HF-flavored hub as a second name for the LFS object `big`.
 fn add_twin(hub: &Hubsim, big: &SeededFile, path: &str) {
@@ -33,14 +15,7 @@ fn add_twin(hub: &Hubsim, big: &SeededFile, path: &str) {
         "{{\"key\":\"header\",\"value\":{{\"summary\":\"twin\"}}}}\n{{\"key\":\"lfsFile\",\"value\":{{\"path\":\"{path}\",\"algo\":\"sha256\",\"oid\":\"{}\",\"size\":{}}}}}\n",
         big.sha256, big.size
     );
-    let auth = format!("Authorization: Bearer {ALICE}");
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", &auth])
-        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary", &body])
-        .arg(format!("{}/api/models/alice/big/commit/main", hub.url))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "the twin commit");
+    assert_eq!(hf_commit(hub, "models/alice/big", &body, ALICE), 200, "the twin commit");
 }
 
 fn seeded_big(flavor_dir: &TempDir) -> SeededFile {
@@ -248,10 +223,8 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
     // Each file's upload completed once; the renewed one took its parts again.
     assert_eq!(count("multipart", "completed"), 2, "{stats}");
     assert!(count("multipart", "parts") > 16, "{stats}");
-    for f in files.iter().filter(|f| f.size == 32 * MIB) {
-        let url = format!("{}/alice/slow/resolve/main/{}", dest.url, f.path);
-        assert_eq!(served_sha256(&url, ALICE), f.sha256, "{}", f.path);
-    }
+    let big: Vec<_> = files.iter().filter(|f| f.size == 32 * MIB).collect();
+    assert_served(&dest, "alice/slow", &big);
 }
 
 /// A worker asks the store for its whole files' uploads when it starts; one file at a time over

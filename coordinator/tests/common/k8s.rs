@@ -85,3 +85,32 @@ pub fn wait_phase(k: &Kubesim, name: &str, want: &[&str]) -> String {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// A Migration's status field, through kubectl.
+pub fn field(k: &Kubesim, name: &str, path: &str) -> String {
+    let (_, v, _) = k.kubectl(&["get", "migration", name, "-o", &format!("jsonpath={{{path}}}")], None);
+    v
+}
+
+/// Waits for the Migration `name` to end and asserts it ended `Succeeded` (else shows its
+/// condition) with no mismatched file.
+pub fn assert_verified(k: &Kubesim, name: &str) {
+    let phase = wait_phase(k, name, &["Succeeded", "Failed"]);
+    assert_eq!(
+        phase,
+        "Succeeded",
+        "{}",
+        field(k, name, ".status.conditions[0].message")
+    );
+    assert_eq!(field(k, name, ".status.verification.mismatched"), "0", "{name}");
+}
+
+/// A free loopback address for a controller's gRPC: fixed across a restart, as a Service is.
+pub fn free_grpc_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}

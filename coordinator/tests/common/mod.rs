@@ -93,23 +93,82 @@ pub fn coord(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs `curl ARGS`, handing it `token` (if any) as an `Authorization` header through its config
+/// on stdin, never on its command line.
+pub fn curl(args: &[&str], token: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args(["--config", "-"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let mut stdin = child.stdin.take().expect("curl's stdin");
+    if let Some(t) = token {
+        writeln!(stdin, "header = \"Authorization: Bearer {t}\"").expect("curl's config");
+    }
+    drop(stdin);
+    child.wait_with_output().expect("curl")
+}
+
 /// GETs a JSON document from a hub with a token.
 pub fn get_json(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let mut args = vec!["-s", "-w", "\n%{http_code}"];
-    let header;
-    if let Some(t) = token {
-        header = format!("Authorization: Bearer {t}");
-        args.push("-H");
-        args.push(&header);
-    }
-    args.push(url);
-    let out = Command::new("curl").args(&args).output().expect("curl");
+    let out = curl(&["-s", "-w", "\n%{http_code}", url], token);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (
         code.trim().parse().unwrap_or(0),
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// sha256 of what `url` serves to `token` (redirects followed; a hub's injected 5xx answers
+/// retried).
+pub fn served_sha256(url: &str, token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let dir = TempDir::new("dl");
+    let file = dir.path().join("body");
+    let file = file.to_str().expect("a UTF-8 temporary path");
+    let out = curl(
+        &["-sfL", "--retry", "5", "--retry-delay", "0", "-o", file, url],
+        Some(token),
+    );
+    assert!(out.status.success(), "download of {url} failed");
+    hex::encode(Sha256::digest(std::fs::read(file).expect("downloaded body")))
+}
+
+/// POSTs an NDJSON commit to `main` of `repo` (`models/ns/name`) on an HF-flavored hub as
+/// `token`; returns the HTTP status.
+pub fn hf_commit(hub: &Hubsim, repo: &str, ndjson: &str, token: &str) -> u16 {
+    let url = format!("{}/api/{repo}/commit/main", hub.url);
+    let out = curl(
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            ndjson,
+            &url,
+        ],
+        Some(token),
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// Asserts that `hub` serves each of `files` of `repo` (`ns/name`, a model) byte for byte.
+pub fn assert_served(hub: &Hubsim, repo: &str, files: &[&SeededFile]) {
+    for f in files {
+        let url = format!("{}/{repo}/resolve/main/{}", hub.url, f.path);
+        assert_eq!(served_sha256(&url, ALICE), f.sha256, "{}", f.path);
+    }
 }
 
 /// Whether an HF-flavored hub shows `repo` (`models/ns/name`) to `token`, and whether it is private.
