@@ -15,11 +15,11 @@
 pub mod cli;
 pub mod commands;
 pub mod env;
-pub mod error;
+pub(crate) mod error;
 pub mod flow;
-pub mod fmt;
-pub mod ids;
+pub(crate) mod fmt;
+pub(crate) mod ids;
 pub mod k8s;
-pub mod options;
-pub mod report;
-pub mod terminal;
+pub(crate) mod options;
+pub(crate) mod report;
+pub(crate) mod terminal;

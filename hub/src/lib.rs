@@ -12,21 +12,21 @@
 //! | [`body`], [`resume`], [`parallel`], [`hashing`] | bytes on the wire: ranged bodies, streamed PUTs, resuming and parallel reads, hashing as bytes pass |
 //! | [`reporef`], [`manifest`], [`redact`], [`error`] | references, listings, secrets, the error type |
 
-pub mod body;
+pub(crate) mod body;
 pub mod error;
 pub mod git;
 pub mod hashing;
-pub mod hf;
+pub(crate) mod hf;
 pub mod http;
 pub mod hub;
-pub mod lfs;
+pub(crate) mod lfs;
 pub mod manifest;
 pub mod ms;
 pub mod parallel;
 pub mod redact;
 pub mod reporef;
 pub mod resume;
-pub mod types;
+pub(crate) mod types;
 
 pub use error::{Error, Result};
 pub use hub::Hub;

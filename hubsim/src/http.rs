@@ -81,11 +81,6 @@ pub fn enc(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-/// Percent-encodes a path, keeping its `/` separators.
-pub fn enc_path(s: &str) -> String {
-    s.split('/').map(enc).collect::<Vec<_>>().join("/")
-}
-
 /// Reads a request body up to the hub's API body limit; `Err` carries 413 or 400.
 pub async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, (StatusCode, String)> {
     let limit = hub.cfg.max_request_body;

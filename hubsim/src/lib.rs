@@ -2,22 +2,22 @@
 //! that the official clients, `git` and `git-lfs` work against it unchanged. Repos are real bare
 //! git repositories; LFS objects live in a content-addressed store verified on every upload.
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod cli;
-pub mod faults;
-pub mod githttp;
+pub(crate) mod faults;
+pub(crate) mod githttp;
 pub mod gitlab;
-pub mod glob;
-pub mod hf;
-pub mod http;
-pub mod lfs_api;
-pub mod ms;
-pub mod presigned;
-pub mod repo;
+pub(crate) mod glob;
+pub(crate) mod hf;
+pub(crate) mod http;
+pub(crate) mod lfs_api;
+pub(crate) mod ms;
+pub(crate) mod presigned;
+pub(crate) mod repo;
 pub mod seed;
 pub mod serve;
-pub mod sign;
-pub mod state;
-pub mod stats;
-pub mod store;
+pub(crate) mod sign;
+pub(crate) mod state;
+pub(crate) mod stats;
+pub(crate) mod store;
 pub mod util;

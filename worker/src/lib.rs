@@ -2,7 +2,7 @@
 //! secret), receives its chunk, moves every file, and streams heartbeats, progress and per-file
 //! results back. It never commits. Everything it needs comes from its environment.
 
-pub mod files;
+mod files;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

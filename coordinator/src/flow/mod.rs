@@ -15,16 +15,16 @@
 //! Jobs) and an [`Observer`] (where progress goes: a terminal, a Migration's status). `run`,
 //! `batch` and the Kubernetes controller all call it; nothing of the flow is written elsewhere.
 
-pub mod commit;
-pub mod eta;
-pub mod git;
-pub mod manifest;
+pub(crate) mod commit;
+pub(crate) mod eta;
+pub(crate) mod git;
+pub(crate) mod manifest;
 pub mod plan;
-pub mod planned;
-pub mod prepare;
-pub mod resolve;
-pub mod transfer;
-pub mod verify;
+pub(crate) mod planned;
+pub(crate) mod prepare;
+pub(crate) mod resolve;
+pub(crate) mod transfer;
+pub(crate) mod verify;
 
 pub use planned::{Planned, plan_migration};
 

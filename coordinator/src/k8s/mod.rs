@@ -3,10 +3,10 @@
 
 pub mod controller;
 pub mod crd;
-pub mod executor;
-pub mod job;
-pub mod runtime;
-pub mod status;
+pub(crate) mod executor;
+pub(crate) mod job;
+pub(crate) mod runtime;
+pub(crate) mod status;
 pub mod submit;
 
 /// The current time as RFC 3339 (`2026-01-02T03:04:05Z`), as Kubernetes timestamps are written.

@@ -30,8 +30,6 @@ use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
 use crate::types::{Identity, RepoState};
 
-pub use commit::{COMMIT_ACTIONS, COMMIT_BYTES, MAX_COMMIT_ACTIONS};
-pub use listing::FILES_LIMIT;
 use wire::{Failure, already_exists, boundary, data, multipart_body, one_line, private_of};
 
 /// A ModelScope client.

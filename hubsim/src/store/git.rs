@@ -110,7 +110,6 @@ pub async fn refs(repo: &Path) -> Result<Vec<(String, String)>, GitError> {
 /// One line of `git ls-tree -r -t --long`.
 #[derive(Debug, Clone)]
 pub struct RawEntry {
-    pub mode: String,
     pub is_tree: bool,
     pub oid: String,
     pub size: u64,
@@ -132,14 +131,13 @@ pub async fn ls_tree(repo: &Path, commit: &str) -> Result<Vec<RawEntry>, GitErro
         let meta = String::from_utf8_lossy(&rec[..tab]);
         let path = String::from_utf8_lossy(&rec[tab + 1..]).to_string();
         let mut f = meta.split_whitespace();
-        let (Some(mode), Some(kind), Some(oid), Some(size)) = (f.next(), f.next(), f.next(), f.next()) else {
+        let (Some(_mode), Some(kind), Some(oid), Some(size)) = (f.next(), f.next(), f.next(), f.next()) else {
             continue;
         };
         if kind == "commit" {
             continue; // submodules carry no content
         }
         entries.push(RawEntry {
-            mode: mode.to_string(),
             is_tree: kind == "tree",
             oid: oid.to_string(),
             size: size.parse().unwrap_or(0),

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::repo::{RepoId, RepoKind};
 pub use git::GitError;
 pub use lfs::LfsStore;
-pub use tree::{Entry, LfsPointer, Tree};
+pub use tree::{Entry, Tree};
 
 /// Storage errors surfaced to handlers.
 #[derive(Debug, thiserror::Error)]

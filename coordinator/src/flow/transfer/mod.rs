@@ -5,9 +5,9 @@
 //! Where workers run is a [`Runtime`]: local processes ([`executor::Local`]) or Kubernetes Jobs
 //! (`crate::k8s::runtime`). The loop ([`drive`]) does not know which one it drives.
 
-pub mod executor;
-pub mod grpc;
-pub mod multipart;
+pub(crate) mod executor;
+pub(crate) mod grpc;
+pub(crate) mod multipart;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;

@@ -1,0 +1,192 @@
+//! The gRPC state and service: who may register, which tasks a rerun gets, reopened uploads.
+
+use super::*;
+use pb::coordinator_client::CoordinatorClient;
+
+fn task(path: &str, first_part: u32) -> pb::FileTask {
+    pb::FileTask {
+        path: path.into(),
+        size: 100,
+        lfs: true,
+        slice: (first_part > 0).then(|| pb::Slice {
+            part_size: 10,
+            first_part,
+            urls: vec!["u".into(); 5],
+            upload: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+fn reported(shared: &Shared, attempt: u32, path: &str, first_part: u32) {
+    shared.apply(pb::WorkerEvent {
+        migration_id: "m".into(),
+        chunk_id: 0,
+        attempt,
+        event: Some(pb::worker_event::Event::File(pb::FileResult {
+            path: path.into(),
+            size: 100,
+            first_part,
+            etags: vec!["e".into(); 5],
+            ..Default::default()
+        })),
+    });
+}
+
+#[test]
+fn a_retried_chunk_is_not_sent_what_it_reported() {
+    let tasks = vec![vec![
+        task("a.bin", 1),
+        task("a.bin", 6),
+        task("b.bin", 0),
+        task("c.bin", 0),
+    ]];
+    let (shared, _events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+    let mut listener = shared.subscribe();
+    shared.start_attempt(0, 1);
+    reported(&shared, 1, "a.bin", 6);
+    reported(&shared, 1, "b.bin", 0);
+    assert_eq!(shared.bytes_done(), 50 + 100, "a slice counts its own bytes");
+    assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(6));
+    assert!(shared.busy(), "the listener has a slice to deal with");
+    shared.work(false);
+    shared.start_attempt(0, 2);
+    let again: Vec<pb::TaskKey> = shared.tasks_for(0).iter().map(|t| t.key()).collect();
+    assert_eq!(
+        again,
+        vec![pb::TaskKey::new("a.bin", 1), pb::TaskKey::new("c.bin", 0)],
+        "what was reported is left out"
+    );
+    // A stale attempt is not heard, and a result already in is not copied twice.
+    reported(&shared, 1, "a.bin", 1);
+    reported(&shared, 2, "a.bin", 6);
+    assert_eq!(listener.try_recv().map(|r| r.first_part).ok(), Some(0));
+    assert!(listener.try_recv().is_err());
+    assert!(!shared.busy());
+}
+
+#[test]
+fn a_reopened_upload_sends_its_slices_again_under_the_new_urls() {
+    let tasks = vec![vec![task("b.bin", 0), task("a.bin", 1)], vec![task("a.bin", 6)]];
+    let (shared, mut events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+    let _listener = shared.subscribe();
+    shared.start_attempt(0, 1);
+    reported(&shared, 1, "a.bin", 1);
+    reported(&shared, 1, "b.bin", 0);
+    assert_eq!(shared.bytes_done(), 150);
+    let upload = super::super::multipart::Upload {
+        path: "a.bin".into(),
+        sha256: String::new(),
+        size: 100,
+        parts: 10,
+        part_size: 10,
+        urls: (1..=10).map(|n| format!("new-{n}")).collect(),
+        complete: "done".into(),
+        verify: None,
+        generation: 1,
+    };
+    shared.reopen("a.bin", Some(&upload));
+    assert_eq!(shared.bytes_done(), 100, "the void slice no longer counts");
+    let told: Vec<u32> = std::iter::from_fn(|| match events.try_recv() {
+        Ok(Event::Reopened { chunk }) => Some(chunk),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(told, vec![0, 1], "both holders run again");
+    let first = shared.tasks_for(0);
+    assert_eq!(first.len(), 1, "only the slice: b.bin is in");
+    let slice = first[0].slice.clone().unwrap();
+    assert_eq!(slice.urls, ["new-1", "new-2", "new-3", "new-4", "new-5"]);
+    assert_eq!((slice.first_part, slice.upload), (1, 1));
+    let second = shared.tasks_for(1)[0].slice.clone().unwrap();
+    assert_eq!((second.first_part, second.urls[0].as_str()), (6, "new-6"));
+    assert!(shared.has_unreported(0, true) && shared.has_unreported(1, true));
+    // A report for the old opening is not heard; one for the new is.
+    reported(&shared, 1, "a.bin", 1);
+    assert_eq!(shared.bytes_done(), 100, "generation 0 is void");
+    shared.apply(pb::WorkerEvent {
+        migration_id: "m".into(),
+        chunk_id: 0,
+        attempt: 1,
+        event: Some(pb::worker_event::Event::File(pb::FileResult {
+            path: "a.bin".into(),
+            first_part: 1,
+            upload: 1,
+            etags: vec!["e".into(); 5],
+            ..Default::default()
+        })),
+    });
+    assert_eq!(shared.missing(&Default::default()), Some(pb::TaskKey::new("a.bin", 6)));
+    assert_eq!(shared.bytes_done(), 150);
+    // The store holds the object now: its slices are dropped, nothing is missing.
+    shared.reopen("a.bin", None);
+    assert_eq!(shared.missing(&Default::default()), None);
+}
+
+fn side() -> pb::Side {
+    pb::Side {
+        platform: "hf".into(),
+        endpoint: "http://127.0.0.1:9".into(),
+        repo_type: "model".into(),
+        repo_id: "a/b".into(),
+        revision: "main".into(),
+        username: String::new(),
+    }
+}
+
+/// Calls without the per-migration secret are refused; a chunk goes only to the attempt started.
+#[tokio::test]
+async fn calls_without_the_secret_are_refused() {
+    let task = pb::FileTask {
+        path: "x.bin".into(),
+        size: 3,
+        sha256: "a".repeat(64),
+        git_oid: String::new(),
+        lfs: true,
+        slice: None,
+        source_lfs: true,
+    };
+    let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1, 1);
+    let registry = Arc::new(Registry::default());
+    registry.add(shared.clone(), "the-secret".into());
+    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut client = CoordinatorClient::connect(format!("http://{addr}")).await.unwrap();
+    let register = |secret: Option<&str>, attempt: u32| {
+        let mut req = tonic::Request::new(pb::RegisterRequest {
+            migration_id: "m-test".into(),
+            chunk_id: 0,
+            attempt,
+            worker: "test".into(),
+        });
+        req.metadata_mut()
+            .insert(pb::MIGRATION_HEADER, "m-test".parse().unwrap());
+        if let Some(s) = secret {
+            req.metadata_mut().insert(pb::SECRET_HEADER, s.parse().unwrap());
+        }
+        req
+    };
+    let no_secret = client.register(register(None, 1)).await.unwrap_err();
+    assert_eq!(no_secret.code(), tonic::Code::Unauthenticated);
+    let wrong = client.register(register(Some("guess"), 1)).await.unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let not_started = client.register(register(Some("the-secret"), 1)).await.unwrap_err();
+    assert_eq!(
+        not_started.code(),
+        tonic::Code::FailedPrecondition,
+        "no attempt was started yet"
+    );
+    shared.start_attempt(0, 1);
+    let a = client
+        .register(register(Some("the-secret"), 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((a.chunk_id, a.files.len()), (0, 1));
+    let stale = client.register(register(Some("the-secret"), 2)).await.unwrap_err();
+    assert_eq!(
+        stale.code(),
+        tonic::Code::FailedPrecondition,
+        "only the started attempt may register"
+    );
+    server.abort();
+}
