@@ -86,9 +86,23 @@ pub struct ControllerArgs {
     /// Only watch Migrations in this namespace (default: all namespaces).
     #[arg(long, env = "HUBMIGRATE_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Worker image for Migrations that do not name one.
+    /// The worker image: what every Migration's Jobs run unless it names one of
+    /// --allowed-worker-image.
     #[arg(long, env = "HUBMIGRATE_WORKER_IMAGE", default_value = concat!("ghcr.io/hubmigrate/hubmigrate:", env!("CARGO_PKG_VERSION")))]
     pub worker_image: String,
+    /// Another image a Migration may name in spec.workerImage (repeatable). Any other image is
+    /// refused: the worker sees the Migration's tokens.
+    #[arg(long = "allowed-worker-image", value_name = "IMAGE")]
+    pub allowed_worker_images: Vec<String>,
+    /// A hub origin (scheme://host[:port]) a Migration may name besides the public hubs
+    /// (huggingface.co, hf.co, modelscope.cn), in its endpoints or as a URL source or
+    /// destination (repeatable). Anything else is refused before any request leaves.
+    #[arg(long = "allowed-endpoint", value_name = "URL")]
+    pub allowed_endpoints: Vec<String>,
+    /// Requests and limits of each worker container, as JSON (e.g. the chart's
+    /// workerResources); a Migration's spec.workerResources wins.
+    #[arg(long, value_name = "JSON")]
+    pub worker_resources: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -45,7 +45,7 @@ fn a_controller_killed_mid_split_continues_the_same_upload() {
     let source = Hubsim::start_in("hf", src, &["--conn-rate", "4MiB"]);
     let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
     let grpc = free_grpc_addr();
-    let mut c = cluster_on(&grpc);
+    let mut c = cluster_on(&grpc, &[&source, &dest]);
     let yaml = format!(
         "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: split\nspec:\n  source: hf:alice/big\n  dest: hf:alice/big\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  maxWorkers: 2\n  chunkSize: 8MiB\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
         source.url, dest.url
@@ -74,7 +74,7 @@ fn a_controller_killed_mid_split_continues_the_same_upload() {
         "the kill came after every part was in ({acknowledged})"
     );
     std::thread::sleep(Duration::from_millis(500));
-    c.controller = start_controller(&c.k, &grpc, c.scratch.path());
+    c.controller = c.start_controller(&grpc);
     assert_verified(&c.k, "split");
     let stats = dest.stats();
     let count = |group: &str, key: &str| stats[group][key].as_u64().unwrap_or(0) as usize;
@@ -125,7 +125,7 @@ fn part_urls_that_expire_mid_transfer_are_renewed_through_the_controller() {
             "8s",
         ],
     );
-    let c = cluster_with("127.0.0.1:0", &["--pod-start-delay", "2s"]);
+    let c = cluster_with("127.0.0.1:0", &["--pod-start-delay", "2s"], &[&source, &dest]);
     let yaml = split_migration("ttl", "alice/ttl", &source, &dest, "16MiB");
     let (ok, out, err) = c.k.kubectl(&["apply", "-f", "-"], Some(&yaml));
     assert!(ok, "{out}{err}");
@@ -156,7 +156,7 @@ fn a_migration_deleted_mid_split_stops_and_leaves_nothing_behind() {
     );
     let source = Hubsim::start_in("hf", src, &["--conn-rate", "2MiB"]);
     let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "4MiB"]);
-    let c = cluster();
+    let c = cluster(&[&source, &dest]);
     let k = &c.k;
     let yaml = split_migration("gone", "alice/gone", &source, &dest, "8MiB");
     let (ok, out, err) = k.kubectl(&["apply", "-f", "-"], Some(&yaml));

@@ -7,6 +7,7 @@ with PyYAML. These tests use no hubsim and none of conftest's fixtures.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import pathlib
 import re
@@ -148,3 +149,55 @@ def test_role_lets_the_controller_watch_pods():
     deployment = only(documents(), "Deployment", f"{RELEASE}-controller")
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE} in binding["subjects"], binding
+
+
+def test_pods_run_unprivileged():
+    deployment = only(documents(), "Deployment", f"{RELEASE}-controller")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True, pod["securityContext"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, pod["securityContext"]
+    sc = controller_container(deployment)["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, sc
+    assert sc["capabilities"]["drop"] == ["ALL"], sc
+
+
+def test_the_admin_decides_images_endpoints_and_worker_resources():
+    values = {
+        "allowedWorkerImages": ["registry.internal/hubmigrate:0.1.0"],
+        "allowedEndpoints": ["https://hub.internal", "https://gitlab.internal:8443"],
+        "workerResources": {"limits": {"cpu": "1", "memory": "256Mi"}},
+    }
+    args = controller_container(only(documents(values), "Deployment", f"{RELEASE}-controller"))["args"]
+    assert "--allowed-worker-image=registry.internal/hubmigrate:0.1.0" in args, args
+    assert "--allowed-endpoint=https://hub.internal" in args and "--allowed-endpoint=https://gitlab.internal:8443" in args, args
+    resources = [a for a in args if a.startswith("--worker-resources=")]
+    assert len(resources) == 1, args
+    # Helm merges the given values over the chart's: the limits given win, the rest stays.
+    limits = json.loads(resources[0].split("=", 1)[1])["limits"]
+    assert (limits["cpu"], limits["memory"]) == ("1", "256Mi"), resources
+    default_args = controller_container(only(documents(), "Deployment", f"{RELEASE}-controller"))["args"]
+    assert not [a for a in default_args if a.startswith(("--allowed-worker-image", "--allowed-endpoint"))], default_args
+
+
+def test_network_policies_fence_workers_and_the_grpc_port():
+    docs = documents()
+    port = yaml.safe_load((CHART / "values.yaml").read_text())["grpcPort"]
+    workers = only(docs, "NetworkPolicy", f"{RELEASE}-workers")["spec"]
+    assert workers["podSelector"]["matchExpressions"] == [{"key": "hubmigrate.dev/migration", "operator": "Exists"}]
+    assert set(workers["policyTypes"]) == {"Ingress", "Egress"} and workers["ingress"] == [], workers
+    to_controller = [e for e in workers["egress"] if any("podSelector" in t and "namespaceSelector" not in t for t in e.get("to", []))]
+    assert to_controller and to_controller[0]["ports"] == [{"protocol": "TCP", "port": port}], workers["egress"]
+    controller = only(docs, "NetworkPolicy", f"{RELEASE}-controller")["spec"]
+    assert controller["policyTypes"] == ["Ingress"], controller
+    (rule,) = controller["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port}], rule
+    assert rule["from"] == [{"podSelector": {"matchExpressions": [{"key": "hubmigrate.dev/migration", "operator": "Exists"}]}}], rule
+    assert not [d for d in documents({"networkPolicy": {"enabled": False, "hubPorts": [443]}}) if d["kind"] == "NetworkPolicy"]
+
+
+def test_role_has_no_rights_it_does_not_use():
+    role = only(documents(), "Role", f"{RELEASE}-controller")
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "pods/log" not in resources and "pods/exec" not in resources, role["rules"]
+    secret_verbs = {v for rule in role["rules"] if "secrets" in rule["resources"] for v in rule["verbs"]}
+    assert secret_verbs == {"get", "create", "patch"}, f"Secrets: {sorted(secret_verbs)} (no list or watch)"

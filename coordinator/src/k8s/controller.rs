@@ -19,6 +19,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use super::crd::{Migration, MigrationStatus, Phase, Verification};
+use super::policy::{Policy, TOKENS_LABEL};
 use super::runtime::{Cluster, KubeRuntime};
 use super::status::{KubeObserver, StatusWriter, condition};
 use crate::cli::ControllerArgs;
@@ -36,6 +37,12 @@ pub struct Context {
 
 /// Runs the controller until SIGINT/SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<()> {
+    let policy =
+        Policy::new(&args.worker_image, &args.allowed_worker_images, &args.allowed_endpoints).map_err(Error::Input)?;
+    let worker_resources = match &args.worker_resources {
+        Some(json) => Some(super::job::parse_resources(json).map_err(Error::Input)?),
+        None => None,
+    };
     let client = Client::try_default()
         .await
         .map_err(|e| Error::kube("cannot reach the Kubernetes API", e))?;
@@ -65,7 +72,8 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
             client: client.clone(),
             registry,
             advertise,
-            image: args.worker_image.clone(),
+            policy: Arc::new(policy),
+            worker_resources,
         },
         runners: Mutex::default(),
         recorder,
@@ -98,19 +106,24 @@ pub enum ReconcileError {
     },
 }
 
-/// Starts a runner for an active Migration that has none; a spec that cannot run ends `Failed`
-/// here, before anything else happens.
+/// Starts a runner for an active Migration that has none; a spec that cannot run, or asks for
+/// what the policy refuses (an image, an endpoint), ends `Failed` here, before anything else
+/// happens.
 async fn reconcile(mig: Arc<Migration>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let phase = mig.status.as_ref().map(|s| s.phase).unwrap_or_default();
     if matches!(phase, Phase::Succeeded | Phase::Failed) || mig.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let (ns, name) = (mig.namespace().unwrap_or_default(), mig.name_any());
-    if let Err(why) = mig.spec.run_args() {
+    let refused = match mig.spec.run_args() {
+        Err(why) => Some(("InvalidSpec", why)),
+        Ok(_) => ctx.cluster.policy.check(&mig.spec).err().map(|why| ("NotAllowed", why)),
+    };
+    if let Some((reason, why)) = refused {
         let api: Api<Migration> = Api::namespaced(ctx.cluster.client.clone(), &ns);
         let status = MigrationStatus {
             phase: Phase::Failed,
-            conditions: vec![condition(Phase::Failed, "InvalidSpec", &why)],
+            conditions: vec![condition(Phase::Failed, reason, &why)],
             observed_generation: mig.metadata.generation,
             finish_time: Some(super::rfc3339_now()),
             ..Default::default()
@@ -229,6 +242,11 @@ async fn environment(mig: &Migration, client: &Client, ns: &str) -> Result<Env> 
             .get(name)
             .await
             .map_err(|e| Error::kube(format!("cannot read the tokens Secret {name}"), e))?;
+        if s.labels().get(TOKENS_LABEL).map(String::as_str) != Some("true") {
+            return Err(Error::Input(format!(
+                "the Secret {name} is not a tokens Secret: a Secret opts in with the label {TOKENS_LABEL}=true"
+            )));
+        }
         for (k, v) in s.data.unwrap_or_default() {
             pairs.push((k, String::from_utf8_lossy(&v.0).into_owned()));
         }

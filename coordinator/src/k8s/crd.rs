@@ -28,25 +28,45 @@ use crate::cli::RunArgs;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!self.source.matches('://[^/?#]*@') && !self.dest.matches('://[^/?#]*@')",
+        "message": "credentials inside a repo URL: put them in the tokens Secret (TARGET_USERNAME, TARGET_TOKEN)"
+    },
+    {
+        "rule": "!(has(self.pointerOnly) && has(self.useRemoteMirror) && self.pointerOnly && self.useRemoteMirror)",
+        "message": "pointerOnly and useRemoteMirror exclude each other"
+    },
+    {
+        "rule": "!has(self.endpoints) || ((!has(self.endpoints.huggingface) || !self.endpoints.huggingface.matches('://[^/?#]*@')) && (!has(self.endpoints.modelscope) || !self.endpoints.modelscope.matches('://[^/?#]*@')))",
+        "message": "credentials inside an endpoint URL: put tokens in the tokens Secret"
+    }
+]))]
 pub struct MigrationSpec {
     /// Source repo: `hf:NS/NAME`, `hf:datasets/NS/NAME`, `ms:NS/NAME` or a full URL.
+    #[schemars(length(min = 3, max = 512), regex(pattern = NO_SPACE))]
     pub source: String,
     /// Destination repo, same forms.
+    #[schemars(length(min = 3, max = 512), regex(pattern = NO_SPACE))]
     pub dest: String,
     /// `model`, `dataset` or `space`, when the references do not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["model", "dataset", "space"]))]
     pub repo_type: Option<String>,
     /// Source branch, tag or commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = NO_SPACE))]
     pub revision: Option<String>,
     /// Spread the repo over up to `maxWorkers` Jobs.
     #[serde(default)]
     pub parallel: bool,
     /// Target bytes per chunk, e.g. `30GB` or `4MiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SIZE))]
     pub chunk_size: Option<String>,
-    /// Most Jobs at once, and most chunks.
+    /// Most Jobs at once, and most chunks (1 to 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
     pub max_workers: Option<u32>,
     /// Only files matching these globs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -65,6 +85,7 @@ pub struct MigrationSpec {
     pub use_remote_mirror: bool,
     /// How long `useRemoteMirror` waits for the host to pull, e.g. `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION))]
     pub mirror_timeout: Option<String>,
     /// Plan only: nothing is created or written.
     #[serde(default)]
@@ -74,31 +95,41 @@ pub struct MigrationSpec {
     pub endpoints: Option<Endpoints>,
     /// Base URL of the source hub (over `endpoints`), e.g. between two HF-compatible hubs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = URL))]
     pub source_endpoint: Option<String>,
     /// Base URL of the destination hub (over `endpoints`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = URL))]
     pub dest_endpoint: Option<String>,
-    /// Attempts per chunk before the migration fails (default 3).
+    /// Attempts per chunk before the migration fails (default 3, at most 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
     pub max_attempts: Option<u32>,
-    /// Files each worker moves at once (default 4).
+    /// Files each worker moves at once (default 4, at most 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
     pub worker_concurrency: Option<u32>,
-    /// Connections each worker opens at once for large files' byte ranges (default 8).
+    /// Connections each worker opens at once for large files' byte ranges (default 8, at most 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
     pub streams: Option<u32>,
     /// What the hubs allow overall per second, e.g. `200MiB` (feeds the ETA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SIZE))]
     pub rate_cap: Option<String>,
     /// How long a worker pod may take to start (scheduling, image pulls), e.g. `15m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION))]
     pub start_timeout: Option<String>,
     /// Name of a Secret whose keys are the CLI's variables: HF_TOKEN, MODELSCOPE_TOKEN,
-    /// TARGET_USERNAME, TARGET_TOKEN.
+    /// TARGET_USERNAME, TARGET_TOKEN. It must carry the label `hubmigrate.dev/tokens: "true"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN))]
     pub tokens_secret: Option<String>,
-    /// Container image of the worker Jobs.
+    /// Container image of the worker Jobs: the controller's, or one it allows
+    /// (`--allowed-worker-image`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = NO_SPACE))]
     pub worker_image: Option<String>,
     /// cpu, memory and ephemeral-storage requests and limits of each worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,10 +140,23 @@ pub struct MigrationSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 pub struct Endpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = URL))]
     pub huggingface: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = URL))]
     pub modelscope: Option<String>,
 }
+
+/// A size as `parse_size` reads it: `4096`, `64KiB`, `1.5GiB`, `30GB`, `10mb`.
+const SIZE: &str = r"^[0-9]+(\.[0-9]+)?\s*([kKmMgGtT]([iI]?[bB])?|[bB])?$";
+/// A duration as `parse_duration` reads it: `50ms`, `90s`, `30m`, `2h`.
+const DURATION: &str = r"^[0-9]+(\.[0-9]+)?\s*(ms|s|m|h)?$";
+/// An http(s) URL.
+const URL: &str = r"^https?://[^\s/?#]+(/[^\s]*)?$";
+/// A DNS subdomain (a Secret's name).
+const DNS_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+/// No white space at all.
+const NO_SPACE: &str = r"^[^\s]+$";
 
 /// Where a Migration stands.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, JsonSchema, PartialEq, Eq)]
@@ -210,6 +254,9 @@ impl MigrationSpec {
             Some(text) => hubmigrate_common::parse_duration(text).map_err(|e| format!("invalid {field}: {e}")),
             None => Ok(default),
         };
+        if self.pointer_only && self.use_remote_mirror {
+            return Err("pointerOnly and useRemoteMirror exclude each other".into());
+        }
         let d = RunArgs::default();
         Ok(RunArgs {
             source: self.source.clone(),

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -26,6 +27,10 @@ pub const ACTIVE_DEADLINE_SECONDS: i64 = 86_400;
 pub const TTL_AFTER_FINISHED_SECONDS: i32 = 3_600;
 /// Pod restarts within one attempt (a killed pod is retried by its Job).
 pub const BACKOFF_LIMIT: i32 = 2;
+/// The unprivileged user workers run as (the image's `nonroot`).
+pub const WORKER_UID: i64 = 65532;
+/// Size of the worker's writable scratch space (`/tmp`, an emptyDir: the root is read-only).
+pub const WORKER_TMP: &str = "256Mi";
 /// Key of the gRPC secret in the per-migration Secret.
 pub const GRPC_SECRET_KEY: &str = "grpc-secret";
 
@@ -34,8 +39,10 @@ pub const GRPC_SECRET_KEY: &str = "grpc-secret";
 pub struct JobParams {
     /// Address the pods dial, e.g. `http://hubmigrate-controller.ns.svc:50051`.
     pub coordinator: String,
-    /// Worker image when the Migration does not name one.
-    pub default_image: String,
+    /// The worker image (the policy's choice for this Migration).
+    pub image: String,
+    /// Requests and limits when the Migration names none (the controller's default).
+    pub resources: Option<ResourceRequirements>,
     /// The Secret holding the gRPC secret (created per migration).
     pub grpc_secret_name: String,
     /// Token variables the workers need, as (worker variable, key in the tokens Secret).
@@ -85,6 +92,11 @@ fn from_secret(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
     }
 }
 
+/// Requests and limits as JSON (`--worker-resources`, the chart's `workerResources`).
+pub fn parse_resources(json: &str) -> Result<ResourceRequirements, String> {
+    serde_json::from_str(json).map_err(|e| format!("--worker-resources is not requests and limits: {e}"))
+}
+
 fn default_resources() -> ResourceRequirements {
     let q = |s: &str| Quantity(s.into());
     ResourceRequirements {
@@ -130,6 +142,7 @@ pub fn job_for_chunk(mig: &Migration, chunk: u32, attempt: u32, p: &JobParams) -
         value("HUBMIGRATE_CHUNK_ID", chunk.to_string()),
         value("HUBMIGRATE_ATTEMPT", attempt.to_string()),
         value("HUBMIGRATE_LOG_FORMAT", "json"),
+        value("TMPDIR", "/tmp"),
         from_secret("HUBMIGRATE_SECRET", &p.grpc_secret_name, GRPC_SECRET_KEY, false),
     ];
     if let Some(tokens) = &mig.spec.tokens_secret {
@@ -157,12 +170,53 @@ pub fn job_for_chunk(mig: &Migration, chunk: u32, attempt: u32, p: &JobParams) -
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
+                    // A worker needs no Kubernetes API: no service account token in the pod.
+                    automount_service_account_token: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(WORKER_UID),
+                        run_as_group: Some(WORKER_UID),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: "tmp".into(),
+                        empty_dir: Some(EmptyDirVolumeSource {
+                            size_limit: Some(Quantity(WORKER_TMP.into())),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
                     containers: vec![Container {
+                        security_context: Some(SecurityContext {
+                            allow_privilege_escalation: Some(false),
+                            read_only_root_filesystem: Some(true),
+                            run_as_non_root: Some(true),
+                            capabilities: Some(Capabilities {
+                                drop: Some(vec!["ALL".into()]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "tmp".into(),
+                            mount_path: "/tmp".into(),
+                            ..Default::default()
+                        }]),
                         name: "worker".into(),
-                        image: Some(mig.spec.worker_image.clone().unwrap_or_else(|| p.default_image.clone())),
+                        image: Some(p.image.clone()),
                         command: Some(vec!["migrate-worker".into()]),
                         env: Some(env),
-                        resources: Some(mig.spec.worker_resources.clone().unwrap_or_else(default_resources)),
+                        resources: Some(
+                            mig.spec
+                                .worker_resources
+                                .clone()
+                                .or_else(|| p.resources.clone())
+                                .unwrap_or_else(default_resources),
+                        ),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -197,13 +251,32 @@ mod tests {
     fn params() -> JobParams {
         JobParams {
             coordinator: "http://hubmigrate.ml.svc:50051".into(),
-            default_image: "ghcr.io/hubmigrate/worker:0.1".into(),
+            image: "ghcr.io/hubmigrate/worker:0.1".into(),
+            resources: None,
             grpc_secret_name: grpc_secret_name("demo-model"),
             token_keys: vec![
                 ("HUBMIGRATE_SOURCE_TOKEN".into(), "HF_TOKEN".into()),
                 ("HUBMIGRATE_DEST_TOKEN".into(), "MODELSCOPE_TOKEN".into()),
             ],
         }
+    }
+
+    #[test]
+    fn worker_resources_come_from_the_charts_values_unless_the_migration_names_them() {
+        let values: serde_json::Value =
+            serde_yaml::from_str(include_str!("../../../helm/hubmigrate/values.yaml")).unwrap();
+        let chart = parse_resources(&values["workerResources"].to_string()).unwrap();
+        let p = JobParams {
+            resources: Some(chart.clone()),
+            ..params()
+        };
+        let mut m = migration();
+        let pod = |m: &Migration| job_for_chunk(m, 0, 1, &p).spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod(&m).containers[0].resources.as_ref(), Some(&chart));
+        let own = parse_resources(r#"{"limits":{"memory":"2Gi"}}"#).unwrap();
+        m.spec.worker_resources = Some(own.clone());
+        assert_eq!(pod(&m).containers[0].resources.as_ref(), Some(&own));
+        assert!(parse_resources("{\"limits\": 3}").is_err());
     }
 
     #[test]
@@ -232,6 +305,21 @@ mod tests {
                     && resources.limits.as_ref().unwrap().contains_key(key)
             );
         }
+        assert_eq!(c.image.as_deref(), Some("ghcr.io/hubmigrate/worker:0.1"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let psc = pod.security_context.as_ref().unwrap();
+        assert_eq!((psc.run_as_non_root, psc.run_as_user), (Some(true), Some(WORKER_UID)));
+        assert_eq!(psc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(
+            (sc.read_only_root_filesystem, sc.allow_privilege_escalation),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        assert_eq!(c.volume_mounts.as_ref().unwrap()[0].mount_path, "/tmp");
         let env = c.env.as_ref().unwrap();
         for secret_var in ["HUBMIGRATE_SECRET", "HUBMIGRATE_SOURCE_TOKEN", "HUBMIGRATE_DEST_TOKEN"] {
             let e = env

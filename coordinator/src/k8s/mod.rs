@@ -5,6 +5,7 @@ pub mod controller;
 pub mod crd;
 pub(crate) mod executor;
 pub(crate) mod job;
+pub(crate) mod policy;
 pub(crate) mod runtime;
 pub(crate) mod status;
 pub mod submit;

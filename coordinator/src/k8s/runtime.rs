@@ -27,8 +27,10 @@ pub struct Cluster {
     pub registry: Arc<Registry>,
     /// The address worker pods dial.
     pub advertise: String,
-    /// The worker image.
-    pub image: String,
+    /// What Migrations may ask for (images, endpoints).
+    pub policy: Arc<super::policy::Policy>,
+    /// Default requests and limits of a worker container (`--worker-resources`).
+    pub worker_resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
 }
 
 /// One Migration's workers as Jobs.
@@ -184,7 +186,8 @@ impl Runtime for KubeRuntime {
         }
         let params = JobParams {
             coordinator: self.cluster.advertise.clone(),
-            default_image: self.cluster.image.clone(),
+            image: self.cluster.policy.image(&self.mig.spec).map_err(Error::Input)?,
+            resources: self.cluster.worker_resources.clone(),
             grpc_secret_name: grpc_secret_name(&self.name),
             token_keys,
         };

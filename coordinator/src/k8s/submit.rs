@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use serde_json::json;
 
 use super::crd::{Endpoints, Migration, MigrationSpec, Phase};
+use super::policy::TOKENS_LABEL;
 use crate::cli::RunArgs;
 use crate::env::Env;
 use crate::error::exit;
@@ -73,8 +75,8 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         (None, None) => anyhow::bail!("say where to: --dest REPO or --to hf|ms"),
     };
     let name = migration_name(&dest);
-    let tokens_secret = match &args.tokens_secret {
-        Some(s) => s.clone(),
+    let (tokens_secret, created_secret) = match &args.tokens_secret {
+        Some(s) => (s.clone(), false),
         None => {
             let secret_name = format!("{name}-tokens");
             let mut data = std::collections::BTreeMap::new();
@@ -88,6 +90,7 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
             let secret = Secret {
                 metadata: ObjectMeta {
                     name: Some(secret_name.clone()),
+                    labels: Some([(TOKENS_LABEL.to_string(), "true".to_string())].into()),
                     ..Default::default()
                 },
                 string_data: Some(data),
@@ -97,7 +100,7 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
                 .create(&PostParams::default(), &secret)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the tokens Secret: {e}"))?;
-            secret_name
+            (secret_name, true)
         }
     };
     let endpoints = Endpoints {
@@ -127,13 +130,23 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         streams: Some(args.streams),
         rate_cap: args.rate_cap.map(|c| c.to_string()),
         start_timeout: Some(format!("{}s", args.start_timeout.as_secs())),
-        tokens_secret: Some(tokens_secret),
+        tokens_secret: Some(tokens_secret.clone()),
         ..Default::default()
     };
-    let api: Api<Migration> = Api::namespaced(client, &ns);
-    api.create(&PostParams::default(), &Migration::new(&name, spec))
+    let api: Api<Migration> = Api::namespaced(client.clone(), &ns);
+    let created = api
+        .create(&PostParams::default(), &Migration::new(&name, spec))
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the Migration: {e}"))?;
+    if created_secret {
+        // The tokens go with the Migration: deleting it deletes them.
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let owner = json!({ "metadata": { "ownerReferences": [super::job::owner_ref(&created)] } });
+        secrets
+            .patch(&tokens_secret, &PatchParams::default(), &Patch::Merge(&owner))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot hand the tokens Secret to the Migration: {e}"))?;
+    }
     eprintln!("created migration {name} in namespace {ns}");
     if args.detach {
         println!("{name}");

@@ -156,6 +156,16 @@ fn walk(v: &mut Value, s: &Value, path: &str, out: &mut Outcome) {
                     &format!("{path} in body should be at least {min} chars long"),
                 ));
             }
+            // The API server's patterns are Go's RE2, which the regex crate speaks.
+            if let Some(pattern) = s["pattern"].as_str()
+                && !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+            {
+                out.errors.push(FieldError::invalid(
+                    path,
+                    &Value::String(text.clone()),
+                    &format!("{path} in body should match '{pattern}'"),
+                ));
+            }
         }
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(0.0);
@@ -265,7 +275,8 @@ mod tests {
                 "mode": {"type": "string", "enum": ["a", "b"]},
                 "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
                 "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                "maybe": {"type": "string", "nullable": true}
+                "maybe": {"type": "string", "nullable": true},
+                "size": {"type": "string", "pattern": "^[0-9]+(Mi|Gi)?$"}
             }},
             "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
         }})
@@ -274,7 +285,7 @@ mod tests {
     #[test]
     fn prunes_defaults_and_validates() {
         let mut o = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},
-            "spec": {"source": "s", "bogus": 1, "endpoints": {"hf": "u"}, "extra": {"any": 1}, "maybe": null},
+            "spec": {"source": "s", "bogus": 1, "endpoints": {"hf": "u"}, "extra": {"any": 1}, "maybe": null, "size": "4Mi"},
             "status": {"phase": "P", "junk": true}, "top": 1});
         let out = process(&mut o, &schema());
         assert!(out.errors.is_empty(), "{:?}", out.errors);
@@ -283,9 +294,15 @@ mod tests {
         assert_eq!(o["spec"]["extra"]["any"], 1);
         assert!(o["spec"]["maybe"].is_null() && o["spec"].get("maybe").is_some());
 
-        let mut bad = json!({"spec": {"parallel": "x", "mode": "c"}});
+        let mut bad = json!({"spec": {"parallel": "x", "mode": "c", "size": "lots"}});
         let out = process(&mut bad, &schema());
         let fields: Vec<&str> = out.errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["spec.mode", "spec.parallel", "spec.source"]);
+        assert_eq!(fields, vec!["spec.mode", "spec.parallel", "spec.size", "spec.source"]);
+        let size = out.errors.iter().find(|e| e.field == "spec.size").unwrap();
+        assert!(
+            size.message.contains("should match '^[0-9]+(Mi|Gi)?$'"),
+            "{}",
+            size.message
+        );
     }
 }
