@@ -14,8 +14,12 @@ use crate::options;
 ///
 /// Tokens come from the environment (or --env-file, default ./.env): HF_TOKEN for Hugging Face,
 /// MODELSCOPE_TOKEN for ModelScope, TARGET_USERNAME/TARGET_TOKEN for a git host destination;
-/// HUBMIGRATE_SOURCE_TOKEN and HUBMIGRATE_DEST_TOKEN override per side. Tokens never appear in
-/// output, logs or arguments.
+/// HUBMIGRATE_SOURCE_TOKEN and HUBMIGRATE_DEST_TOKEN override per side. A token goes only to the
+/// host it is for: a platform's variable to that platform's public hub, the host of its endpoint
+/// variable (HF_ENDPOINT, MODELSCOPE_ENDPOINT) or an endpoint named for that side. When source
+/// and destination are two hosts of the same platform, the platform's variable is the
+/// destination's; the source takes HUBMIGRATE_SOURCE_TOKEN (or is read without a token). A git
+/// source takes HUBMIGRATE_SOURCE_TOKEN only. Tokens never appear in output, logs or arguments.
 ///
 /// Exit codes: 0 migrated and verified, 1 failure, 2 bad input or credentials, 3 migrated but
 /// verification found mismatches.

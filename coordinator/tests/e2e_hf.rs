@@ -73,15 +73,23 @@ fn hf_to_hf_edge_cases_privacy_and_idempotence() {
     assert_code(&again, 0);
     assert_eq!(summary(&again), (files, 0, true));
 
-    // A private source stays private.
-    let private = migrate(
-        &[
-            &["run", "--source", "hf:alice/secret", "--dest", "hf:alice/secret-copy"],
-            &common[..],
-        ]
-        .concat(),
-        &env,
+    // HF_TOKEN belongs to the destination (another HF host): a private source needs its own
+    // token in HUBMIGRATE_SOURCE_TOKEN, and the run says so.
+    let private_args = [
+        &["run", "--source", "hf:alice/secret", "--dest", "hf:alice/secret-copy"],
+        &common[..],
+    ]
+    .concat();
+    let anonymous = migrate(&private_args, &env);
+    assert_ne!(anonymous.code, 0, "a private source read without a token");
+    assert!(
+        anonymous.output().contains("HUBMIGRATE_SOURCE_TOKEN"),
+        "{}",
+        anonymous.output()
     );
+    assert_eq!(hf_repo(&dest, "models/alice/secret-copy", ALICE), None);
+    // A private source stays private.
+    let private = migrate(&private_args, &[env[0], ("HUBMIGRATE_SOURCE_TOKEN", ALICE)]);
     assert_code(&private, 0);
     assert_eq!(hf_repo(&dest, "models/alice/secret-copy", ALICE), Some(true));
     assert_eq!(

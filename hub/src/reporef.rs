@@ -57,6 +57,21 @@ impl Platform {
         }
     }
 
+    /// The public hub's own host names: only these (and hosts the user named for the platform)
+    /// are recognised as the hub in a URL; a host that merely contains the hub's name is not it.
+    pub fn public_hosts(self) -> &'static [&'static str] {
+        match self {
+            Platform::Hf => &["huggingface.co", "www.huggingface.co", "hf.co"],
+            Platform::Ms => &[
+                "modelscope.cn",
+                "www.modelscope.cn",
+                "modelscope.ai",
+                "www.modelscope.ai",
+            ],
+            Platform::Git => &[],
+        }
+    }
+
     /// The public hub's base URL.
     pub fn default_endpoint(self) -> &'static str {
         match self {
@@ -132,12 +147,18 @@ impl RepoRef {
 
     /// Parses a reference; `default_type` applies when the reference does not say.
     pub fn parse(text: &str, default_type: RepoType) -> Result<Self> {
+        Self::parse_with(text, default_type, &[])
+    }
+
+    /// [`RepoRef::parse`], where a URL on one of `hosts` (`host[:port]`, e.g. that of
+    /// `HF_ENDPOINT`) also names that platform's hub.
+    pub fn parse_with(text: &str, default_type: RepoType, hosts: &[(Platform, String)]) -> Result<Self> {
         let t = text.trim();
         if let Some(url) = t.strip_prefix("git:").or_else(|| t.strip_prefix("git+")) {
             return Self::parse_git_url(url);
         }
         if let Some(rest) = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://")) {
-            return Self::parse_url(t, rest, default_type);
+            return Self::parse_url(t, rest, default_type, hosts);
         }
         let (platform, rest) = t.split_once(':').ok_or_else(|| {
             Error::Input(format!(
@@ -156,13 +177,19 @@ impl RepoRef {
         Self::build(platform, repo_type, explicit, ns, name, None)
     }
 
-    fn parse_url(full: &str, rest: &str, default_type: RepoType) -> Result<Self> {
+    fn parse_url(full: &str, rest: &str, default_type: RepoType, hosts: &[(Platform, String)]) -> Result<Self> {
         let scheme = if full.starts_with("https://") { "https" } else { "http" };
         let (host, path) = rest
             .split_once('/')
-            .ok_or_else(|| Error::Input(format!("invalid repo URL {full:?}")))?;
-        let git_host = !host.contains("modelscope") && !host.contains("huggingface") && host != "hf.co";
-        if git_host && path.trim_end_matches('/').ends_with(".git") {
+            .ok_or_else(|| Error::Input(format!("invalid repo URL {}", crate::redact::url(full))))?;
+        let bare = host.rsplit('@').next().unwrap_or(host).to_ascii_lowercase();
+        let hub = [Platform::Hf, Platform::Ms].into_iter().find(|p| {
+            p.public_hosts().contains(&bare.as_str())
+                || hosts
+                    .iter()
+                    .any(|(known, h)| known == p && h.eq_ignore_ascii_case(&bare))
+        });
+        if hub.is_none() && path.trim_end_matches('/').ends_with(".git") {
             return Self::parse_git_url(full);
         }
         if host.contains('@') {
@@ -170,13 +197,11 @@ impl RepoRef {
                 "credentials in a hub URL are not supported: use HF_TOKEN or MODELSCOPE_TOKEN".into(),
             ));
         }
-        let platform = if host.contains("modelscope") {
-            Platform::Ms
-        } else if host.contains("huggingface") || host == "hf.co" {
-            Platform::Hf
+        let platform = if let Some(p) = hub {
+            p
         } else {
             return Err(Error::Input(format!(
-                "cannot tell which hub {host} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint, or a git URL ending in .git (or prefixed git:) for a Git LFS host"
+                "cannot tell which hub {bare} is: use hf:NAMESPACE/NAME or ms:NAMESPACE/NAME with --source-endpoint/--dest-endpoint, or a git URL ending in .git (or prefixed git:) for a Git LFS host"
             )));
         };
         let parts: Vec<&str> = path.trim_end_matches(".git").trim_matches('/').split('/').collect();
@@ -354,6 +379,21 @@ mod tests {
         let m = p("https://modelscope.cn/models/o/n").unwrap();
         assert_eq!((m.platform, m.repo_type), (Platform::Ms, RepoType::Model));
         assert_eq!(p("https://huggingface.co/o/n.git").unwrap().id(), "o/n");
+        assert_eq!(
+            p("https://www.modelscope.ai/models/o/n").unwrap().platform,
+            Platform::Ms
+        );
+        // A host that only contains a hub's name is a git host when it says .git, else unknown.
+        let g = p("https://huggingface.co.evil.example/o/n.git").unwrap();
+        assert_eq!(g.platform, Platform::Git);
+        // The host of an endpoint the user named for a platform is that platform's hub.
+        let known = [(Platform::Hf, "127.0.0.1:8080".to_string())];
+        let r = RepoRef::parse_with("http://127.0.0.1:8080/o/n", RepoType::Model, &known).unwrap();
+        assert_eq!(
+            (r.platform, r.endpoint.as_deref()),
+            (Platform::Hf, Some("http://127.0.0.1:8080"))
+        );
+        assert!(p("http://127.0.0.1:8080/o/n").is_err());
     }
 
     #[test]
@@ -387,6 +427,8 @@ mod tests {
             "ms:spaces/o/n",
             "https://u:t@huggingface.co/o/n",
             "https://example.com/o/n",
+            "https://huggingface.co.evil.example/o/n",
+            "https://my-modelscope.example/models/o/n",
         ] {
             let e = p(bad).unwrap_err();
             assert!(e.is_user_error(), "{bad}: {e}");

@@ -50,7 +50,7 @@ pub async fn inventory(args: &InventoryArgs, env: &Env) -> i32 {
     let hub = match Hub::new(
         platform,
         &url,
-        token(platform, platform.token_var(), env).map(|(t, _)| t),
+        token(platform, platform.token_var(), env, true).map(|(t, _)| t),
     ) {
         Ok(h) => h,
         Err(e) => {

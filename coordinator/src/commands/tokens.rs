@@ -25,7 +25,7 @@ pub async fn validate(args: &ValidateArgs, env: &Env) -> i32 {
         let tok = match platform {
             Platform::Git if git.is_none() => continue,
             Platform::Git => env.get(var).map(Secret::new),
-            _ => token(platform, var, env).map(|(t, _)| t),
+            _ => token(platform, var, env, true).map(|(t, _)| t),
         };
         let Some(tok) = tok else { continue };
         checked += 1;

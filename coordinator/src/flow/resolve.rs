@@ -70,15 +70,35 @@ pub fn endpoint(platform: Platform, flag: Option<&str>, from_ref: Option<&str>, 
 }
 
 /// The token for a side and the variable it came from: the per-side override, else the hub's own
-/// variable (for git hosts: `TARGET_TOKEN`, on the destination side only).
-pub fn token(platform: Platform, side_var: &str, env: &Env) -> Option<(Secret, String)> {
+/// variable (for git hosts: `TARGET_TOKEN`, on the destination side only). `hub_var_ok` false
+/// (the source, when the destination is another host of the same platform, which owns the
+/// platform's variable) leaves only the per-side override.
+pub fn token(platform: Platform, side_var: &str, env: &Env, hub_var_ok: bool) -> Option<(Secret, String)> {
     let hub_var = match platform {
         Platform::Git if side_var != DEST_TOKEN => side_var,
+        _ if !hub_var_ok => side_var,
         p => p.token_var(),
     };
     [side_var, hub_var]
         .into_iter()
         .find_map(|var| env.get(var).map(|t| (Secret::new(t), var.to_string())))
+}
+
+/// `host[:port]` of each endpoint variable set (`HF_ENDPOINT`, `MODELSCOPE_ENDPOINT`,
+/// `MODELSCOPE_DOMAIN`): a URL reference on such a host names that platform's hub.
+fn named_hosts(env: &Env) -> Vec<(Platform, String)> {
+    [Platform::Hf, Platform::Ms]
+        .into_iter()
+        .filter_map(|p| {
+            let set = p.endpoint_var().and_then(|v| env.get(v)).is_some()
+                || (p == Platform::Ms && env.get("MODELSCOPE_DOMAIN").is_some());
+            set.then(|| (p, endpoint(p, None, None, env)))
+        })
+        .filter_map(|(p, url)| {
+            let rest = url.split_once("://")?.1;
+            Some((p, rest.split('/').next()?.to_ascii_lowercase()))
+        })
+        .collect()
 }
 
 /// The per-side token variables.
@@ -109,9 +129,10 @@ pub fn resolve(args: &RunArgs, env: &Env) -> Result<Resolved> {
 fn resolve_refs(args: &RunArgs, env: &Env) -> hubmigrate_hub::Result<Resolved> {
     use hubmigrate_hub::Error;
     let default_type = repo_type(args.repo_type);
-    let source = RepoRef::parse(&args.source, default_type)?;
+    let hosts = named_hosts(env);
+    let source = RepoRef::parse_with(&args.source, default_type, &hosts)?;
     let mut dest = match (&args.dest, &args.to) {
-        (Some(d), _) => RepoRef::parse(d, source.repo_type)?,
+        (Some(d), _) => RepoRef::parse_with(d, source.repo_type, &hosts)?,
         (None, Some(to)) => source.on(Platform::parse(to)?),
         (None, None) => return Err(Error::Input("say where to: --dest REPO or --to hf|ms".into())),
     };
@@ -123,11 +144,26 @@ fn resolve_refs(args: &RunArgs, env: &Env) -> hubmigrate_hub::Result<Resolved> {
         }
         dest.repo_type = RepoType::Model;
     }
-    let side = |repo: RepoRef, flag: Option<&String>, var: &str| -> hubmigrate_hub::Result<Side> {
-        let endpoint = endpoint(repo.platform, flag.map(String::as_str), repo.endpoint.as_deref(), env);
+    let source_endpoint = endpoint(
+        source.platform,
+        args.source_endpoint.as_deref(),
+        source.endpoint.as_deref(),
+        env,
+    );
+    let dest_endpoint = endpoint(
+        dest.platform,
+        args.dest_endpoint.as_deref(),
+        dest.endpoint.as_deref(),
+        env,
+    );
+    // A platform's token variable belongs to one host: when both sides are different hosts of
+    // the same platform, the destination's; the source then takes HUBMIGRATE_SOURCE_TOKEN.
+    let two_hosts = source.platform == dest.platform && !same_origin(&source_endpoint, &dest_endpoint);
+    let side = |repo: RepoRef, endpoint: String, var: &str| -> hubmigrate_hub::Result<Side> {
+        let hub_var_ok = var == DEST_TOKEN || !two_hosts;
         let (token, token_var) = match &repo.credentials {
             Some((_, t)) => (Some(t.clone()), None),
-            None => match token(repo.platform, var, env) {
+            None => match token(repo.platform, var, env, hub_var_ok) {
                 Some((t, v)) => (Some(t), Some(v)),
                 None => (None, None),
             },
@@ -150,12 +186,33 @@ fn resolve_refs(args: &RunArgs, env: &Env) -> hubmigrate_hub::Result<Resolved> {
             hub,
         })
     };
-    let source = side(source, args.source_endpoint.as_ref(), SOURCE_TOKEN)?;
-    let dest = side(dest, args.dest_endpoint.as_ref(), DEST_TOKEN)?;
+    let hub_var = source.platform.token_var();
+    if two_hosts && source.platform != Platform::Git && env.get(SOURCE_TOKEN).is_none() && env.get(hub_var).is_some() {
+        tracing::warn!(
+            "{hub_var} is the destination's ({}): the source {} is read without a token; give its token in {SOURCE_TOKEN} if it is private",
+            hubmigrate_hub::redact::url(&dest_endpoint),
+            hubmigrate_hub::redact::url(&source_endpoint),
+        );
+    }
+    let source = side(source, source_endpoint, SOURCE_TOKEN)?;
+    let dest = side(dest, dest_endpoint, DEST_TOKEN)?;
     if source.endpoint == dest.endpoint && source.repo == dest.repo {
         return Err(Error::Input("source and destination are the same repo".into()));
     }
     Ok(Resolved::Migrate(Box::new(Sides { source, dest })))
+}
+
+/// Whether two base URLs share scheme, host and port (case aside, default ports left out).
+fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |u: &str| {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
+        let scheme = scheme.to_ascii_lowercase();
+        let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
+        let default = if scheme == "https" { ":443" } else { ":80" };
+        let host = host.strip_suffix(default).unwrap_or(&host).to_string();
+        (scheme, host)
+    };
+    origin(a) == origin(b)
 }
 
 /// Both sides of two existing repos (`verify`, `cleanup`, `batch`'s check): a pair `run` would
@@ -232,13 +289,17 @@ mod tests {
         );
         let env = Env::from_pairs(&[("HF_TOKEN", "a"), ("HUBMIGRATE_DEST_TOKEN", "b")]);
         assert_eq!(
-            token(Platform::Hf, "HUBMIGRATE_DEST_TOKEN", &env).unwrap().0.expose(),
+            token(Platform::Hf, "HUBMIGRATE_DEST_TOKEN", &env, true)
+                .unwrap()
+                .0
+                .expose(),
             "b"
         );
         assert_eq!(
-            token(Platform::Hf, "HUBMIGRATE_SOURCE_TOKEN", &env).unwrap().1,
+            token(Platform::Hf, "HUBMIGRATE_SOURCE_TOKEN", &env, true).unwrap().1,
             "HF_TOKEN"
         );
-        assert!(token(Platform::Ms, "HUBMIGRATE_SOURCE_TOKEN", &env).is_none());
+        assert!(token(Platform::Ms, "HUBMIGRATE_SOURCE_TOKEN", &env, true).is_none());
+        assert!(token(Platform::Hf, "HUBMIGRATE_SOURCE_TOKEN", &env, false).is_none());
     }
 }

@@ -224,7 +224,17 @@ mod tests {
         let why = p
             .check(&spec("https://huggingface.co.evil.example/acme/m", "ms:acme/m"))
             .unwrap_err();
-        assert!(why.contains("is not a public hub"), "{why}");
+        assert!(
+            why.contains("cannot tell which hub huggingface.co.evil.example"),
+            "{why}"
+        );
+        let why = p
+            .check(&spec("hf:acme/m", "https://huggingface.co.evil.example/acme/m.git"))
+            .unwrap_err();
+        assert!(
+            why.contains("https://huggingface.co.evil.example is not a public hub"),
+            "{why}"
+        );
     }
 
     #[test]

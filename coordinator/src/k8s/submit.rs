@@ -15,7 +15,7 @@ use super::policy::TOKENS_LABEL;
 use crate::cli::RunArgs;
 use crate::env::Env;
 use crate::error::exit;
-use crate::flow::resolve::{endpoint, token};
+use crate::flow::resolve::{DEST_TOKEN, SOURCE_TOKEN, endpoint};
 use crate::terminal::Progress;
 use hubmigrate_hub::reporef::Platform;
 
@@ -80,10 +80,18 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         None => {
             let secret_name = format!("{name}-tokens");
             let mut data = std::collections::BTreeMap::new();
-            for p in [Platform::Hf, Platform::Ms] {
-                let var = p.token_var();
-                if let Some((t, _)) = token(p, var, env) {
-                    data.insert(var.to_string(), t.expose().to_string());
+            // Every variable the controller's resolve may read a side's token (or git user) from.
+            for var in [
+                Platform::Hf.token_var(),
+                Platform::Ms.token_var(),
+                Platform::Git.token_var(),
+                SOURCE_TOKEN,
+                DEST_TOKEN,
+                "TARGET_USERNAME",
+                "HUBMIGRATE_SOURCE_USERNAME",
+            ] {
+                if let Some(v) = env.get(var) {
+                    data.insert(var.to_string(), v.to_string());
                 }
             }
             let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);

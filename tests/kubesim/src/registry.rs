@@ -271,6 +271,16 @@ const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        group: "networking.k8s.io",
+        resource: "networkpolicies",
+        kind: "NetworkPolicy",
+        namespaced: true,
+        short: &["netpol"],
+        status: false,
+        special: Special::None,
+        fields: &[],
+    },
+    Builtin {
         group: "rbac.authorization.k8s.io",
         resource: "roles",
         kind: "Role",
