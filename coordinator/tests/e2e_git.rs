@@ -14,26 +14,22 @@ use std::process::Command;
 /// Adds a commit to the source over git: drops `remove` (its LFS object then lives only in the
 /// history) and adds notes.txt.
 fn add_commit(url: &str, remove: &str) -> String {
+    push_commit(url, |w| {
+        git(w, &["rm", "--quiet", remove], None);
+        std::fs::write(w.join("notes.txt"), "second commit\n").unwrap();
+    })
+}
+
+/// Clones `url`, lets `edit` change the work tree, commits everything and pushes; the new
+/// commit's id.
+fn push_commit(url: &str, edit: impl FnOnce(&Path)) -> String {
     let tmp = TempDir::new("work");
     git(tmp.path(), &["clone", "--quiet", url, "w"], Some(ALICE));
     let w = tmp.path().join("w");
-    git(&w, &["rm", "--quiet", remove], None);
-    std::fs::write(w.join("notes.txt"), "second commit\n").unwrap();
-    git(&w, &["add", "notes.txt"], None);
-    git(
-        &w,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "--quiet",
-            "-m",
-            "second",
-        ],
-        None,
-    );
+    edit(&w);
+    git(&w, &["add", "--all"], None);
+    let who = ["-c", "user.name=t", "-c", "user.email=t@example.com"];
+    git(&w, &[&who[..], &["commit", "--quiet", "-m", "edit"]].concat(), None);
     let branch = git(&w, &["rev-parse", "--abbrev-ref", "HEAD"], None);
     git(&w, &["push", "--quiet", "origin", branch.trim()], Some(ALICE));
     git(&w, &["rev-parse", "HEAD"], None).trim().to_string()
@@ -478,4 +474,35 @@ fn validate_tokens_checks_the_git_host_token() {
         "{}",
         bad.output()
     );
+}
+
+/// A file name with a newline (legal in git, fatal to line-framed plumbing) is refused with a
+/// clear error before anything reaches the destination, read over git or over the Hub's API.
+#[test]
+fn a_file_name_with_a_newline_is_refused_before_anything_is_sent() {
+    let src = TempDir::new("src");
+    seed(src.path(), "hf", "alice/m", &["--files", "2"]);
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let url = format!("{}/alice/m.git", hf.url);
+    push_commit(&url, |w| std::fs::write(w.join("two\nlines.txt"), "x\n").unwrap());
+
+    let gl = Hubsim::start("git", &[]);
+    let env: Vec<(&str, &str)> = git_env()
+        .into_iter()
+        .chain([("HUBMIGRATE_SOURCE_TOKEN", ALICE)])
+        .collect();
+    let over_git = ["--source", url.as_str()];
+    let over_api = ["--source", "hf:alice/m", "--source-endpoint", &hf.url];
+    for (source, dest) in [(&over_git[..], "acme/over-git"), (&over_api[..], "acme/over-api")] {
+        let dest = format!("{}/{dest}.git", gl.url);
+        let run = migrate(&[&["run", "--dest", &dest], source].concat(), &env);
+        assert_ne!(run.code, 0, "{}", run.output());
+        assert!(
+            run.output().contains("control character") && run.output().contains("two\\nlines.txt"),
+            "{}",
+            run.output()
+        );
+        let listed = git_cmd(Some(ALICE)).args(["ls-remote", &dest]).output().unwrap();
+        assert!(listed.stdout.is_empty(), "{source:?}: the destination got refs");
+    }
 }

@@ -342,3 +342,26 @@ fn revision_pins_the_source_and_env_files_carry_tokens() {
     assert_eq!(report["files"], 18, "the pinned revision still has the deleted file");
     assert!(!stderr.contains(ALICE));
 }
+
+/// The destination's HF_TOKEN never reaches the source host (another HF-compatible hub): a
+/// recording server stands in for the source and sees every request the run sends it.
+#[test]
+fn the_destination_token_is_never_sent_to_the_source_host() {
+    let dest = Hubsim::start("hf", &[]);
+    let source = Recorder::start(|_| Reply::new(404));
+    let sides = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
+    let args = [
+        &["run", "--source", "hf:alice/edge", "--dest", "hf:alice/edge-copy"],
+        &sides[..],
+    ]
+    .concat();
+    let run = migrate(&args, &[("HF_TOKEN", ALICE)]);
+    assert_ne!(run.code, 0, "{}", run.output());
+    assert!(!source.seen().is_empty(), "the run asked the source something");
+    let leaked = source.credentials_seen(ALICE);
+    assert!(
+        leaked.is_empty(),
+        "the source host received the destination's token: {leaked:?}"
+    );
+    assert!(!run.output().contains(ALICE), "{}", run.output());
+}

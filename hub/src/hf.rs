@@ -3,7 +3,7 @@
 //! multipart), and NDJSON commits. Works against any HF-compatible endpoint.
 
 use base64::Engine;
-use reqwest::header::{LINK, RANGE};
+use reqwest::header::RANGE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,6 +13,7 @@ use crate::hashing::ByteStream;
 use crate::http::{Http, is_denied};
 use crate::http::{enc, enc_path};
 use crate::manifest::{FileEntry, Manifest, check_path};
+use crate::pages::Pages;
 use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
 use crate::types::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
@@ -215,6 +216,7 @@ impl HfClient {
             enc(commit)
         ));
         let mut files = Vec::new();
+        let mut pages = Pages::new(&self.endpoint, &format!("the file listing of {repo}"), MAX_TREE_PAGES);
         while let Some(u) = url.take() {
             let (entries, headers): (Vec<TreeEntry>, _) = self.get_typed("listing files", &u).await?;
             for e in entries.into_iter().filter(|e| e.kind == "file") {
@@ -236,7 +238,7 @@ impl HfClient {
                     },
                 });
             }
-            url = headers.get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
+            url = pages.next(&headers)?;
         }
         Ok(files)
     }
@@ -361,8 +363,14 @@ impl HfClient {
         let body = json!({"oid": oid, "size": size});
         self.http
             .send("verifying an upload", || {
-                self.auth(self.http.client.post(url))
-                    .header("content-type", "application/vnd.git-lfs+json")
+                // The token goes to the Hub's own origin only (as huggingface_hub sends it there).
+                let rb = self.http.client.post(url);
+                let rb = if crate::http::same_origin(url, &self.endpoint) {
+                    self.auth(rb)
+                } else {
+                    rb
+                };
+                rb.header("content-type", "application/vnd.git-lfs+json")
                     .body(body.to_string())
             })
             .await?;
@@ -452,14 +460,8 @@ impl HfClient {
             enc(owner)
         ));
         let mut out: Vec<ListedRepo> = Vec::new();
-        let mut pages = 0;
+        let mut pages = Pages::new(&self.endpoint, &format!("the repo listing of {owner}"), MAX_REPO_PAGES);
         while let Some(u) = url.take() {
-            pages += 1;
-            if pages > MAX_REPO_PAGES {
-                return Err(Error::Protocol(format!(
-                    "the repo listing of {owner} goes on past {MAX_REPO_PAGES} pages"
-                )));
-            }
             let (v, headers) = self.get_json(&format!("listing the repos of {owner}"), &u).await?;
             let items = v
                 .as_array()
@@ -470,15 +472,7 @@ impl HfClient {
                     out.push(listed);
                 }
             }
-            url = match headers.get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link) {
-                Some(next) if same_origin(&next, &self.endpoint) => Some(next),
-                Some(_) => {
-                    return Err(Error::Protocol(
-                        "the repo listing's next page is on another host".into(),
-                    ));
-                }
-                None => None,
-            };
+            url = pages.next(&headers)?;
         }
         Ok(out)
     }
@@ -502,26 +496,8 @@ fn listed_repo(item: &Value, owner: &str, repo_type: RepoType) -> Result<ListedR
     })
 }
 
-/// Whether two URLs share scheme, host and port.
-fn same_origin(a: &str, b: &str) -> bool {
-    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
-        (Ok(a), Ok(b)) => {
-            a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.port_or_known_default() == b.port_or_known_default()
-        }
-        _ => false,
-    }
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(header: &str) -> Option<String> {
-    header.split(',').find(|p| p.contains("rel=\"next\"")).and_then(|p| {
-        let start = p.find('<')? + 1;
-        let end = p.find('>')?;
-        Some(p[start..end].to_string())
-    })
-}
+/// Most pages a file listing may take (the Hub pages its tree by 1000 entries or so).
+const MAX_TREE_PAGES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -550,13 +526,6 @@ mod tests {
 
     #[test]
     fn links_and_actions() {
-        assert_eq!(
-            next_link("<http://h/api?cursor=abc>; rel=\"next\"").as_deref(),
-            Some("http://h/api?cursor=abc")
-        );
-        assert_eq!(next_link("<http://h/x>; rel=\"prev\""), None);
-        assert!(same_origin("http://h:80/api?cursor=1", "http://h"));
-        assert!(!same_origin("http://evil/api", "http://h") && !same_origin("https://h/x", "http://h"));
         let entry = json!({"id": "acme/m", "private": true});
         let listed = listed_repo(&entry, "acme", RepoType::Model).unwrap();
         assert!(listed.private && listed.repo.id() == "acme/m");

@@ -108,6 +108,7 @@ impl Http {
             .connect_timeout(Duration::from_secs(20))
             .read_timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(32)
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| Error::transport("building the HTTP client", e))?;
         Ok(Http {
@@ -123,8 +124,23 @@ impl Http {
             what,
             build,
             |resp| async move {
-                if resp.status().is_success() || resp.status().is_redirection() {
+                if resp.status().is_success() {
                     Ok(resp)
+                } else if resp.status().is_redirection() {
+                    // Only a redirect the policy refused gets here (see `redirect_policy`).
+                    let to = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(crate::redact::url)
+                        .unwrap_or_default();
+                    Err((
+                        Error::Protocol(format!(
+                            "{what}: redirected ({}) to {to} on another host, which would be sent this request's body; not followed",
+                            resp.status().as_u16()
+                        )),
+                        (),
+                    ))
                 } else {
                     Err((error_from(what, resp).await, ()))
                 }
@@ -221,9 +237,49 @@ pub fn is_denied(status: u16) -> bool {
     status == StatusCode::UNAUTHORIZED.as_u16() || status == StatusCode::FORBIDDEN.as_u16()
 }
 
+/// Redirects: at most 10; one to another origin drops `Authorization` (reqwest does that) and is
+/// not followed when it would resend the request's body (307, 308), so no credential in a
+/// header or body reaches a host it was not meant for. 301-303 become bodiless GETs, which is
+/// how a download reaches its CDN.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt
+            .previous()
+            .last()
+            .map(|u| u.as_str().to_string())
+            .unwrap_or_default();
+        let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if keeps_body && !same_origin(&from, attempt.url().as_str()) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Whether two URLs share scheme, host and port.
+pub(crate) fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins() {
+        assert!(same_origin("http://h:80/api?cursor=1", "http://h"));
+        assert!(!same_origin("http://evil/api", "http://h") && !same_origin("https://h/x", "http://h"));
+    }
 
     #[test]
     fn delays_are_bounded_and_honour_retry_after() {

@@ -22,6 +22,7 @@ pub mod hub;
 pub(crate) mod lfs;
 pub mod manifest;
 pub mod ms;
+pub(crate) mod pages;
 pub mod parallel;
 pub mod redact;
 pub mod reporef;

@@ -55,6 +55,14 @@ pub fn check_path(p: &str) -> Result<()> {
             "the source listing has an unsafe path {p:?}; refusing to migrate it"
         )));
     }
+    // A newline or other control character breaks line-framed plumbing (git's among others)
+    // and no hub shows such a name sanely: refused before anything is sent.
+    if p.chars().any(char::is_control) {
+        return Err(Error::Input(format!(
+            "the source has a file whose name holds a control character, {p:?}: hubmigrate does \
+             not migrate such names; rename it in the source first"
+        )));
+    }
     Ok(())
 }
 
@@ -182,7 +190,18 @@ mod tests {
 
     #[test]
     fn unsafe_paths() {
-        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "a\0b", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "..",
+            "a//b",
+            "a\0b",
+            "a\\b",
+            "a\nb",
+            "a\tb",
+            "a\u{7f}",
+        ] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
         assert!(check_path("dir with space/ünï [1].txt").is_ok());

@@ -1,5 +1,9 @@
 //! Test support shared by every Rust end-to-end test: start real `hubsim` processes on port 0,
-//! seed synthetic repos, and find the workspace's binaries. Nothing here mocks a hub.
+//! seed synthetic repos, find the workspace's binaries, and a recording server that stands in for
+//! "another host" (never for a hub).
+
+mod recorder;
+pub use recorder::{Recorder, Reply, Seen};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

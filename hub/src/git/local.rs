@@ -29,17 +29,29 @@ pub struct Remote {
 }
 
 /// A git command with an isolated configuration: no system or global config, no prompts, no
-/// credential helpers, LFS smudging off; the token (if any) as an Authorization header.
-pub fn command(auth: Option<&GitAuth>) -> Command {
+/// credential helpers, LFS smudging off; the remote's token (if any) as an Authorization header
+/// scoped to the remote's origin (`http.<origin>/.extraHeader`). Redirects are not followed:
+/// after one, git sends every later request of the session (with the header it read for the
+/// first URL) straight to the new host, so a remote that redirects is refused instead.
+pub fn command(remote: Option<&Remote>) -> Command {
     let mut cmd = Command::new("git");
-    let mut config: Vec<(&str, String)> = vec![("credential.helper", String::new())];
-    if let Some(GitAuth {
-        username,
-        token: Some(token),
-    }) = auth
+    let mut config: Vec<(String, String)> = vec![
+        ("credential.helper".into(), String::new()),
+        ("http.followRedirects".into(), "false".into()),
+    ];
+    if let Some(Remote {
+        url,
+        auth: GitAuth {
+            username,
+            token: Some(token),
+        },
+    }) = remote
     {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", token.expose()));
-        config.push(("http.extraHeader", format!("Authorization: Basic {basic}")));
+        config.push((
+            format!("http.{}/.extraHeader", origin(url)),
+            format!("Authorization: Basic {basic}"),
+        ));
     }
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -53,6 +65,14 @@ pub fn command(auth: Option<&GitAuth>) -> Command {
             .env(format!("GIT_CONFIG_VALUE_{i}"), v);
     }
     cmd
+}
+
+/// `scheme://host[:port]` of a remote URL (what git matches `http.<url>.*` against).
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
+        None => url.to_string(),
+    }
 }
 
 /// Runs a git command to completion; a failure carries git's own (redacted) complaint.
@@ -113,7 +133,7 @@ impl RemoteRefs {
 
 /// `git ls-remote --symref`: every ref of a remote, without fetching anything.
 pub async fn ls_remote(remote: &Remote) -> Result<RemoteRefs> {
-    let mut cmd = command(Some(&remote.auth));
+    let mut cmd = command(Some(remote));
     cmd.args(["ls-remote", "--symref", &remote.url]);
     let out = output(cmd, &format!("listing the refs of {}", crate::redact::url(&remote.url))).await?;
     let mut refs = RemoteRefs::default();
@@ -184,8 +204,8 @@ impl LocalRepo {
         &self.dir
     }
 
-    fn git(&self, auth: Option<&GitAuth>) -> Command {
-        let mut cmd = command(auth);
+    fn git(&self, remote: Option<&Remote>) -> Command {
+        let mut cmd = command(remote);
         cmd.arg("--git-dir").arg(&self.dir);
         cmd
     }
@@ -193,7 +213,7 @@ impl LocalRepo {
     /// Fetches `refspecs` from `remote` (forced updates, no tags beyond those asked for).
     pub async fn fetch(&self, remote: &Remote, refspecs: &[String]) -> Result<()> {
         for batch in refspecs.chunks(500) {
-            let mut cmd = self.git(Some(&remote.auth));
+            let mut cmd = self.git(Some(remote));
             cmd.args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", &remote.url])
                 .args(batch);
             output(cmd, &format!("fetching from {}", crate::redact::url(&remote.url))).await?;
@@ -349,7 +369,7 @@ impl LocalRepo {
     /// Pushes `refspecs` (not atomically: each ref lands or is refused on its own) and says how
     /// each went. An error only when git could not talk to the remote at all.
     pub async fn push(&self, remote: &Remote, refspecs: &[String]) -> Result<Vec<PushedRef>> {
-        let mut cmd = self.git(Some(&remote.auth));
+        let mut cmd = self.git(Some(remote));
         cmd.args(["push", "--porcelain", "--no-verify", &remote.url])
             .args(refspecs)
             .stdout(Stdio::piped())

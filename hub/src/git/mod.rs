@@ -102,7 +102,9 @@ impl GitClient {
 
     pub(crate) fn api_auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth.token {
-            Some(t) => rb.header("PRIVATE-TOKEN", t.expose()),
+            // A bearer token rather than GitLab's PRIVATE-TOKEN header: the HTTP client drops
+            // Authorization on a redirect to another origin, and would keep a custom header.
+            Some(t) => rb.bearer_auth(t.expose()),
             None => rb,
         }
     }
@@ -493,8 +495,14 @@ impl GitClient {
         let body = json!({"oid": oid, "size": size});
         self.http
             .send("verifying an upload", || {
-                self.basic(self.http.client.post(url))
-                    .header("content-type", "application/vnd.git-lfs+json")
+                // Our credentials go to our host only; a verify action elsewhere gets none.
+                let rb = self.http.client.post(url);
+                let rb = if crate::http::same_origin(url, &self.endpoint) {
+                    self.basic(rb)
+                } else {
+                    rb
+                };
+                rb.header("content-type", "application/vnd.git-lfs+json")
                     .body(body.to_string())
             })
             .await?;

@@ -3,7 +3,7 @@
 
 // testsupport starts hubsim's binary rather than linking hubsim, so hubsim does not depend on
 // it; the module is included by path. Each test uses a part of it.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../../../testsupport/src/lib.rs"]
 pub mod testsupport;
 
