@@ -93,10 +93,7 @@ impl HfClient {
     ) -> Result<(T, reqwest::header::HeaderMap)> {
         let resp = self.http.send(what, || self.auth(self.http.client.get(url))).await?;
         let headers = resp.headers().clone();
-        let v = resp
-            .json()
-            .await
-            .map_err(|e| Error::Protocol(format!("{what}: {}", e.without_url())))?;
+        let v = crate::http::json_capped(what, resp).await?;
         Ok((v, headers))
     }
 

@@ -202,6 +202,52 @@ pub fn retry_after(resp: &Response) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// Most bytes of a JSON or text answer read into memory (a listing page of the Hub is well under
+/// a MiB; the largest answers we read, LFS batches of 1,000 objects, a few MiB).
+pub const MAX_BODY: usize = 64 << 20;
+/// Most bytes of an error answer read (its message is cut shorter still).
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Reads an answer's body into memory, at most `cap` bytes: a larger one is an error naming
+/// `what`, found before the excess is read (from `Content-Length`, or as the chunks come).
+pub async fn body_capped(what: &str, mut resp: Response, cap: usize) -> Result<Vec<u8>> {
+    let too_large = || Error::Protocol(format!("{what}: the answer is larger than {cap} bytes; not read"));
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::transport(what, e))? {
+        if out.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A text answer of at most [`MAX_BODY`] bytes (invalid UTF-8 replaced).
+pub async fn text_capped(what: &str, resp: Response) -> Result<String> {
+    Ok(String::from_utf8_lossy(&body_capped(what, resp, MAX_BODY).await?).into_owned())
+}
+
+/// A JSON answer of at most [`MAX_BODY`] bytes, parsed into `T`.
+pub async fn json_capped<T: serde::de::DeserializeOwned>(what: &str, resp: Response) -> Result<T> {
+    let body = body_capped(what, resp, MAX_BODY).await?;
+    serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("{what}: not the JSON expected ({e})")))
+}
+
+/// The first `cap` bytes of a body (the rest is not read); what could be read on a failure.
+async fn read_up_to(mut resp: Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]),
+            _ => break,
+        }
+    }
+    out
+}
+
 /// Turns an error answer into [`Error::Http`], with the hub's message from `X-Error-Message` or
 /// the JSON body (`error`, `message`, `Message`), or the start of the text body.
 pub async fn error_from(what: &str, resp: Response) -> Error {
@@ -212,7 +258,7 @@ pub async fn error_from(what: &str, resp: Response) -> Error {
         .get("x-error-message")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&read_up_to(resp, MAX_ERROR_BODY).await).into_owned();
     let body_msg = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
         ["error", "message", "Message"]
             .iter()

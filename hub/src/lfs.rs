@@ -68,10 +68,7 @@ pub async fn batch(
                     .body(body.to_string())
             })
             .await?;
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| Error::Protocol(format!("LFS batch: {}", e.without_url())))?;
+        let v: Value = crate::http::json_capped("LFS batch", resp).await?;
         let objs = v["objects"]
             .as_array()
             .ok_or_else(|| Error::Protocol("LFS batch answer without objects".into()))?;

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn worker_resources_come_from_the_charts_values_unless_the_migration_names_them() {
         let values: serde_json::Value =
-            serde_yaml::from_str(include_str!("../../../helm/hubmigrate/values.yaml")).unwrap();
+            serde_yaml_ng::from_str(include_str!("../../../helm/hubmigrate/values.yaml")).unwrap();
         let chart = parse_resources(&values["workerResources"].to_string()).unwrap();
         let p = JobParams {
             resources: Some(chart.clone()),

@@ -45,7 +45,7 @@ impl GitClient {
                 }
             })
             .await?;
-        let text = resp.text().await.unwrap_or_default();
+        let text = crate::http::text_capped(what, resp).await.unwrap_or_default();
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 

@@ -139,9 +139,7 @@ impl GitClient {
             .map_err(|(e, ())| e)?;
         match resp {
             None => Ok(None),
-            Some(r) => Ok(Some(r.json().await.map_err(|e| {
-                Error::Protocol(format!("{what}: the host did not answer JSON ({})", e.without_url()))
-            })?)),
+            Some(r) => Ok(Some(crate::http::json_capped(what, r).await?)),
         }
     }
 

@@ -153,10 +153,7 @@ impl MsClient {
                     )),
                     other => other,
                 })?;
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| Error::Protocol(format!("LFS batch: {}", e.without_url())))?;
+            let v: Value = crate::http::json_capped("LFS batch", resp).await?;
             let objs = data(&v)["objects"]
                 .as_array()
                 .ok_or_else(|| Error::Protocol("LFS batch answer without objects".into()))?;

@@ -162,9 +162,7 @@ impl MsClient {
 
     async fn get_json(&self, what: &str, url: &str) -> Result<Value> {
         let resp = self.http.send(what, || self.get(url)).await.map_err(|e| self.tidy(e))?;
-        resp.json()
-            .await
-            .map_err(|e| Error::Protocol(format!("{what}: {}", e.without_url())))
+        crate::http::json_capped(what, resp).await
     }
 
     /// `GET /openapi/v1/users/me`. The API never tells a token's tier, so `can_write` is true:
@@ -390,7 +388,7 @@ impl MsClient {
             .await
             .map_err(|e| self.tidy(e))?;
         // The old SDK's contract: a JSON answer, when there is one, carries Code 200.
-        let text = resp.text().await.unwrap_or_default();
+        let text = crate::http::text_capped(what, resp).await.unwrap_or_default();
         if let Ok(v) = serde_json::from_str::<Value>(&text) {
             let code = v.get("Code").map(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()));
             if let Some(c) = code

@@ -62,10 +62,9 @@ impl MsClient {
             .get("x-error-message")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let text = resp.text().await.map_err(|e| Failure {
-            error: Error::transport(what, e),
-            code: None,
-        })?;
+        let text = crate::http::text_capped(what, resp)
+            .await
+            .map_err(|error| Failure { error, code: None })?;
         let json: Option<Value> = if text.trim().is_empty() {
             Some(Value::Null)
         } else {

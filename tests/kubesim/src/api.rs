@@ -510,7 +510,7 @@ async fn resource_route(
             };
             let mut w = write_opts(q, headers)?;
             let patch = match (ptype, parse_body(body)) {
-                (PatchType::Apply, Err(e)) if e.code == 400 => serde_yaml::from_slice::<Value>(body)
+                (PatchType::Apply, Err(e)) if e.code == 400 => serde_yaml_ng::from_slice::<Value>(body)
                     .map_err(|y| ApiError::bad_request(format!("error decoding YAML: {y}")))?,
                 (_, r) => r?,
             };

@@ -36,7 +36,7 @@ async fn kube_rs_controller_flows() {
 
     // A CRD created by server-side apply, then a Migration.
     let crd: CustomResourceDefinition =
-        serde_yaml::from_str(&std::fs::read_to_string(fixture("migration-crd.yaml")).unwrap()).unwrap();
+        serde_yaml_ng::from_str(&std::fs::read_to_string(fixture("migration-crd.yaml")).unwrap()).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.patch(
         "migrations.hubmigrate.dev",

@@ -161,7 +161,7 @@ async fn kube_rs_sees_container_creating_through_a_label_selected_watch() {
             }
         }
     });
-    let manifest: Job = serde_yaml::from_str(&job("kr", "k", "exit 0")).unwrap();
+    let manifest: Job = serde_yaml_ng::from_str(&job("kr", "k", "exit 0")).unwrap();
     jobs.create(&PostParams::default(), &manifest).await.unwrap();
     let mut seen = Vec::new();
     let done = tokio::time::timeout(Duration::from_secs(20), async {
