@@ -62,12 +62,15 @@ pub enum Command {
     Batch(BatchArgs),
     /// Compare two existing repos path by path (missing, extra, size, sha256)
     ///
-    /// The same report and exit codes as `run` (0 identical, 3 mismatches).
-    Verify(PairArgs),
-    /// Delete the source repo, only after a fresh `verify` against the destination passed
+    /// Compares the two listings; with --content, also reads every destination file back and
+    /// hashes it. The same report and exit codes as `run` (0 identical, 3 mismatches, each
+    /// named).
+    Verify(VerifyArgs),
+    /// Delete the source repo, only after a fresh `verify --content` against the destination passed
     ///
-    /// Asks for confirmation unless --yes; refuses when the destination is older than the
-    /// source's head, and on ModelScope, whose API cannot delete repos.
+    /// Every destination file is read back and hashed first (a listing alone could hide a
+    /// damaged copy). Asks for confirmation unless --yes; refuses when the destination is older
+    /// than the source's head, and on ModelScope, whose API cannot delete repos.
     Cleanup(CleanupArgs),
     /// Print the Migration CustomResourceDefinition (YAML) for `kubectl apply -f -`.
     Crd,
@@ -317,6 +320,16 @@ impl PairArgs {
             ..Default::default()
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Also read every destination file back in full and hash it (sha256 or git blob id)
+    /// against the source's listing, instead of trusting the destination's listing.
+    #[arg(long)]
+    pub content: bool,
 }
 
 #[derive(Args, Debug)]

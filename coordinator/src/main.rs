@@ -39,7 +39,7 @@ async fn main() {
         }
         Command::ValidateTokens(args) => commands::tokens::validate(&args, &env).await,
         Command::Batch(args) => commands::batch::batch(&args, &env, log_format).await,
-        Command::Verify(args) => commands::verify::verify_command(&args.run_args(), &env).await,
+        Command::Verify(args) => commands::verify::verify_command(&args.pair.run_args(), args.content, &env).await,
         Command::Cleanup(args) => commands::verify::cleanup_command(&args, &env).await,
         Command::Controller(args) => match migrate_coord::k8s::controller::run(args).await {
             Ok(()) => 0,

@@ -186,3 +186,41 @@ fn cleanup_refuses_until_everything_holds_then_deletes() {
     assert_eq!(hf_repo(&hf, "models/alice/m", ALICE), None);
     assert_eq!(ms_repo(&ms, "models/alice/m", ALICE), Some(false));
 }
+
+/// An LFS object damaged on the destination's disk after the migration (same size, one byte
+/// flipped): the listings still agree, so only reading the bytes back finds it; `verify
+/// --content` names the file and `cleanup` refuses to delete the source.
+#[test]
+fn a_destination_object_damaged_on_disk_is_found_by_reading_it_back() {
+    let (hf, ms, files) = migrated();
+    let lfs = files.iter().find(|f| f.lfs).expect("an LFS file");
+    let stored = ms
+        .data()
+        .join("lfs/objects")
+        .join(&lfs.sha256[0..2])
+        .join(&lfs.sha256[2..4])
+        .join(&lfs.sha256);
+    let mut bytes = std::fs::read(&stored).expect("the object in the destination's store");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+
+    let listed = reported(&[&["verify"][..], &pair(&hf, &ms)].concat(), &env());
+    assert_code(&listed, 0);
+
+    let read = reported(&[&["verify", "--content"][..], &pair(&hf, &ms)].concat(), &env());
+    assert_code(&read, 3);
+    let mismatches = read.report.as_ref().unwrap()["mismatches"].as_array().unwrap().clone();
+    assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+    assert_eq!(mismatches[0]["path"], lfs.path.as_str());
+    assert_eq!(mismatches[0]["kind"], "content");
+    assert!(read.stderr.contains(&lfs.path), "{}", read.stderr);
+
+    let cleanup = reported(&[&["cleanup", "--yes"][..], &pair(&hf, &ms)].concat(), &env());
+    assert_code(&cleanup, 3);
+    assert!(cleanup.stderr.contains("nothing deleted"), "{}", cleanup.stderr);
+    assert!(
+        hf_repo(&hf, "models/alice/m", ALICE).is_some(),
+        "the source is still there"
+    );
+}

@@ -221,7 +221,7 @@ async fn existing_and_complete(run: &RunArgs, env: &Env) -> Result<Option<Report
         _ => return Ok(None),
     }
     let mut report = Report::started(&run.source, run.dest.as_deref());
-    match super::verify::check(&mut sides, None, &mut report).await {
+    match super::verify::check(&mut sides, None, false, &mut report).await {
         Ok(()) => {
             tracing::info!(source = %sides.source.repo, dest = %sides.dest.repo, "destination exists and matches: skipped");
             Ok(Some(report))

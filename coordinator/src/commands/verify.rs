@@ -1,9 +1,14 @@
-//! `verify` (the cross-hub check of two existing repos, path by path) and `cleanup` (delete the
-//! source only after a fresh verify passed, the destination is not older than the source's head,
+//! `verify` (the cross-hub check of two existing repos, path by path, and with `--content` byte
+//! by byte) and `cleanup` (delete the source only after a fresh content verify passed, the destination is not older than the source's head,
 //! and someone confirmed).
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hubmigrate_hub::manifest::Manifest;
 
 use crate::cli::{CleanupArgs, RunArgs};
 use crate::env::Env;
@@ -13,21 +18,22 @@ use crate::flow::resolve::{Side, Sides, sides};
 use crate::flow::verdict;
 use crate::report::Report;
 
-/// `migrate-coord verify`: exit 0 when both repos hold the same files, 3 otherwise.
-pub async fn verify_command(args: &RunArgs, env: &Env) -> i32 {
+/// `migrate-coord verify`: exit 0 when both repos hold the same files, 3 otherwise; `content`
+/// reads every destination file back too.
+pub async fn verify_command(args: &RunArgs, content: bool, env: &Env) -> i32 {
     let started = Instant::now();
     let mut report = Report::started(&args.source, args.dest.as_deref());
     let result = match sides(args, env) {
-        Ok(mut sides) => check(&mut sides, args.revision.as_deref(), &mut report).await,
+        Ok(mut sides) => check(&mut sides, args.revision.as_deref(), content, &mut report).await,
         Err(e) => Err(e),
     };
     report.conclude(started, result.as_ref().err(), "verified");
     super::finish(&report, true, args.report.as_deref())
 }
 
-/// Lists both repos and compares them; fills the report (`Err(Error::Mismatch)` when they
-/// differ).
-pub async fn check(sides: &mut Sides, revision: Option<&str>, report: &mut Report) -> Result<()> {
+/// Lists both repos and compares them, and with `content` reads every destination file back;
+/// fills the report (`Err(Error::Mismatch)` when they differ).
+pub async fn check(sides: &mut Sides, revision: Option<&str>, content: bool, report: &mut Report) -> Result<()> {
     let src = source_manifest(sides, revision).await?;
     let dest = sides
         .dest
@@ -46,8 +52,57 @@ pub async fn check(sides: &mut Sides, revision: Option<&str>, report: &mut Repor
     report.dest_commit = Some(dest.commit.clone());
     report.files = src.files.len();
     report.bytes = src.total_bytes();
-    let mismatches = crate::flow::verify::repos(sides, &src, &dest).await?;
+    let mut mismatches = crate::flow::verify::repos(sides, &src, &dest).await?;
+    if content {
+        let listed: HashSet<String> = mismatches.iter().map(|m| m.path.clone()).collect();
+        let read = read_back(sides, &src, &dest).await?;
+        mismatches.extend(read.into_iter().filter(|m| !listed.contains(&m.path)));
+    }
     verdict(report, mismatches)
+}
+
+/// Reads the destination's files back with a progress bar (log lines without a terminal).
+async fn read_back(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec<crate::report::Mismatch>> {
+    let total: u64 = dest.files.iter().map(|f| f.size).sum();
+    let read = Arc::new(AtomicU64::new(0));
+    let shown = read.clone();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "reading back {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    eprintln!(
+        "reading back {} files ({}) of {} to hash them",
+        dest.files.len(),
+        crate::fmt::bytes(total),
+        sides.dest.repo
+    );
+    let progress = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(if bar.is_some() { 200 } else { 10_000 }));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let n = shown.load(Ordering::Relaxed);
+                match &bar {
+                    Some(b) => b.set_position(n),
+                    None => eprintln!("read back {} of {}", crate::fmt::bytes(n), crate::fmt::bytes(total)),
+                }
+            }
+        })
+    };
+    let found = crate::flow::verify::contents(&sides.dest, &dest.commit, &src.files, &dest.files, read).await;
+    progress.abort();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    found
 }
 
 /// `migrate-coord cleanup`: verify, check ages, confirm, delete the source. Nothing is deleted
@@ -72,7 +127,7 @@ async fn cleanup(args: &RunArgs, yes: bool, env: &Env, report: &mut Report) -> R
             .await
             .map_err(|e| Error::Refused(format!("cleanup refused, nothing deleted: {e}")))?;
     }
-    if let Err(e) = check(&mut sides, args.revision.as_deref(), report).await {
+    if let Err(e) = check(&mut sides, args.revision.as_deref(), true, report).await {
         eprintln!(
             "cleanup refused, nothing deleted: {} does not match {} ({} mismatch(es))",
             sides.dest.repo,

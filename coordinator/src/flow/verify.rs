@@ -7,7 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures_util::TryStreamExt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use futures_util::{StreamExt, TryStreamExt};
+use hubmigrate_hub::hashing::{Digests, Hashing};
 use hubmigrate_hub::manifest::{FileEntry, Manifest};
 use hubmigrate_proto as pb;
 use sha2::{Digest, Sha256};
@@ -136,6 +140,66 @@ pub async fn repos(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec
         inline: None,
     };
     compare(&src.files, &dest.files, source, at_dest, Extras::Mismatch).await
+}
+
+/// Reads every file `dest` lists at `commit` back whole (streamed, `PARALLEL_READS` at a time)
+/// and hashes it, against what `expected` (the source's manifest) says of it: `verify --content`
+/// and `cleanup`, which trust no listing. Only files both sides list are read (the listing check
+/// reports the others); `.gitattributes` is left to that check, as the destination may extend it.
+/// `read` counts the bytes read, for progress.
+pub async fn contents(
+    side: &Side,
+    commit: &str,
+    expected: &[FileEntry],
+    found: &[FileEntry],
+    read: Arc<AtomicU64>,
+) -> Result<Vec<Mismatch>> {
+    let in_dest: HashMap<&str, &FileEntry> = found.iter().map(|f| (f.path.as_str(), f)).collect();
+    let pairs = expected
+        .iter()
+        .filter(|f| f.path != ".gitattributes")
+        .filter_map(|f| Some((f, *in_dest.get(f.path.as_str())?)));
+    let checks = futures_util::stream::iter(pairs).map(|(want, d)| {
+        let read = read.clone();
+        async move {
+            let object = d.sha256.as_deref().filter(|_| d.lfs).map(|s| (s, d.size));
+            let stream =
+                hubmigrate_hub::resume::open_resuming(&side.hub, &side.repo, commit, &d.path, object, 0, d.size);
+            let git_size = (want.sha256.is_none()).then_some(d.size);
+            let (hashing, slot) = Hashing::new(stream, git_size, read);
+            hashing
+                .try_for_each(|_| std::future::ready(Ok(())))
+                .await
+                .map_err(|e| Error::Transfer(format!("reading {} back from {}: {e}", d.path, side.repo)))?;
+            let got = slot.finish();
+            Ok::<_, Error>(read_back_differs(want, &got))
+        }
+    });
+    let found: Vec<Option<Mismatch>> = checks.buffer_unordered(PARALLEL_READS).try_collect().await?;
+    let mut out: Vec<Mismatch> = found.into_iter().flatten().collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Files read back at once by [`contents`].
+const PARALLEL_READS: usize = 8;
+
+/// How the bytes read back differ from what the source says, if they do.
+fn read_back_differs(want: &FileEntry, got: &Digests) -> Option<Mismatch> {
+    if got.bytes != want.size {
+        return Some(mismatch(
+            &want.path,
+            "content",
+            format!("{} bytes", want.size),
+            format!("{} bytes", got.bytes),
+        ));
+    }
+    let (expected, found) = match (&want.sha256, &want.git_oid, &got.git_oid) {
+        (Some(sha), _, _) => (sha, &got.sha256),
+        (None, Some(oid), Some(read)) => (oid, read),
+        _ => return None,
+    };
+    (expected != found).then(|| mismatch(&want.path, "content", expected.clone(), found.clone()))
 }
 
 /// What the destination should list for each task: its size, and the hashes the worker saw
