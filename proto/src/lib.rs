@@ -6,8 +6,11 @@
 
 tonic::include_proto!("hubmigrate.v1");
 
-/// Metadata key of the per-migration secret every call carries.
+/// Metadata key of the secret every call carries: the worker's chunk's own, derived from the
+/// per-migration secret (a worker can speak only for its chunk).
 pub const SECRET_HEADER: &str = "x-hubmigrate-secret";
+/// Metadata key of the chunk a call speaks for (its secret is that chunk's).
+pub const CHUNK_HEADER: &str = "x-hubmigrate-chunk";
 /// Metadata key naming the migration a call is for (one server may serve several).
 pub const MIGRATION_HEADER: &str = "x-hubmigrate-migration";
 

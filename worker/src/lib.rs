@@ -76,17 +76,19 @@ fn side(s: Option<&pb::Side>, token: Option<Secret>) -> anyhow::Result<(Hub, Rep
 type Client =
     CoordinatorClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, SecretInterceptor>>;
 
-/// Adds the migration id and its secret to every call.
+/// Adds the migration id, the chunk and the chunk's secret to every call.
 #[derive(Clone)]
 pub struct SecretInterceptor {
     migration: MetadataValue<tonic::metadata::Ascii>,
     secret: MetadataValue<tonic::metadata::Ascii>,
+    chunk: MetadataValue<tonic::metadata::Ascii>,
 }
 
 impl tonic::service::Interceptor for SecretInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut().insert(pb::MIGRATION_HEADER, self.migration.clone());
         req.metadata_mut().insert(pb::SECRET_HEADER, self.secret.clone());
+        req.metadata_mut().insert(pb::CHUNK_HEADER, self.chunk.clone());
         Ok(req)
     }
 }
@@ -100,11 +102,17 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
             Ok(channel) => {
                 let secret = MetadataValue::try_from(cfg.secret.as_str()).context("invalid secret")?;
                 let migration = MetadataValue::try_from(cfg.migration_id.as_str()).context("invalid migration id")?;
-                return Ok(
-                    CoordinatorClient::with_interceptor(channel, SecretInterceptor { migration, secret })
-                        .max_decoding_message_size(64 << 20)
-                        .max_encoding_message_size(64 << 20),
-                );
+                let chunk = MetadataValue::from(cfg.chunk_id);
+                return Ok(CoordinatorClient::with_interceptor(
+                    channel,
+                    SecretInterceptor {
+                        migration,
+                        secret,
+                        chunk,
+                    },
+                )
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20));
             }
             Err(e) => last = Some(e),
         }

@@ -31,8 +31,13 @@ pub const BACKOFF_LIMIT: i32 = 2;
 pub const WORKER_UID: i64 = 65532;
 /// Size of the worker's writable scratch space (`/tmp`, an emptyDir: the root is read-only).
 pub const WORKER_TMP: &str = "256Mi";
-/// Key of the gRPC secret in the per-migration Secret.
+/// Key of the gRPC secret in the per-migration Secret (read by the controller only).
 pub const GRPC_SECRET_KEY: &str = "grpc-secret";
+
+/// Key of one chunk's secret in the per-migration Secret (what that chunk's pods get).
+pub fn chunk_key(chunk: u32) -> String {
+    format!("chunk-{chunk}")
+}
 
 /// What the Job needs besides the Migration.
 #[derive(Clone, Debug)]
@@ -143,7 +148,7 @@ pub fn job_for_chunk(mig: &Migration, chunk: u32, attempt: u32, p: &JobParams) -
         value("HUBMIGRATE_ATTEMPT", attempt.to_string()),
         value("HUBMIGRATE_LOG_FORMAT", "json"),
         value("TMPDIR", "/tmp"),
-        from_secret("HUBMIGRATE_SECRET", &p.grpc_secret_name, GRPC_SECRET_KEY, false),
+        from_secret("HUBMIGRATE_SECRET", &p.grpc_secret_name, &chunk_key(chunk), false),
     ];
     if let Some(tokens) = &mig.spec.tokens_secret {
         for (var, key) in &p.token_keys {
@@ -337,6 +342,9 @@ mod tests {
                 .as_deref(),
             Some("3")
         );
+        let grpc = env.iter().find(|e| e.name == "HUBMIGRATE_SECRET").unwrap();
+        let key = &grpc.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().key;
+        assert_eq!(key, "chunk-3", "a pod gets its chunk's secret, not the migration's");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! gRPC secret lives in a Secret the Migration owns, so a restarted controller reads it back
 //! and adopts the Jobs its Migration owns.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +15,10 @@ use kube::{Api, Client, ResourceExt};
 
 use super::crd::Migration;
 use super::executor::{JobState, KubeExecutor};
-use super::job::{GRPC_SECRET_KEY, JobParams, grpc_secret_name, owner_ref};
+use super::job::{GRPC_SECRET_KEY, JobParams, chunk_key, grpc_secret_name, owner_ref};
 use crate::error::{Error, Result};
 use crate::flow::resolve::Sides;
-use crate::flow::transfer::grpc::{Registry, Shared};
+use crate::flow::transfer::grpc::{Registry, Shared, chunk_secret};
 use crate::flow::transfer::{Adopted, Resumed, Runtime, Started, multipart};
 
 /// What the controller shares with every Migration's runtime.
@@ -49,14 +50,30 @@ impl KubeRuntime {
     }
 
     /// The per-migration gRPC secret, created once (owned by the Migration) and read back after
-    /// a controller restart.
-    async fn grpc_secret(&self) -> Result<String> {
+    /// a controller restart, with one key per chunk holding that chunk's secret (a worker pod
+    /// gets only its own, [`chunk_key`]).
+    async fn grpc_secret(&self, chunks: usize) -> Result<String> {
         let secrets: Api<Secret> = Api::namespaced(self.cluster.client.clone(), &self.ns);
         let name = grpc_secret_name(&self.name);
-        if let Ok(s) = secrets.get(&name).await
-            && let Some(v) = s.data.unwrap_or_default().get(GRPC_SECRET_KEY)
-        {
-            return Ok(String::from_utf8_lossy(&v.0).into_owned());
+        let keys = |value: &str| -> BTreeMap<String, String> {
+            (0..chunks as u32)
+                .map(|c| (chunk_key(c), chunk_secret(value, c)))
+                .chain([(GRPC_SECRET_KEY.to_string(), value.to_string())])
+                .collect()
+        };
+        if let Ok(s) = secrets.get(&name).await {
+            let data = s.data.unwrap_or_default();
+            if let Some(v) = data.get(GRPC_SECRET_KEY) {
+                let value = String::from_utf8_lossy(&v.0).into_owned();
+                if (0..chunks as u32).any(|c| !data.contains_key(&chunk_key(c))) {
+                    let patch = serde_json::json!({ "stringData": keys(&value) });
+                    secrets
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map_err(|e| Error::kube(format!("cannot update the Secret {name}"), e))?;
+                }
+                return Ok(value);
+            }
         }
         let value = crate::ids::random_hex(24);
         let secret = Secret {
@@ -65,7 +82,7 @@ impl KubeRuntime {
                 owner_references: Some(vec![owner_ref(&self.mig)]),
                 ..Default::default()
             },
-            string_data: Some([(GRPC_SECRET_KEY.to_string(), value.clone())].into()),
+            string_data: Some(keys(&value)),
             ..Default::default()
         };
         secrets
@@ -172,7 +189,7 @@ impl Runtime for KubeRuntime {
     }
 
     async fn start(&mut self, shared: &Arc<Shared>, sides: &Sides) -> Result<Started<KubeExecutor>> {
-        let secret = self.grpc_secret().await?;
+        let secret = self.grpc_secret(shared.chunks()).await?;
         self.cluster.registry.add(shared.clone(), secret);
         // Workers read the same keys of the tokens Secret that resolved each side's token.
         let mut token_keys = Vec::new();

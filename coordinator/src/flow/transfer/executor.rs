@@ -163,7 +163,7 @@ impl Executor for LocalExecutor {
             .env("HUBMIGRATE_MIGRATION_ID", &e.migration_id)
             .env("HUBMIGRATE_CHUNK_ID", chunk.to_string())
             .env("HUBMIGRATE_ATTEMPT", attempt.to_string())
-            .env("HUBMIGRATE_SECRET", &e.secret)
+            .env("HUBMIGRATE_SECRET", super::grpc::chunk_secret(&e.secret, chunk))
             .env("HUBMIGRATE_LOG_FORMAT", e.log_format)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

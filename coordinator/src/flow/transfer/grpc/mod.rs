@@ -1,6 +1,7 @@
 //! The coordinator's gRPC service: workers register and get their chunk, then stream progress,
-//! per-file results and heartbeats. Calls without the per-migration secret are refused; events
-//! from stale attempts or for unknown chunks are ignored. The run loop learns of completions and
+//! per-file results and heartbeats. Every call carries its chunk's secret (derived from the
+//! per-migration one, [`chunk_secret`]) and is checked before its body is decoded; a worker
+//! speaks only for its own chunk, and events from stale attempts are ignored. The run loop learns of completions and
 //! failures through a channel and reads progress from the shared state.
 
 use std::collections::HashMap;
@@ -433,23 +434,42 @@ impl Registry {
             .cloned()
     }
 
-    /// The migration a call is for, if its metadata names a known one and carries its secret
-    /// (compared in constant time).
-    fn authorize<T>(&self, req: &Request<T>) -> Result<Arc<Shared>, Status> {
+    /// The migration and chunk a call is for, if its metadata names a known migration and one
+    /// of its chunks, and carries that chunk's secret (compared in constant time).
+    fn authorize<T>(&self, req: &Request<T>) -> Result<(Arc<Shared>, u32), Status> {
         let md = req.metadata();
-        let id = md.get(pb::MIGRATION_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let given = md.get(pb::SECRET_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let Some((shared, secret)) = self.get(id) else {
-            return Err(Status::unauthenticated("missing or wrong migration secret"));
+        let text = |k: &str| md.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let refused = || Status::unauthenticated("missing or wrong migration secret");
+        let Some((shared, secret)) = self.get(text(pb::MIGRATION_HEADER)) else {
+            return Err(refused());
         };
-        let same =
-            given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-        if same {
-            Ok(shared)
+        let chunk: u32 = text(pb::CHUNK_HEADER).parse().map_err(|_| refused())?;
+        let (want, given) = (chunk_secret(&secret, chunk), text(pb::SECRET_HEADER));
+        let same = given.len() == want.len() && given.bytes().zip(want.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        if same && (chunk as usize) < shared.chunks() {
+            Ok((shared, chunk))
         } else {
-            Err(Status::unauthenticated("missing or wrong migration secret"))
+            Err(refused())
         }
     }
+}
+
+/// The secret of one chunk: HMAC-SHA256 of its number under the per-migration secret, so a
+/// worker holds only its own and cannot derive another chunk's or the migration's.
+pub fn chunk_secret(secret: &str, chunk: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let mut key = [0u8; 64];
+    if secret.len() > 64 {
+        key[..32].copy_from_slice(&Sha256::digest(secret.as_bytes()));
+    } else {
+        key[..secret.len()].copy_from_slice(secret.as_bytes());
+    }
+    let pad = |b: u8| key.iter().map(|k| k ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(format!("hubmigrate chunk {chunk}"))
+        .finalize();
+    hex::encode(Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
 }
 
 /// The service.
@@ -463,9 +483,15 @@ type CommandStream = Pin<Box<dyn Stream<Item = Result<pb::Command, Status>> + Se
 #[tonic::async_trait]
 impl Coordinator for Service {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> Result<Response<pb::Assignment>, Status> {
-        let shared = self.registry.authorize(&req)?;
+        let (shared, chunk) = self.registry.authorize(&req)?;
         let r = req.into_inner();
         let s = &shared;
+        if r.chunk_id != chunk {
+            return Err(Status::permission_denied(format!(
+                "a worker of chunk {chunk} cannot register for chunk {}",
+                r.chunk_id
+            )));
+        }
         let Some(i) = s.current(&r.migration_id, r.chunk_id, r.attempt) else {
             return Err(Status::failed_precondition(format!(
                 "chunk {} attempt {} of migration {} is not expected",
@@ -489,13 +515,21 @@ impl Coordinator for Service {
     type ReportStream = CommandStream;
 
     async fn report(&self, req: Request<Streaming<pb::WorkerEvent>>) -> Result<Response<CommandStream>, Status> {
-        let shared = self.registry.authorize(&req)?;
+        let (shared, chunk) = self.registry.authorize(&req)?;
         let mut inbound = req.into_inner();
         let cancel_rx = shared.cancel.subscribe();
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             while let Some(Ok(ev)) = inbound.next().await {
-                shared.apply(ev);
+                if ev.chunk_id == chunk {
+                    shared.apply(ev);
+                } else {
+                    tracing::warn!(
+                        chunk,
+                        claimed = ev.chunk_id,
+                        "a worker spoke for another chunk; ignored"
+                    );
+                }
             }
             let _ = ended_tx.send(());
         });
@@ -524,7 +558,13 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let incoming = TcpIncoming::bind(addr)?;
     let bound = incoming.local_addr()?;
-    let svc = CoordinatorServer::new(Service { registry }).max_decoding_message_size(64 << 20);
+    // The interceptor checks every call's credentials before its body is decoded (a body may be
+    // up to 64 MiB: a result carries the content of a regular file).
+    let check = registry.clone();
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        CoordinatorServer::new(Service { registry }).max_decoding_message_size(64 << 20),
+        move |req: Request<()>| check.authorize(&req).map(|_| req),
+    );
     let handle = tokio::spawn(async move {
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(svc)

@@ -134,11 +134,12 @@ fn side() -> pb::Side {
     }
 }
 
-/// Calls without the per-migration secret are refused; a chunk goes only to the attempt started.
+/// Calls without their chunk's secret are refused; a worker speaks only for its own chunk; a
+/// chunk goes only to the attempt started.
 #[tokio::test]
-async fn calls_without_the_secret_are_refused() {
-    let task = pb::FileTask {
-        path: "x.bin".into(),
+async fn calls_without_the_chunks_secret_are_refused() {
+    let task = |path: &str| pb::FileTask {
+        path: path.into(),
         size: 3,
         sha256: "a".repeat(64),
         git_oid: String::new(),
@@ -146,47 +147,99 @@ async fn calls_without_the_secret_are_refused() {
         slice: None,
         source_lfs: true,
     };
-    let (shared, _events) = Shared::new("m-test".into(), side(), side(), vec![vec![task]], 1, 1);
+    let chunks = vec![vec![task("x.bin")], vec![task("y.bin")]];
+    let (shared, _events) = Shared::new("m-test".into(), side(), side(), chunks, 1, 1);
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), "the-secret".into());
     let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.unwrap();
     let mut client = CoordinatorClient::connect(format!("http://{addr}")).await.unwrap();
-    let register = |secret: Option<&str>, attempt: u32| {
+    let metadata = |md: &mut tonic::metadata::MetadataMap, as_chunk: u32, secret: Option<&str>| {
+        md.insert(pb::MIGRATION_HEADER, "m-test".parse().unwrap());
+        md.insert(pb::CHUNK_HEADER, as_chunk.into());
+        if let Some(s) = secret {
+            md.insert(pb::SECRET_HEADER, s.parse().unwrap());
+        }
+    };
+    let register = |as_chunk: u32, secret: Option<&str>, chunk: u32, attempt: u32| {
         let mut req = tonic::Request::new(pb::RegisterRequest {
             migration_id: "m-test".into(),
-            chunk_id: 0,
+            chunk_id: chunk,
             attempt,
             worker: "test".into(),
         });
-        req.metadata_mut()
-            .insert(pb::MIGRATION_HEADER, "m-test".parse().unwrap());
-        if let Some(s) = secret {
-            req.metadata_mut().insert(pb::SECRET_HEADER, s.parse().unwrap());
-        }
+        metadata(req.metadata_mut(), as_chunk, secret);
         req
     };
-    let no_secret = client.register(register(None, 1)).await.unwrap_err();
+    let (s0, s1) = (chunk_secret("the-secret", 0), chunk_secret("the-secret", 1));
+    assert_ne!(s0, s1);
+    let no_secret = client.register(register(0, None, 0, 1)).await.unwrap_err();
     assert_eq!(no_secret.code(), tonic::Code::Unauthenticated);
-    let wrong = client.register(register(Some("guess"), 1)).await.unwrap_err();
+    let wrong = client.register(register(0, Some("guess"), 0, 1)).await.unwrap_err();
     assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
-    let not_started = client.register(register(Some("the-secret"), 1)).await.unwrap_err();
+    let migration_secret = client
+        .register(register(0, Some("the-secret"), 0, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        migration_secret.code(),
+        tonic::Code::Unauthenticated,
+        "only a chunk's secret"
+    );
+    let other_chunks = client.register(register(0, Some(&s1), 0, 1)).await.unwrap_err();
+    assert_eq!(
+        other_chunks.code(),
+        tonic::Code::Unauthenticated,
+        "chunk 1's secret is not chunk 0's"
+    );
+    let not_started = client.register(register(0, Some(&s0), 0, 1)).await.unwrap_err();
     assert_eq!(
         not_started.code(),
         tonic::Code::FailedPrecondition,
         "no attempt was started yet"
     );
     shared.start_attempt(0, 1);
+    shared.start_attempt(1, 1);
     let a = client
-        .register(register(Some("the-secret"), 1))
+        .register(register(0, Some(&s0), 0, 1))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((a.chunk_id, a.files.len()), (0, 1));
-    let stale = client.register(register(Some("the-secret"), 2)).await.unwrap_err();
+    assert_eq!((a.chunk_id, a.files.len(), a.files[0].path.as_str()), (0, 1, "x.bin"));
+    let across = client.register(register(1, Some(&s1), 0, 1)).await.unwrap_err();
+    assert_eq!(
+        across.code(),
+        tonic::Code::PermissionDenied,
+        "chunk 1 asked for chunk 0's files"
+    );
+    let stale = client.register(register(0, Some(&s0), 0, 2)).await.unwrap_err();
     assert_eq!(
         stale.code(),
         tonic::Code::FailedPrecondition,
         "only the started attempt may register"
+    );
+
+    // Chunk 1's worker reports chunk 0's file as done: ignored. Its own file counts.
+    let result = |chunk: u32, path: &str| pb::WorkerEvent {
+        migration_id: "m-test".into(),
+        chunk_id: chunk,
+        attempt: 1,
+        event: Some(pb::worker_event::Event::File(pb::FileResult {
+            path: path.into(),
+            size: 3,
+            sha256: "a".repeat(64),
+            outcome: pb::FileOutcome::Uploaded as i32,
+            ..Default::default()
+        })),
+    };
+    let mut req = tonic::Request::new(futures_util::stream::iter([result(0, "x.bin"), result(1, "y.bin")]));
+    metadata(req.metadata_mut(), 1, Some(&s1));
+    let mut commands = client.report(req).await.unwrap().into_inner();
+    while commands.message().await.unwrap().is_some() {}
+    let results = shared.results();
+    assert!(results.contains_key(&pb::TaskKey::new("y.bin", 0)), "{results:?}");
+    assert!(
+        !results.contains_key(&pb::TaskKey::new("x.bin", 0)),
+        "chunk 1 spoke for chunk 0: {results:?}"
     );
     server.abort();
 }
