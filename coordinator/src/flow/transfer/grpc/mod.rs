@@ -13,6 +13,7 @@ use std::time::Instant;
 use futures_util::{Stream, StreamExt};
 use hubmigrate_proto as pb;
 use pb::coordinator_server::{Coordinator, CoordinatorServer};
+use sha2::Digest;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
@@ -364,6 +365,20 @@ impl Shared {
                     }
                     Some((bytes, _)) => bytes,
                 };
+                if let Some(why) = g.task(i, &key).and_then(|t| differs_from_manifest(t, &f)) {
+                    // Not recorded: the chunk fails (retryable), so the file is sent again by a
+                    // new attempt, and the run fails naming it once attempts run out.
+                    g.chunks[i].in_flight.remove(&key);
+                    drop(g);
+                    tracing::warn!(chunk = i, task = %key, %why, "a worker result does not match the manifest");
+                    let _ = self.events.send(Event::Failed {
+                        chunk: ev.chunk_id,
+                        attempt: ev.attempt,
+                        error: why,
+                        retryable: true,
+                    });
+                    return;
+                }
                 let expired = f.outcome() == pb::FileOutcome::Expired;
                 let new = !g.results.contains_key(&key);
                 if (new || expired)
@@ -402,6 +417,50 @@ impl Shared {
             }
         }
     }
+}
+
+/// Why a worker's result for `task` cannot be committed, if it cannot: its size or hashes differ
+/// from the manifest's, or the content it carries (a regular file, committed inline) does not
+/// hash to what the manifest says (the coordinator hashes that content itself).
+fn differs_from_manifest(task: &pb::FileTask, f: &pb::FileResult) -> Option<String> {
+    let whole = f.first_part == 0 && task.slice.is_none();
+    if f.outcome() == pb::FileOutcome::Expired || !whole {
+        return None;
+    }
+    let path = &task.path;
+    let (sha, oid) = if f.outcome() == pb::FileOutcome::Inline {
+        if f.content.len() as u64 != task.size {
+            return Some(format!(
+                "{path}: the worker sent {} bytes, the manifest says {}",
+                f.content.len(),
+                task.size
+            ));
+        }
+        let sha = hex::encode(sha2::Sha256::digest(&f.content));
+        (sha, hubmigrate_hub::hashing::git_blob_id(&f.content))
+    } else {
+        if f.size != task.size {
+            return Some(format!(
+                "{path}: the worker read {} bytes, the manifest says {}",
+                f.size, task.size
+            ));
+        }
+        (f.sha256.clone(), f.git_oid.clone())
+    };
+    let differs = |want: &str, got: &str| !want.is_empty() && !got.is_empty() && want != got;
+    if differs(&task.sha256, &sha) {
+        return Some(format!(
+            "{path}: the bytes read hash to sha256 {sha}, the manifest says {}",
+            task.sha256
+        ));
+    }
+    if differs(&task.git_oid, &oid) {
+        return Some(format!(
+            "{path}: the bytes read are git blob {oid}, the manifest says {}",
+            task.git_oid
+        ));
+    }
+    None
 }
 
 /// The migrations a gRPC server answers for, each with its own secret: one entry for a local
@@ -457,7 +516,7 @@ impl Registry {
 /// The secret of one chunk: HMAC-SHA256 of its number under the per-migration secret, so a
 /// worker holds only its own and cannot derive another chunk's or the migration's.
 pub fn chunk_secret(secret: &str, chunk: u32) -> String {
-    use sha2::{Digest, Sha256};
+    use sha2::Sha256;
     let mut key = [0u8; 64];
     if secret.len() > 64 {
         key[..32].copy_from_slice(&Sha256::digest(secret.as_bytes()));

@@ -123,6 +123,69 @@ fn a_reopened_upload_sends_its_slices_again_under_the_new_urls() {
     assert_eq!(shared.missing(&Default::default()), None);
 }
 
+/// A result whose size or hash differs from the manifest's, or whose inline content does not
+/// hash to it, is not recorded: the chunk fails (retryable), naming the file.
+#[tokio::test]
+async fn results_that_differ_from_the_manifest_are_not_recorded() {
+    let content = b"hello\n".to_vec();
+    let lfs = pb::FileTask {
+        path: "w.bin".into(),
+        size: 100,
+        sha256: "a".repeat(64),
+        lfs: true,
+        ..Default::default()
+    };
+    let regular = pb::FileTask {
+        path: "r.txt".into(),
+        size: content.len() as u64,
+        git_oid: hubmigrate_hub::hashing::git_blob_id(&content),
+        ..Default::default()
+    };
+    let (shared, mut events) = Shared::new("m".into(), side(), side(), vec![vec![lfs, regular]], 1, 1);
+    shared.start_attempt(0, 1);
+    let send = |f: pb::FileResult| {
+        shared.apply(pb::WorkerEvent {
+            migration_id: "m".into(),
+            chunk_id: 0,
+            attempt: 1,
+            event: Some(pb::worker_event::Event::File(f)),
+        })
+    };
+    let uploaded = |size: u64, sha: &str| pb::FileResult {
+        path: "w.bin".into(),
+        size,
+        sha256: sha.into(),
+        outcome: pb::FileOutcome::Uploaded as i32,
+        ..Default::default()
+    };
+    let inline = |bytes: &[u8]| pb::FileResult {
+        path: "r.txt".into(),
+        size: content.len() as u64,
+        content: bytes.to_vec(),
+        outcome: pb::FileOutcome::Inline as i32,
+        ..Default::default()
+    };
+    let failed = |events: &mut mpsc::UnboundedReceiver<Event>| match events.try_recv() {
+        Ok(Event::Failed { error, retryable, .. }) => {
+            assert!(retryable);
+            error
+        }
+        other => panic!("expected the chunk to fail, got {other:?}"),
+    };
+    send(uploaded(100, &"b".repeat(64)));
+    assert!(failed(&mut events).contains("w.bin: the bytes read hash to sha256"));
+    send(uploaded(99, &"a".repeat(64)));
+    assert!(failed(&mut events).contains("99 bytes"));
+    send(inline(b"hellO\n"));
+    assert!(failed(&mut events).contains("r.txt: the bytes read are git blob"));
+    assert!(shared.results().is_empty(), "nothing that differs is recorded");
+
+    send(uploaded(100, &"a".repeat(64)));
+    send(inline(&content));
+    assert!(events.try_recv().is_err(), "matching results fail nothing");
+    assert_eq!(shared.results().len(), 2);
+}
+
 fn side() -> pb::Side {
     pb::Side {
         platform: "hf".into(),
