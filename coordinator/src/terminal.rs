@@ -208,6 +208,50 @@ impl Progress {
     }
 }
 
+/// Progress of one long read counted in bytes (`verify --content`): a bar on a terminal, a line
+/// every 10 s otherwise. Follows `counter` until dropped.
+pub struct ByteProgress {
+    bar: Option<ProgressBar>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl ByteProgress {
+    pub fn follow(label: &str, total: u64, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(style(&format!(
+                "{label} {{wide_bar}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
+            )));
+            bar
+        });
+        let shown = bar.clone();
+        let label = label.to_string();
+        let ticker = tokio::spawn(async move {
+            let every = if shown.is_some() { 200 } else { 10_000 };
+            let mut tick = tokio::time::interval(Duration::from_millis(every));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+                match &shown {
+                    Some(b) => b.set_position(n),
+                    None => eprintln!("{label}: {} of {}", bytes(n), bytes(total)),
+                }
+            }
+        });
+        ByteProgress { bar, ticker }
+    }
+}
+
+impl Drop for ByteProgress {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

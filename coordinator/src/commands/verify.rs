@@ -1,12 +1,12 @@
 //! `verify` (the cross-hub check of two existing repos, path by path, and with `--content` byte
-//! by byte) and `cleanup` (delete the source only after a fresh content verify passed, the destination is not older than the source's head,
-//! and someone confirmed).
+//! by byte) and `cleanup` (delete the source only after a fresh content verify passed, the
+//! destination is not older than the source's head, and someone confirmed).
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use hubmigrate_hub::manifest::Manifest;
 
@@ -61,48 +61,18 @@ pub async fn check(sides: &mut Sides, revision: Option<&str>, content: bool, rep
     verdict(report, mismatches)
 }
 
-/// Reads the destination's files back with a progress bar (log lines without a terminal).
+/// Reads the destination's files back, with progress.
 async fn read_back(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec<crate::report::Mismatch>> {
     let total: u64 = dest.files.iter().map(|f| f.size).sum();
-    let read = Arc::new(AtomicU64::new(0));
-    let shown = read.clone();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "reading back {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
     eprintln!(
         "reading back {} files ({}) of {} to hash them",
         dest.files.len(),
         crate::fmt::bytes(total),
         sides.dest.repo
     );
-    let progress = {
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(if bar.is_some() { 200 } else { 10_000 }));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let n = shown.load(Ordering::Relaxed);
-                match &bar {
-                    Some(b) => b.set_position(n),
-                    None => eprintln!("read back {} of {}", crate::fmt::bytes(n), crate::fmt::bytes(total)),
-                }
-            }
-        })
-    };
-    let found = crate::flow::verify::contents(&sides.dest, &dest.commit, &src.files, &dest.files, read).await;
-    progress.abort();
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    found
+    let read = Arc::new(AtomicU64::new(0));
+    let _progress = crate::terminal::ByteProgress::follow("reading back", total, read.clone());
+    crate::flow::verify::contents(&sides.dest, &dest.commit, &src.files, &dest.files, read).await
 }
 
 /// `migrate-coord cleanup`: verify, check ages, confirm, delete the source. Nothing is deleted

@@ -6,7 +6,6 @@
 //! for git destinations.
 
 use std::collections::{HashMap, HashSet};
-
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 

@@ -69,10 +69,7 @@ pub fn command(remote: Option<&Remote>) -> Command {
 
 /// `scheme://host[:port]` of a remote URL (what git matches `http.<url>.*` against).
 fn origin(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
-        None => url.to_string(),
-    }
+    reqwest::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.origin().ascii_serialization())
 }
 
 /// Runs a git command to completion; a failure carries git's own (redacted) complaint.

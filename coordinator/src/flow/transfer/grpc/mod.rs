@@ -1,8 +1,8 @@
 //! The coordinator's gRPC service: workers register and get their chunk, then stream progress,
 //! per-file results and heartbeats. Every call carries its chunk's secret (derived from the
 //! per-migration one, [`chunk_secret`]) and is checked before its body is decoded; a worker
-//! speaks only for its own chunk, and events from stale attempts are ignored. The run loop learns of completions and
-//! failures through a channel and reads progress from the shared state.
+//! speaks only for its own chunk, and events from stale attempts are ignored. The run loop learns
+//! of completions and failures through a channel and reads progress from the shared state.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -334,6 +334,14 @@ impl Shared {
             );
             return;
         };
+        // Inline content is hashed here, before the state is locked.
+        let inline = match &ev.event {
+            Some(pb::worker_event::Event::File(f)) if f.outcome() == pb::FileOutcome::Inline => Some((
+                hex::encode(sha2::Sha256::digest(&f.content)),
+                hubmigrate_hub::hashing::git_blob_id(&f.content),
+            )),
+            _ => None,
+        };
         let mut g = self.lock();
         g.chunks[i].last_seen = Some(Instant::now());
         use pb::worker_event::Event as E;
@@ -365,7 +373,7 @@ impl Shared {
                     }
                     Some((bytes, _)) => bytes,
                 };
-                if let Some(why) = g.task(i, &key).and_then(|t| differs_from_manifest(t, &f)) {
+                if let Some(why) = g.task(i, &key).and_then(|t| differs_from_manifest(t, &f, inline)) {
                     // Not recorded: the chunk fails (retryable), so the file is sent again by a
                     // new attempt, and the run fails naming it once attempts run out.
                     g.chunks[i].in_flight.remove(&key);
@@ -421,14 +429,15 @@ impl Shared {
 
 /// Why a worker's result for `task` cannot be committed, if it cannot: its size or hashes differ
 /// from the manifest's, or the content it carries (a regular file, committed inline) does not
-/// hash to what the manifest says (the coordinator hashes that content itself).
-fn differs_from_manifest(task: &pb::FileTask, f: &pb::FileResult) -> Option<String> {
+/// hash to what the manifest says: `inline` holds its sha256 and git blob id, hashed by the
+/// coordinator itself.
+fn differs_from_manifest(task: &pb::FileTask, f: &pb::FileResult, inline: Option<(String, String)>) -> Option<String> {
     let whole = f.first_part == 0 && task.slice.is_none();
     if f.outcome() == pb::FileOutcome::Expired || !whole {
         return None;
     }
     let path = &task.path;
-    let (sha, oid) = if f.outcome() == pb::FileOutcome::Inline {
+    let (sha, oid) = if let Some(digests) = inline {
         if f.content.len() as u64 != task.size {
             return Some(format!(
                 "{path}: the worker sent {} bytes, the manifest says {}",
@@ -436,8 +445,7 @@ fn differs_from_manifest(task: &pb::FileTask, f: &pb::FileResult) -> Option<Stri
                 task.size
             ));
         }
-        let sha = hex::encode(sha2::Sha256::digest(&f.content));
-        (sha, hubmigrate_hub::hashing::git_blob_id(&f.content))
+        digests
     } else {
         if f.size != task.size {
             return Some(format!(
