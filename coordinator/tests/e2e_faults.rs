@@ -167,3 +167,120 @@ fn occasional_corruption_is_retried_and_persistent_corruption_commits_nothing() 
         "only the initial commit's file: nothing was committed"
     );
 }
+
+/// An HF hub taking multipart uploads of 1 MiB parts and assembling them without checking
+/// their sha256 (as a plain S3 bucket does).
+fn unchecked_dest() -> Hubsim {
+    Hubsim::start(
+        "hf",
+        &[
+            "--multipart-threshold",
+            "1MiB",
+            "--part-size",
+            "1MiB",
+            "--unchecked-multipart",
+        ],
+    )
+}
+
+/// The paths at the destination's main branch.
+fn dest_paths(dest: &Hubsim, repo: &str) -> Vec<String> {
+    let (code, tree) = get_json(
+        &format!("{}/api/models/{repo}/tree/main?recursive=true", dest.url),
+        Some(ALICE),
+    );
+    assert_eq!(code, 200, "{tree}");
+    tree.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A source whose object does not hash to its oid (damaged on its disk) and a destination whose
+/// store assembles multipart uploads without checking them (as a plain S3 bucket does): only
+/// hubmigrate's own hash of the parts, in order, stands between the damage and a commit. The
+/// parts are sent three times in all, the upload is never completed, nothing is committed.
+#[test]
+fn multipart_parts_are_hashed_in_order_before_the_upload_is_completed() {
+    let src = TempDir::new("src");
+    let files = seed(src.path(), "hf", "alice/m", &["--lfs-file", "weights.bin=6MiB"]);
+    let weights = files.iter().find(|f| f.path == "weights.bin").unwrap();
+    damage_object(src.path(), &weights.sha256);
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = unchecked_dest();
+    let run = migrate(&run_args(&source, &dest, "hf:alice/copy"), &[("HF_TOKEN", ALICE)]);
+    assert_code(&run, 1);
+    assert!(
+        run.stderr.contains("weights.bin") && run.stderr.contains("hashing to"),
+        "names the file and the hash:\n{}",
+        run.output()
+    );
+    assert!(run.stderr.contains("nothing was committed"), "{}", run.output());
+    let stats = dest.stats();
+    assert_eq!(stats["multipart"]["completed"], 0, "never completed: {stats}");
+    assert_eq!(
+        stats["multipart"]["parts"],
+        3 * 6,
+        "every part sent again, a bounded number of times: {stats}"
+    );
+    assert_eq!(dest_paths(&dest, "alice/copy"), [".gitattributes"]);
+}
+
+/// A file split across workers: no worker sees every byte, so the coordinator reads the
+/// assembled object back from the destination before the commit names it. A healthy split file
+/// is read back once (the destination serves its bytes) and commits; a damaged one (the source's
+/// copy damaged on its disk, the destination's store not checking assemblies) is caught by the
+/// read-back and nothing is committed.
+#[test]
+fn a_file_split_across_workers_is_read_back_before_the_commit_names_it() {
+    let src = TempDir::new("src");
+    let good = seed(src.path(), "hf", "alice/good", &["--lfs-file", "good.bin=12MiB"]);
+    let bad = seed(src.path(), "hf", "alice/bad", &["--lfs-file", "bad.bin=12MiB"]);
+    let bad_oid = &bad.iter().find(|f| f.path == "bad.bin").unwrap().sha256;
+    assert_ne!(&good.iter().find(|f| f.path == "good.bin").unwrap().sha256, bad_oid);
+    damage_object(src.path(), bad_oid);
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = unchecked_dest();
+    let split = ["--parallel", "--max-workers", "3", "--chunk-size", "4MiB"];
+    let args = |repo: &'static str| {
+        vec![
+            "run",
+            "--source",
+            repo,
+            "--dest",
+            repo,
+            "--source-endpoint",
+            &source.url,
+            "--dest-endpoint",
+            &dest.url,
+        ]
+    };
+    let ok = migrate(
+        &[&args("hf:alice/good")[..], &split[..]].concat(),
+        &[("HF_TOKEN", ALICE)],
+    );
+    assert_code(&ok, 0);
+    assert!(ok.stderr.contains("split file read back"), "{}", ok.output());
+    let served = dest.stats()["bytes_by_route"]["download"]["sent"].as_u64().unwrap_or(0);
+    assert!(
+        served >= 12 << 20,
+        "the destination served the split file back: {served}"
+    );
+
+    let run = migrate(
+        &[&args("hf:alice/bad")[..], &split[..]].concat(),
+        &[("HF_TOKEN", ALICE)],
+    );
+    assert_code(&run, 1);
+    assert!(
+        run.stderr.contains("bad.bin") && run.stderr.contains("reading it back gave"),
+        "names the file and what the store holds:\n{}",
+        run.output()
+    );
+    assert!(
+        dest.stats()["multipart"]["completed"].as_u64().unwrap_or(0) >= 2,
+        "the damaged upload was completed by the store, then caught"
+    );
+    assert_eq!(dest_paths(&dest, "alice/bad"), [".gitattributes"]);
+}

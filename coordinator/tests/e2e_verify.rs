@@ -194,16 +194,7 @@ fn cleanup_refuses_until_everything_holds_then_deletes() {
 fn a_destination_object_damaged_on_disk_is_found_by_reading_it_back() {
     let (hf, ms, files) = migrated();
     let lfs = files.iter().find(|f| f.lfs).expect("an LFS file");
-    let stored = ms
-        .data()
-        .join("lfs/objects")
-        .join(&lfs.sha256[0..2])
-        .join(&lfs.sha256[2..4])
-        .join(&lfs.sha256);
-    let mut bytes = std::fs::read(&stored).expect("the object in the destination's store");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&stored, bytes).unwrap();
+    damage_object(ms.data(), &lfs.sha256);
 
     let listed = reported(&[&["verify"][..], &pair(&hf, &ms)].concat(), &env());
     assert_code(&listed, 0);
@@ -223,4 +214,35 @@ fn a_destination_object_damaged_on_disk_is_found_by_reading_it_back() {
         hf_repo(&hf, "models/alice/m", ALICE).is_some(),
         "the source is still there"
     );
+}
+
+/// An object the destination already holds (from an earlier run) is read back before a new
+/// commit names it: damaged on the destination's disk, it fails the run naming the file, and
+/// the destination's branch stays where it was.
+#[test]
+fn an_object_the_destination_holds_already_is_read_back_before_a_commit_names_it() {
+    let src = TempDir::new("src");
+    let files = seed(
+        src.path(),
+        "hf",
+        "alice/m",
+        &["--files", "2", "--lfs-files", "2", "--lfs-size", "1MiB"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let dest = Hubsim::start("hf", &[]);
+    assert_code(&run_to("hf:alice/m", "hf", &hf, &dest, &[]), 0);
+    let lfs = files.iter().find(|f| f.lfs).expect("an LFS file");
+    damage_object(dest.data(), &lfs.sha256);
+    let head = |hub: &Hubsim| get_json(&format!("{}/api/models/alice/m", hub.url), Some(ALICE)).1["sha"].clone();
+    let before = head(&dest);
+
+    change_source(&hf, |w| std::fs::write(w.join("NEW.md"), "a new file\n").unwrap());
+    let again = run_to("hf:alice/m", "hf", &hf, &dest, &[]);
+    assert_code(&again, 1);
+    assert!(
+        again.stderr.contains(&lfs.path) && again.stderr.contains("reading it back gave"),
+        "names the damaged file:\n{}",
+        again.output()
+    );
+    assert_eq!(head(&dest), before, "nothing was committed");
 }

@@ -34,6 +34,10 @@ pub enum Error {
     Git { what: String, message: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A failure a retry loop already retried to its limit: one bounded policy per operation,
+    /// so no loop around it tries again.
+    #[error("{last} (tried {attempts} times)")]
+    Exhausted { attempts: u32, last: Box<Error> },
 }
 
 /// What went wrong under a request that got no answer, in a few words a person can act on.
@@ -90,6 +94,7 @@ impl Error {
     /// Worth retrying: transport failures, 408, 429 and 5xx answers, short or corrupted bodies.
     pub fn is_retryable(&self) -> bool {
         match self {
+            Error::Exhausted { .. } => false,
             Error::Transport { .. } | Error::Integrity { .. } => true,
             Error::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
@@ -103,19 +108,32 @@ impl Error {
             Error::Http {
                 status: 403, message, ..
             } => message.to_ascii_lowercase().contains("request has expired"),
+            Error::Exhausted { last, .. } => last.is_expired(),
             _ => false,
         }
     }
 
     /// The user's to fix (bad input or credentials): exit code 2.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Input(_) | Error::Auth(_))
+        match self {
+            Error::Exhausted { last, .. } => last.is_user_error(),
+            e => matches!(e, Error::Input(_) | Error::Auth(_)),
+        }
+    }
+
+    /// The `Retry-After` the hub sent with this failure, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// The HTTP status, when the hub answered with one.
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Http { status, .. } => Some(*status),
+            Error::Exhausted { last, .. } => last.status(),
             _ => None,
         }
     }
@@ -140,14 +158,17 @@ impl Error {
         }
     }
 
-    /// Says how many attempts a transport failure survived (the last retry gave up).
+    /// The failure a retry loop gives up with after `attempts` attempts: a retryable one is
+    /// marked [`Error::Exhausted`] (saying how often it was tried), so that no loop around that
+    /// one retries it again.
     pub fn after_attempts(self, attempts: u32) -> Self {
-        match self {
-            Error::Transport { what, message } if attempts > 1 => Error::Transport {
-                what,
-                message: format!("{message} (tried {attempts} times)"),
-            },
-            other => other,
+        if attempts > 1 && self.is_retryable() {
+            Error::Exhausted {
+                attempts,
+                last: Box::new(self),
+            }
+        } else {
+            self
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::types::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
 /// A Hugging Face Hub client.
 #[derive(Clone, Debug)]
 pub struct HfClient {
-    http: Http,
+    pub(crate) http: Http,
     endpoint: String,
     token: Option<Secret>,
 }
@@ -291,6 +291,16 @@ impl HfClient {
             ))),
             Err(e) => Err(e),
         }
+    }
+
+    /// Where LFS object `oid` can be read as the store holds it (committed or not): the LFS
+    /// batch API's download operation.
+    pub async fn object_download(&self, repo: &RepoRef, oid: &str, size: u64) -> Result<crate::lfs::Download> {
+        let url = format!("{}.git/info/lfs/objects/batch", self.web(repo));
+        let auth = |rb| self.auth(rb);
+        let objects = [(oid.to_string(), size)];
+        let entries = crate::lfs::batch(&self.http, &url, &auth, "download", &["basic"], None, &objects).await?;
+        crate::lfs::download_action(&entries[0])
     }
 
     /// The LFS batch API: which objects must be sent, and where.

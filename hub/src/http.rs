@@ -45,7 +45,7 @@ where
             Ok(v) => return Ok(v),
             Err(e) if e.is_retryable() && attempt < attempts => {
                 tracing::warn!(what, attempt, error = %e, "retrying");
-                tokio::time::sleep(policy.delay(attempt, None)).await;
+                tokio::time::sleep(policy.delay(attempt, e.retry_after())).await;
             }
             Err(e) => return Err(e.after_attempts(attempt)),
         }
@@ -181,11 +181,7 @@ impl Http {
             if !retryable(&err, &extra) || attempt >= self.retry.attempts {
                 return Err((err.after_attempts(attempt), extra));
             }
-            let retry_after = match &err {
-                Error::Http { retry_after, .. } => *retry_after,
-                _ => None,
-            };
-            let pause = self.retry.delay(attempt, retry_after);
+            let pause = self.retry.delay(attempt, err.retry_after());
             tracing::debug!(what, attempt, error = %err, pause_ms = pause.as_millis() as u64, "retrying");
             tokio::time::sleep(pause).await;
         }

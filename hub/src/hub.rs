@@ -152,6 +152,33 @@ impl Hub {
         }
     }
 
+    /// Where LFS object `oid` (`size` bytes) can be read as this hub's object store holds it,
+    /// whether a commit names it yet or not; `None` where the store offers no such read
+    /// (ModelScope: its store is shared by every repo and checks each object's sha256 as it
+    /// takes it).
+    pub async fn object_download(&self, repo: &RepoRef, oid: &str, size: u64) -> Result<Option<crate::lfs::Download>> {
+        match self {
+            Hub::Hf(c) => c.object_download(repo, oid, size).await.map(Some),
+            Hub::Ms(_) => Ok(None),
+            Hub::Git(c) => c.object_download(repo, oid, size).await.map(Some),
+        }
+    }
+
+    /// Streams `len` bytes from `offset` (`len` 0: all) of an object from where
+    /// [`Hub::object_download`] said.
+    pub async fn fetch_object(&self, d: &crate::lfs::Download, offset: u64, len: u64) -> Result<ByteStream> {
+        let http = match self {
+            Hub::Hf(c) => &c.http,
+            Hub::Git(c) => &c.http,
+            Hub::Ms(_) => {
+                return Err(crate::Error::Protocol(
+                    "ModelScope's store serves no objects by id".into(),
+                ));
+            }
+        };
+        crate::lfs::fetch(http, d, "reading an object back from the destination", offset, len).await
+    }
+
     /// Creates the repo with this visibility; `Ok(false)` when it already existed.
     pub async fn create_repo(&self, repo: &RepoRef, private: bool) -> Result<bool> {
         dispatch!(self, c => c.create_repo(repo, private).await)

@@ -124,6 +124,24 @@ pub fn download_action(o: &Value) -> Result<Download> {
     })
 }
 
+/// Streams `len` bytes (from `offset`; `len` 0: all of it) of an object from where a download
+/// batch answer said, with the headers it gave for it.
+pub async fn fetch(http: &Http, d: &Download, what: &str, offset: u64, len: u64) -> Result<crate::hashing::ByteStream> {
+    let resp = http
+        .send(what, || {
+            let mut rb = with_headers(http.client.get(&d.href), &d.headers);
+            if offset > 0 || len > 0 {
+                rb = rb.header(
+                    reqwest::header::RANGE,
+                    format!("bytes={offset}-{}", offset + len.max(1) - 1),
+                );
+            }
+            rb
+        })
+        .await?;
+    crate::body::ranged_body(resp, offset, len)
+}
+
 /// The upload action of an entry: nothing to send, one PUT, or multipart parts.
 pub fn upload_action(o: &Value) -> Result<UploadAction> {
     if let Some(e) = object_error(o) {

@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod ms;
 pub(crate) mod pages;
 pub mod parallel;
+pub mod readback;
 pub mod redact;
 pub mod reporef;
 pub mod resume;

@@ -138,6 +138,11 @@ pub struct ServeArgs {
     /// downloads); used later they get S3's 403 "Request has expired".
     #[arg(long, default_value = "24h", value_parser = ttl)]
     pub url_ttl: Duration,
+    /// Assemble multipart uploads without checking the object's sha256 against its oid, as a
+    /// plain S3 bucket does (only the size is checked): whatever bytes the parts carried are
+    /// stored under the oid. For testing that clients hash what they send.
+    #[arg(long)]
+    pub unchecked_multipart: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,

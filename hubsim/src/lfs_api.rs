@@ -457,7 +457,12 @@ pub async fn complete_multipart(hub: &Arc<Hub>, query: Option<&str>, body: Body)
             )));
         }
     }
-    let result = hub.store.lfs.put_assembled(&oid, size, &dir.join("object")).await;
+    let checked = !hub.cfg.unchecked_multipart;
+    let result = hub
+        .store
+        .lfs
+        .put_assembled(&oid, size, &dir.join("object"), checked)
+        .await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     if let Err(e) = result {
         return Ok(put_error(e));
@@ -556,6 +561,7 @@ mod tests {
             max_lfs_object_size: Some(10),
             proxy_max_body: None,
             url_ttl: crate::sign::DEFAULT_URL_TTL,
+            unchecked_multipart: false,
         };
         let faults = Arc::new(Faults::new(FaultConfig::default()));
         let store = Store::open(&data).unwrap();

@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_lfs_object_size: args.max_lfs_object_size,
         proxy_max_body: args.proxy_max_body,
         url_ttl: args.url_ttl,
+        unchecked_multipart: args.unchecked_multipart,
     };
     let hub = Arc::new(Hub::new(
         store,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt};
-use hubmigrate_hub::hashing::{ByteStream, Hashing};
+use hubmigrate_hub::hashing::{ByteStream, Digests, Hashing, PartHashes};
 use hubmigrate_hub::hub::{Hub, UploadAction};
 use hubmigrate_hub::parallel::{Budget, Opener, ordered};
 use hubmigrate_hub::reporef::RepoRef;
@@ -129,6 +129,7 @@ async fn move_object(
     };
     match action {
         UploadAction::Present => {
+            read_back(s, t, progress.clone()).await?;
             result.set_outcome(pb::FileOutcome::AlreadyPresent);
             progress.store(t.size, std::sync::atomic::Ordering::Relaxed);
         }
@@ -147,16 +148,7 @@ async fn move_object(
                     });
                 }
                 put?;
-                if d.sha256 != t.sha256 || d.bytes != t.size {
-                    return Err(Error::Integrity {
-                        path: t.path.clone(),
-                        detail: format!(
-                            "read {} bytes hashing to {}, expected {} bytes with sha256 {}",
-                            d.bytes, d.sha256, t.size, t.sha256
-                        ),
-                    });
-                }
-                Ok(())
+                matches_task(t, &d)
             })
             .await?;
             if let Some(v) = verify {
@@ -179,8 +171,22 @@ async fn move_object(
                     t.size
                 )));
             }
-            let etags = put_parts(s, t, *chunk_size, 1, parts, progress).await?;
-            // The object store verifies the whole object's sha256 when the parts are assembled.
+            // Every part is hashed in order on its way; bytes that do not hash to the oid are
+            // sent again (the same part URLs take a part again) before the upload is completed.
+            let etags = with_retries(&t.path, |_| async {
+                progress.store(0, Ordering::Relaxed);
+                let hashes = PartHashes::new(parts.len(), held_cap(*chunk_size, &s.budget));
+                let etags = put_parts(s, t, *chunk_size, 1, parts, progress.clone(), Some(&hashes)).await?;
+                let d = hashes.digests().unwrap_or(Digests {
+                    sha256: String::new(),
+                    git_oid: None,
+                    bytes: 0,
+                });
+                matches_task(t, &d)?;
+                Ok(etags)
+            })
+            .await?;
+            // The store's own check of the assembled object (where it makes one) comes on top.
             with_retries(&t.path, |_| s.dest.complete_multipart(complete, &t.sha256, &etags)).await?;
             if let Some(v) = verify {
                 s.dest.verify_upload(v, &t.sha256, t.size).await?;
@@ -192,10 +198,43 @@ async fn move_object(
     Ok(result)
 }
 
+/// Whether what passed (`d`) is the task's object: its size and sha256.
+fn matches_task(t: &pb::FileTask, d: &Digests) -> Result<()> {
+    if d.sha256 == t.sha256 && d.bytes == t.size {
+        return Ok(());
+    }
+    Err(Error::Integrity {
+        path: t.path.clone(),
+        detail: format!(
+            "the source sent {} bytes hashing to {}, expected {} bytes with sha256 {}",
+            d.bytes, d.sha256, t.size, t.sha256
+        ),
+    })
+}
+
+/// An object the destination says it holds already is read back from it and hashed before a
+/// commit may name it (where the store offers such a read: not ModelScope's shared store, which
+/// checks every object's sha256 as it takes it). A copy that differs cannot be replaced through
+/// the LFS API (the store answers that it has it): the file fails, naming what the store holds.
+async fn read_back(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>) -> Result<()> {
+    let budget = (t.size > s.budget.segment()).then_some(&s.budget);
+    if hubmigrate_hub::readback::object(&s.dest, &s.dest_repo, &t.path, &t.sha256, t.size, budget, progress).await? {
+        tracing::debug!(path = %t.path, "object already at the destination, read back and hashed");
+    }
+    Ok(())
+}
+
+/// Bytes of parts ahead of the head that one object's [`PartHashes`] may hold: enough for every
+/// connection of the object to stream a whole part, at most 128 MiB.
+fn held_cap(part_size: u64, budget: &Budget) -> u64 {
+    (part_size.max(1) * budget.streams() as u64).min(128 << 20)
+}
+
 /// PUTs parts `first_part ..` (1-based, `part_size` bytes each, the file's last part shorter) of
 /// `t` to `urls`, several at once within the worker's connection budget, each read with its own
 /// ranged GET and retried alone; returns their ETags in part order. `progress` counts the bytes
-/// of every part as they pass (a retried part starts its count again).
+/// of every part as they pass (a retried part starts its count again); `hashes`, when given,
+/// hashes the parts in order (numbered from 0 in `urls`).
 pub async fn put_parts(
     s: &Sides,
     t: &pb::FileTask,
@@ -203,6 +242,7 @@ pub async fn put_parts(
     first_part: u32,
     urls: &[String],
     progress: Arc<AtomicU64>,
+    hashes: Option<&PartHashes>,
 ) -> Result<Vec<String>> {
     let part_size = part_size.max(1);
     let open = s.opener(t);
@@ -212,9 +252,12 @@ pub async fn put_parts(
         let (open, progress) = (open.clone(), progress.clone());
         async move {
             let _connection = s.budget.connection().await;
-            with_retries(&t.path, |_| {
+            let etag = with_retries(&t.path, |_| {
                 let counted = Arc::new(AtomicU64::new(0));
-                let body = counting(open(offset, len), vec![counted.clone(), progress.clone()]);
+                let mut body = counting(open(offset, len), vec![counted.clone(), progress.clone()]);
+                if let Some(h) = hashes {
+                    body = h.part(i, body);
+                }
                 let progress = progress.clone();
                 async move {
                     let put = s.dest.put(url, &[], len, body).await;
@@ -224,7 +267,11 @@ pub async fn put_parts(
                     put?.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
                 }
             })
-            .await
+            .await?;
+            if let Some(h) = hashes {
+                h.finished(i);
+            }
+            Ok(etag)
         }
     });
     // Parts of a regular file go one at a time: its source may ignore Range and send it whole.
@@ -257,7 +304,17 @@ pub async fn move_slice(
         upload: slice.upload,
         ..Default::default()
     };
-    match put_parts(s, t, slice.part_size, slice.first_part, &slice.urls, progress.clone()).await {
+    match put_parts(
+        s,
+        t,
+        slice.part_size,
+        slice.first_part,
+        &slice.urls,
+        progress.clone(),
+        None,
+    )
+    .await
+    {
         Ok(etags) => {
             r.etags = etags;
             r.bytes_sent = t.bytes();

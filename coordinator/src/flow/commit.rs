@@ -1,12 +1,13 @@
 //! Step 6, commit: one committer writes every file to the destination (skipped when the
 //! destination already holds exactly these files). Nothing enters a commit that was not hashed
-//! against the source: LFS objects were checked by the workers as they streamed, regular files
-//! travel inline with the hash the worker computed. Git destinations get a push instead
+//! against the source: LFS objects were checked by the workers as they streamed (or read back
+//! from the destination: split files, objects it held already), regular files travel inline
+//! with the hash the worker computed and the coordinator checked. Git destinations get a push instead
 //! ([`crate::flow::git::push`]).
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use hubmigrate_hub::hashing::Hashing;
 use hubmigrate_hub::hub::CommitFile;
 use hubmigrate_hub::manifest::Manifest;
@@ -78,6 +79,7 @@ pub async fn fill_results(
         dest.hub.prepare_uploads(&dest.repo, branch, &objects).await?
     };
     let mut present = present.into_iter();
+    let mut read_back = Vec::new();
     for t in missing {
         let mut r = pb::FileResult {
             path: t.path.clone(),
@@ -87,7 +89,10 @@ pub async fn fill_results(
         };
         if t.lfs {
             match present.next() {
-                Some(hubmigrate_hub::hub::UploadAction::Present) => r.set_outcome(pb::FileOutcome::AlreadyPresent),
+                Some(hubmigrate_hub::hub::UploadAction::Present) => {
+                    r.set_outcome(pb::FileOutcome::AlreadyPresent);
+                    read_back.push((t.path.clone(), t.sha256.clone(), t.size));
+                }
                 _ => {
                     return Err(Error::Transfer(format!(
                         "{}: no worker reported it and the destination does not hold its object; nothing was committed (run again to send it)",
@@ -118,6 +123,16 @@ pub async fn fill_results(
         }
         results.insert(t.path.clone(), r);
     }
+    // Nobody here sent these objects in this run: they are read back and hashed first.
+    let dest = &sides.dest;
+    let reads = read_back.into_iter().map(|(path, oid, size)| {
+        let (hub, repo) = (dest.hub.clone(), dest.repo.clone());
+        async move { hubmigrate_hub::readback::object(&hub, &repo, &path, &oid, size, None, Default::default()).await }
+    });
+    futures_util::stream::iter(reads)
+        .buffer_unordered(8)
+        .try_collect::<Vec<bool>>()
+        .await?;
     Ok(results)
 }
 

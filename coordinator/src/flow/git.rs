@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, TryStreamExt};
 use hubmigrate_hub::git::{GitClient, ObjectStatus, Snapshot, pointers_of};
 use hubmigrate_hub::hub::Hub;
 use hubmigrate_hub::manifest::Manifest;
@@ -245,7 +246,24 @@ pub async fn check_destination(
             missing.join("\n  ")
         )));
     }
-    Ok(status.iter().filter(|s| **s == ObjectStatus::Present).count())
+    // Nobody here sent the objects the host holds already: they are read back and hashed
+    // before a push names them.
+    let present: Vec<(String, String, u64)> = tasks
+        .iter()
+        .zip(&status)
+        .filter(|(_, s)| **s == ObjectStatus::Present)
+        .map(|(t, _)| (t.path.clone(), t.sha256.clone(), t.size))
+        .collect();
+    let n = present.len();
+    let reads = present.into_iter().map(|(path, oid, size)| {
+        let (hub, repo) = (sides.dest.hub.clone(), sides.dest.repo.clone());
+        async move { hubmigrate_hub::readback::object(&hub, &repo, &path, &oid, size, None, Default::default()).await }
+    });
+    futures_util::stream::iter(reads)
+        .buffer_unordered(8)
+        .try_collect::<Vec<bool>>()
+        .await?;
+    Ok(n)
 }
 
 /// How the push went.

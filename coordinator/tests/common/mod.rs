@@ -201,3 +201,13 @@ pub fn summary(run: &Run) -> (u64, u64, bool) {
 pub fn assert_code(run: &Run, code: i32) {
     assert_eq!(run.code, code, "unexpected exit code; output:\n{}", run.output());
 }
+
+/// Flips one byte in the middle of LFS object `oid` in the hubsim store under `data` (same size:
+/// every listing still names the old sha256, only the bytes differ).
+pub fn damage_object(data: &std::path::Path, oid: &str) {
+    let stored = data.join("lfs/objects").join(&oid[0..2]).join(&oid[2..4]).join(oid);
+    let mut bytes = std::fs::read(&stored).expect("the object in the store");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+}

@@ -12,11 +12,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use reqwest::header::RANGE;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::body::{put_stream, ranged_body};
+use crate::body::put_stream;
 use crate::error::{Error, Result};
 use crate::hashing::ByteStream;
 use crate::http::Http;
@@ -449,6 +448,12 @@ impl GitClient {
             .collect())
     }
 
+    /// Where LFS object `oid` can be read as the store holds it (committed or not).
+    pub async fn object_download(&self, repo: &RepoRef, oid: &str, size: u64) -> Result<crate::lfs::Download> {
+        let entries = self.batch(repo, "download", None, &[(oid.to_string(), size)]).await?;
+        crate::lfs::download_action(&entries[0])
+    }
+
     /// The upload action of each object (basic transfers: the only kind Git LFS hosts share).
     pub async fn prepare_uploads(
         &self,
@@ -521,18 +526,7 @@ impl GitClient {
         if let Some((oid, size)) = object.filter(|o| o.0.len() == 64) {
             let entries = self.batch(repo, "download", None, &[(oid.to_string(), size)]).await?;
             let d = crate::lfs::download_action(&entries[0])?;
-            let what = format!("downloading {path}");
-            let resp = self
-                .http
-                .send(&what, || {
-                    let mut rb = crate::lfs::with_headers(self.http.client.get(&d.href), &d.headers);
-                    if offset > 0 || len > 0 {
-                        rb = rb.header(RANGE, format!("bytes={offset}-{}", offset + len.max(1) - 1));
-                    }
-                    rb
-                })
-                .await?;
-            return ranged_body(resp, offset, len);
+            return crate::lfs::fetch(&self.http, &d, &format!("downloading {path}"), offset, len).await;
         }
         let snap = self.current().await.ok_or_else(|| {
             Error::Protocol(format!(

@@ -4,9 +4,9 @@
 //! call would open another upload), turns every piece into the run of whole parts it covers, and
 //! hands each worker its parts' presigned URLs (slices first, so split files finish early).
 //! Workers PUT the parts and report their ETags; as soon as every part of a file is in, the
-//! coordinator completes its upload (the store checks the whole object's sha256 as it assembles
-//! it) while the rest of the transfer goes on, and the usual verification compares what the
-//! destination lists. A retried chunk is not sent the slices it already reported. When the
+//! coordinator completes its upload while the rest of the transfer goes on, then reads the
+//! assembled object back from the destination and hashes it (no worker saw every byte), before
+//! any commit names it. A retried chunk is not sent the slices it already reported. When the
 //! presigned URLs of an upload expire before all its parts are in, the upload is opened again
 //! and its slices go again under the new URLs (docs/pipeline.md).
 
@@ -406,7 +406,13 @@ async fn listen(
             .collect();
         books.pending.insert(u.path.clone(), p);
     }
-    let hub = Arc::new(dest.hub.clone());
+    let target = Arc::new(dest.clone());
+    // Read-backs of completed uploads share these connections and this memory.
+    let budget = hubmigrate_hub::parallel::Budget::new(
+        8,
+        hubmigrate_hub::parallel::BUFFER_BUDGET,
+        hubmigrate_hub::parallel::SEGMENT,
+    );
     let mut running = tokio::task::JoinSet::new();
     let start_ready = |pending: &mut HashMap<String, Pending>, running: &mut tokio::task::JoinSet<_>| {
         let ready: Vec<String> = pending
@@ -417,10 +423,10 @@ async fn listen(
         for path in ready {
             let Some(p) = pending.remove(&path) else { continue };
             let etags = p.etags().unwrap_or_default();
-            let hub = hub.clone();
+            let (target, budget) = (target.clone(), budget.clone());
             shared.work(true);
             running.spawn(async move {
-                let r = complete_one(&hub, &p.upload, &etags).await;
+                let r = complete_one(&target, &budget, &p.upload, &etags).await;
                 (p.upload, r)
             });
         }
@@ -540,17 +546,37 @@ fn uploaded(u: &Upload) -> pb::FileResult {
     r
 }
 
-/// One completion (retried while the store answers with a retryable error), then the verify
-/// action when the store asked for one.
-async fn complete_one(dest: &Hub, u: &Upload, etags: &[String]) -> Result<(), Error> {
+/// One completion (retried while the store answers with a retryable error), the verify action
+/// when the store asked for one, then the assembled object read back and hashed: no worker saw
+/// every byte of it, so only this proves the store holds what the source has.
+async fn complete_one(
+    dest: &Dest,
+    budget: &hubmigrate_hub::parallel::Budget,
+    u: &Upload,
+    etags: &[String],
+) -> Result<(), Error> {
     let attempts = hubmigrate_hub::http::RetryPolicy::default().attempts;
     hubmigrate_hub::http::with_retries(&u.path, attempts, |_| {
-        dest.complete_multipart(&u.complete, &u.sha256, etags)
+        dest.hub.complete_multipart(&u.complete, &u.sha256, etags)
     })
     .await?;
     tracing::info!(path = %u.path, parts = u.parts, "multipart upload completed");
     if let Some(v) = &u.verify {
-        dest.verify_upload(v, &u.sha256, u.size).await?;
+        dest.hub.verify_upload(v, &u.sha256, u.size).await?;
+    }
+    let progress = Default::default();
+    if hubmigrate_hub::readback::object(
+        &dest.hub,
+        &dest.repo,
+        &u.path,
+        &u.sha256,
+        u.size,
+        Some(budget),
+        progress,
+    )
+    .await?
+    {
+        tracing::info!(path = %u.path, "split file read back from the destination and hashed");
     }
     Ok(())
 }
