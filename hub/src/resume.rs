@@ -80,7 +80,7 @@ pub fn open_resuming(
                     Ok(s) => st.current.insert(s),
                     Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
                         st.failures += 1;
-                        tokio::time::sleep(st.retry.delay(st.failures, None)).await;
+                        tokio::time::sleep(st.retry.delay(st.failures, e.retry_after())).await;
                         continue;
                     }
                     Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),

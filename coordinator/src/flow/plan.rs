@@ -115,15 +115,18 @@ pub fn plan(sizes: &[u64], chunks: usize) -> Plan {
 }
 
 /// Plans `sizes` into `chunks` balanced chunks; files for which `splittable` holds and that are
-/// larger than a piece (a quarter of a chunk, at least `min_piece` bytes) are cut into
-/// byte-range pieces spread like files.
+/// larger than a chunk (and than `min_piece` bytes) are cut into byte-range pieces (of a
+/// quarter of a chunk, at least `min_piece` bytes) spread like files.
 pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl Fn(usize) -> bool) -> Plan {
     let total: u64 = sizes.iter().sum();
     let ideal = total.div_ceil(chunks.max(1) as u64);
     // Whole files as pieces with `len == size` and `offset == 0`; split files as several.
     let mut items: Vec<(Piece, bool)> = Vec::with_capacity(sizes.len());
     for (i, &size) in sizes.iter().enumerate() {
-        if chunks > 1 && splittable(i) && size > (ideal / 4).max(min_piece) {
+        // Only a file larger than a whole chunk is split: a split file is read back from the
+        // destination before it is committed (no worker saw every byte), so splitting costs a
+        // second pass over its bytes and is worth it only where balance cannot do without.
+        if chunks > 1 && splittable(i) && size > ideal.max(min_piece) {
             items.extend(pieces(i, size, ideal, min_piece).into_iter().map(|p| (p, true)));
         } else {
             items.push((
