@@ -204,21 +204,42 @@ pub const MAX_BODY: usize = 64 << 20;
 /// Most bytes of an error answer read (its message is cut shorter still).
 const MAX_ERROR_BODY: usize = 64 << 10;
 
+/// How long an answer read into memory may take to arrive in full once its headers are in (the
+/// read timeout bounds each stall, this the whole: a body trickling a byte at a time ends too).
+pub const ANSWER_DEADLINE: Duration = Duration::from_secs(120);
+
 /// Reads an answer's body into memory, at most `cap` bytes: a larger one is an error naming
-/// `what`, found before the excess is read (from `Content-Length`, or as the chunks come).
-pub async fn body_capped(what: &str, mut resp: Response, cap: usize) -> Result<Vec<u8>> {
+/// `what`, found before the excess is read (from `Content-Length`, or as the chunks come). The
+/// whole body must arrive within [`ANSWER_DEADLINE`].
+pub async fn body_capped(what: &str, resp: Response, cap: usize) -> Result<Vec<u8>> {
+    body_capped_within(what, resp, cap, ANSWER_DEADLINE).await
+}
+
+/// [`body_capped`] with another deadline.
+pub async fn body_capped_within(what: &str, mut resp: Response, cap: usize, deadline: Duration) -> Result<Vec<u8>> {
     let too_large = || Error::Protocol(format!("{what}: the answer is larger than {cap} bytes; not read"));
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::transport(what, e))? {
-        if out.len() + chunk.len() > cap {
-            return Err(too_large());
+    let read = async {
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Error::transport(what, e))? {
+            if out.len() + chunk.len() > cap {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
         }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+        Ok(out)
+    };
+    tokio::time::timeout(deadline, read).await.unwrap_or_else(|_| {
+        Err(Error::Transport {
+            what: what.to_string(),
+            message: format!(
+                "timed out: the answer did not arrive in full within {} s",
+                deadline.as_secs_f64()
+            ),
+        })
+    })
 }
 
 /// A text answer of at most [`MAX_BODY`] bytes (invalid UTF-8 replaced).
@@ -232,15 +253,19 @@ pub async fn json_capped<T: serde::de::DeserializeOwned>(what: &str, resp: Respo
     serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("{what}: not the JSON expected ({e})")))
 }
 
-/// The first `cap` bytes of a body (the rest is not read); what could be read on a failure.
+/// The first `cap` bytes of a body (the rest is not read); what could be read on a failure
+/// within [`ANSWER_DEADLINE`].
 async fn read_up_to(mut resp: Response, cap: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    while out.len() < cap {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]),
-            _ => break,
+    let _ = tokio::time::timeout(ANSWER_DEADLINE, async {
+        while out.len() < cap {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]),
+                _ => break,
+            }
         }
-    }
+    })
+    .await;
     out
 }
 

@@ -38,3 +38,34 @@ async fn an_error_answer_of_any_size_gives_a_short_message() {
     let err = hf.list(&repo, "main").await.unwrap_err().to_string();
     assert!(err.contains("400") && err.len() < 4096, "{} bytes", err.len());
 }
+
+/// An answer whose headers come at once but whose body trickles in (one byte every 100 ms, so
+/// the read timeout never fires) ends at the deadline with an error that says so.
+#[tokio::test]
+async fn a_trickling_answer_ends_at_its_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/x", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = sock.read(&mut buf).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+        sock.write_all(head.as_bytes()).await.unwrap();
+        for _ in 0..1000 {
+            if sock.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let resp = reqwest::get(&url).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = hubmigrate_hub::http::body_capped_within("reading x", resp, MAX_BODY, std::time::Duration::from_secs(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("timed out") && err.contains("reading x"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    server.abort();
+}
