@@ -19,8 +19,12 @@ use hubmigrate_hub::resume::open_resuming;
 use hubmigrate_hub::{Error, Result};
 use hubmigrate_proto as pb;
 
-/// Attempts per file (and per part) before the chunk fails.
-pub const FILE_ATTEMPTS: u32 = 3;
+/// Attempts per file (and per part) before the chunk fails. This is the one retry policy of a
+/// file: a file that fails it fails the chunk for good (the chunk is not sent again for it).
+pub const FILE_ATTEMPTS: u32 = 5;
+/// Times a multipart object is sent in all when its parts do not hash to its oid (every part
+/// goes again each time).
+pub const OBJECT_SENDS: u32 = 3;
 /// Regular files are held in memory for the commit; anything larger must be LFS.
 pub const MAX_INLINE: u64 = 256 * 1024 * 1024;
 
@@ -173,7 +177,7 @@ async fn move_object(
             }
             // Every part is hashed in order on its way; bytes that do not hash to the oid are
             // sent again (the same part URLs take a part again) before the upload is completed.
-            let etags = with_retries(&t.path, |_| async {
+            let etags = hubmigrate_hub::http::with_retries(&t.path, OBJECT_SENDS, |_| async {
                 progress.store(0, Ordering::Relaxed);
                 let hashes = PartHashes::new(parts.len(), held_cap(*chunk_size, &s.budget));
                 let etags = put_parts(s, t, *chunk_size, 1, parts, progress.clone(), Some(&hashes)).await?;
