@@ -170,11 +170,12 @@ fn regular_files_from_a_source_that_ignores_range_are_read_as_one_stream() {
     }
 }
 
-/// Two 32 MiB files, each cut into two pieces for two workers, each worker moving one file at
-/// a time over a source capped at 4 MiB/s per connection: a worker's second piece starts its
-/// parts 4 to 7 s after the uploads were opened, while the destination's presigned URLs live 5 s.
-/// The coordinator opens that upload again and both pieces go again under the new URLs (about
-/// 4 s); the run ends verified and the object is the source's.
+/// Two 48 MiB files (each larger than a chunk), each cut into three pieces for three workers,
+/// each worker moving one piece at a time over a source capped at 4 MiB/s per connection: a
+/// worker's second piece starts its parts 4 to 8 s after the uploads were opened, while the
+/// destination's presigned URLs live 6 s. The coordinator opens that upload again and its three
+/// pieces go again under the new URLs (about 4 s); the run ends verified and the objects are the
+/// source's.
 #[test]
 fn part_urls_that_expire_mid_transfer_are_renewed() {
     let src = TempDir::new("src");
@@ -182,7 +183,7 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
         src.path(),
         "hf",
         "alice/slow",
-        &["--lfs-file", "a.bin=32MiB", "--lfs-file", "b.bin=32MiB", "--files", "1"],
+        &["--lfs-file", "a.bin=48MiB", "--lfs-file", "b.bin=48MiB", "--files", "1"],
     );
     let source = Hubsim::start_in("hf", src, &["--conn-rate", "4MiB"]);
     let dest = Hubsim::start(
@@ -193,13 +194,13 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
             "--part-size",
             "4MiB",
             "--url-ttl",
-            "5s",
+            "6s",
         ],
     );
     let flags = [
         "--parallel",
         "--max-workers",
-        "2",
+        "3",
         "--chunk-size",
         "16MiB",
         "--worker-concurrency",
@@ -210,7 +211,7 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
     let run = run_to("hf:alice/slow", "hf", &source, &dest, &flags);
     assert_code(&run, 0);
     let out = run.output();
-    assert!(out.contains("split   2 large file(s) cut into 4 pieces"), "{out}");
+    assert!(out.contains("split   2 large file(s) cut into 6 pieces"), "{out}");
     let (_, _, verified) = summary(&run);
     assert!(verified, "{out}");
     let stats = dest.stats();
@@ -222,8 +223,8 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
     );
     // Each file's upload completed once; the renewed one took its parts again.
     assert_eq!(count("multipart", "completed"), 2, "{stats}");
-    assert!(count("multipart", "parts") > 16, "{stats}");
-    let big: Vec<_> = files.iter().filter(|f| f.size == 32 * MIB).collect();
+    assert!(count("multipart", "parts") > 24, "{stats}");
+    let big: Vec<_> = files.iter().filter(|f| f.size == 48 * MIB).collect();
     assert_served(&dest, "alice/slow", &big);
 }
 
