@@ -69,6 +69,21 @@ pub async fn object(
     })
 }
 
+/// [`object`] for each of `objects` (path, sha256, size), 8 at a time; the first that differs
+/// fails them all.
+pub async fn objects(hub: &Hub, repo: &RepoRef, objects: Vec<(String, String, u64)>) -> Result<()> {
+    use futures_util::StreamExt;
+    let reads = objects.into_iter().map(|(path, oid, size)| {
+        let (hub, repo) = (hub.clone(), repo.clone());
+        async move { object(&hub, &repo, &path, &oid, size, None, Default::default()).await }
+    });
+    futures_util::stream::iter(reads)
+        .buffer_unordered(8)
+        .try_collect::<Vec<bool>>()
+        .await?;
+    Ok(())
+}
+
 /// `len` bytes from `offset` of the object, as one stream.
 fn range(hub: &Hub, d: &Arc<crate::lfs::Download>, offset: u64, len: u64) -> ByteStream {
     let (hub, d) = (hub.clone(), d.clone());

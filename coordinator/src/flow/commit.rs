@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use hubmigrate_hub::hashing::Hashing;
 use hubmigrate_hub::hub::CommitFile;
 use hubmigrate_hub::manifest::Manifest;
@@ -124,15 +124,7 @@ pub async fn fill_results(
         results.insert(t.path.clone(), r);
     }
     // Nobody here sent these objects in this run: they are read back and hashed first.
-    let dest = &sides.dest;
-    let reads = read_back.into_iter().map(|(path, oid, size)| {
-        let (hub, repo) = (dest.hub.clone(), dest.repo.clone());
-        async move { hubmigrate_hub::readback::object(&hub, &repo, &path, &oid, size, None, Default::default()).await }
-    });
-    futures_util::stream::iter(reads)
-        .buffer_unordered(8)
-        .try_collect::<Vec<bool>>()
-        .await?;
+    hubmigrate_hub::readback::objects(&sides.dest.hub, &sides.dest.repo, read_back).await?;
     Ok(results)
 }
 

@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{StreamExt, TryStreamExt};
 use hubmigrate_hub::git::{GitClient, ObjectStatus, Snapshot, pointers_of};
 use hubmigrate_hub::hub::Hub;
 use hubmigrate_hub::manifest::Manifest;
@@ -255,14 +254,7 @@ pub async fn check_destination(
         .map(|(t, _)| (t.path.clone(), t.sha256.clone(), t.size))
         .collect();
     let n = present.len();
-    let reads = present.into_iter().map(|(path, oid, size)| {
-        let (hub, repo) = (sides.dest.hub.clone(), sides.dest.repo.clone());
-        async move { hubmigrate_hub::readback::object(&hub, &repo, &path, &oid, size, None, Default::default()).await }
-    });
-    futures_util::stream::iter(reads)
-        .buffer_unordered(8)
-        .try_collect::<Vec<bool>>()
-        .await?;
+    hubmigrate_hub::readback::objects(&sides.dest.hub, &sides.dest.repo, present).await?;
     Ok(n)
 }
 
