@@ -90,6 +90,18 @@ pub struct ControllerArgs {
     /// cluster the Helm chart sets the controller Service's name.
     #[arg(long, env = "HUBMIGRATE_GRPC_ADVERTISE")]
     pub grpc_advertise: Option<String>,
+    /// The Secret ([NAMESPACE/]NAME, default namespace: the controller's own) with the gRPC
+    /// server certificate: a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt (e.g.
+    /// from cert-manager), used as it is. If it does not exist the controller makes a private CA
+    /// and a certificate for the advertised host (valid a year, renewed at start 30 days before
+    /// its end) and stores them there. Workers get the CA and verify the controller before they
+    /// send anything.
+    #[arg(long, env = "HUBMIGRATE_GRPC_TLS_SECRET", default_value = "hubmigrate-grpc-tls")]
+    pub grpc_tls_secret: String,
+    /// Serve the workers' gRPC in clear (only where the pod network is encrypted otherwise, e.g.
+    /// a service mesh): presigned upload URLs and hub endpoints cross it.
+    #[arg(long)]
+    pub grpc_plaintext: bool,
     /// Only watch Migrations in this namespace (default: all namespaces).
     #[arg(long, env = "HUBMIGRATE_NAMESPACE")]
     pub namespace: Option<String>,

@@ -38,6 +38,20 @@ fn a_migration_applied_with_kubectl_runs_as_jobs_and_verifies() {
         None,
     );
     assert!(jobs.lines().count() >= 2, "one Job per chunk: {jobs}");
+    // The workers dialed the controller over TLS, trusting the CA of its certificate's Secret.
+    let job = jobs.lines().next().unwrap();
+    let env = |var: &str| {
+        let path = format!("jsonpath={{.spec.template.spec.containers[0].env[?(@.name==\"{var}\")].value}}");
+        k.kubectl(&["get", job, "-o", &path], None).1
+    };
+    assert!(
+        env("HUBMIGRATE_COORDINATOR").starts_with("https://127.0.0.1:"),
+        "{}",
+        env("HUBMIGRATE_COORDINATOR")
+    );
+    let ca = controller_ca(k);
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(env("HUBMIGRATE_COORDINATOR_CA").trim(), ca.trim());
     let (_, logs, _) = k.kubectl(&["logs", "-l", "hubmigrate.dev/migration=demo", "--tail", "-1"], None);
     assert!(
         logs.contains("\"migration\":\"demo\"") && logs.contains("\"chunk\""),
@@ -257,11 +271,17 @@ fn a_restarted_controller_adopts_the_jobs_and_finishes() {
         assert!(started.elapsed() < Duration::from_secs(30), "no Jobs were created");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let ca = controller_ca(&c.k);
     c.controller.kill().unwrap();
     c.controller.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     c.controller = c.start_controller(&grpc);
     assert_eq!(wait_phase(&c.k, "restart", &["Succeeded", "Failed"]), "Succeeded");
+    assert_eq!(
+        controller_ca(&c.k),
+        ca,
+        "the restarted controller serves the certificate it stored"
+    );
     let (_, mismatched, _) = c.k.kubectl(
         &[
             "get",

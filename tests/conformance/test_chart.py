@@ -201,3 +201,19 @@ def test_role_has_no_rights_it_does_not_use():
     assert "pods/log" not in resources and "pods/exec" not in resources, role["rules"]
     secret_verbs = {v for rule in role["rules"] if "secrets" in rule["resources"] for v in rule["verbs"]}
     assert secret_verbs == {"get", "create", "patch"}, f"Secrets: {sorted(secret_verbs)} (no list or watch)"
+
+
+def test_the_workers_grpc_runs_over_tls_with_the_certificate_in_a_secret():
+    def controller(values=None):
+        return controller_container(only(documents(values), "Deployment", f"{RELEASE}-controller"))
+
+    default = controller()
+    assert f"--grpc-tls-secret={RELEASE}-grpc-tls" in default["args"], default["args"]
+    assert "--grpc-plaintext" not in default["args"], default["args"]
+    # The controller finds (or stores) that Secret in its own namespace.
+    namespace = [e for e in default["env"] if e["name"] == "POD_NAMESPACE"]
+    assert namespace == [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}], default["env"]
+    given = controller({"grpcTls": {"secretName": "issued-by-cert-manager"}})["args"]
+    assert "--grpc-tls-secret=issued-by-cert-manager" in given, given
+    clear = controller({"grpcTls": {"enabled": False}})["args"]
+    assert "--grpc-plaintext" in clear and not [a for a in clear if a.startswith("--grpc-tls-secret")], clear

@@ -25,6 +25,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// The worker's configuration, from `HUBMIGRATE_*` variables.
 pub struct Config {
     pub coordinator: String,
+    /// The CA (PEM) that signed the coordinator's certificate: with it the coordinator must be
+    /// `https://` and prove itself before the worker sends its secret.
+    pub coordinator_ca: Option<String>,
     pub migration_id: String,
     pub chunk_id: u32,
     pub attempt: u32,
@@ -42,6 +45,9 @@ impl Config {
         let opt = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret::new);
         Ok(Config {
             coordinator: var("HUBMIGRATE_COORDINATOR")?,
+            coordinator_ca: std::env::var("HUBMIGRATE_COORDINATOR_CA")
+                .ok()
+                .filter(|v| !v.is_empty()),
             migration_id: var("HUBMIGRATE_MIGRATION_ID")?,
             chunk_id: var("HUBMIGRATE_CHUNK_ID")?.parse().context("HUBMIGRATE_CHUNK_ID")?,
             attempt: var("HUBMIGRATE_ATTEMPT")?.parse().context("HUBMIGRATE_ATTEMPT")?,
@@ -93,9 +99,36 @@ impl tonic::service::Interceptor for SecretInterceptor {
     }
 }
 
+/// The coordinator's endpoint: over TLS, verified with the CA the worker was given, when it was
+/// given one (Kubernetes); in clear otherwise (local runs, on loopback). A CA with a plain URL,
+/// or an `https` URL without a CA, is refused: the secret never goes out unverified by mistake.
+fn endpoint(cfg: &Config) -> anyhow::Result<tonic::transport::Endpoint> {
+    let endpoint = tonic::transport::Endpoint::from_shared(cfg.coordinator.clone())
+        .with_context(|| format!("HUBMIGRATE_COORDINATOR {} is not a URL", cfg.coordinator))?
+        .connect_timeout(Duration::from_secs(10));
+    let https = cfg.coordinator.starts_with("https://");
+    match (&cfg.coordinator_ca, https) {
+        (Some(ca), true) => {
+            let tls =
+                tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca));
+            Ok(endpoint
+                .tls_config(tls)
+                .context("the coordinator's CA (HUBMIGRATE_COORDINATOR_CA)")?)
+        }
+        (None, false) => Ok(endpoint),
+        (Some(_), false) => anyhow::bail!(
+            "HUBMIGRATE_COORDINATOR_CA is set but the coordinator {} is not https: refusing to talk in clear",
+            cfg.coordinator
+        ),
+        (None, true) => anyhow::bail!(
+            "the coordinator {} is https but HUBMIGRATE_COORDINATOR_CA (the CA to verify it with) is not set",
+            cfg.coordinator
+        ),
+    }
+}
+
 async fn connect(cfg: &Config) -> anyhow::Result<Client> {
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(cfg.coordinator.clone())?.connect_timeout(Duration::from_secs(10));
+    let endpoint = endpoint(cfg)?;
     let mut last = None;
     for attempt in 0..5u64 {
         match endpoint.connect().await {
@@ -118,10 +151,12 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
         }
         tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
     }
+    let why = last
+        .map(|e| format!("{:#}", anyhow::Error::from(e)))
+        .unwrap_or_default();
     Err(anyhow::anyhow!(
-        "cannot reach the coordinator at {}: {:?}",
-        cfg.coordinator,
-        last
+        "cannot reach the coordinator at {}: {why}",
+        cfg.coordinator
     ))
 }
 
@@ -328,4 +363,33 @@ async fn move_files(
             .context("the coordinator stopped listening")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(coordinator: &str, ca: Option<&str>) -> Config {
+        Config {
+            coordinator: coordinator.into(),
+            coordinator_ca: ca.map(String::from),
+            migration_id: "m".into(),
+            chunk_id: 0,
+            attempt: 1,
+            secret: "s".into(),
+            source_token: None,
+            dest_token: None,
+        }
+    }
+
+    #[test]
+    fn a_worker_given_a_ca_talks_only_tls_and_a_tls_url_needs_a_ca() {
+        let pem = "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+        assert!(endpoint(&cfg("http://127.0.0.1:1", None)).is_ok());
+        assert!(endpoint(&cfg("https://controller.ns.svc:50051", Some(pem))).is_ok());
+        let clear = endpoint(&cfg("http://controller.ns.svc:50051", Some(pem))).unwrap_err();
+        assert!(format!("{clear:#}").contains("refusing to talk in clear"), "{clear:#}");
+        let no_ca = endpoint(&cfg("https://controller.ns.svc:50051", None)).unwrap_err();
+        assert!(format!("{no_ca:#}").contains("HUBMIGRATE_COORDINATOR_CA"), "{no_ca:#}");
+    }
 }

@@ -47,19 +47,39 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         .await
         .map_err(|e| Error::kube("cannot reach the Kubernetes API", e))?;
     let registry = Arc::new(Registry::default());
-    let listen = args
+    let listen: std::net::SocketAddr = args
         .grpc_listen
         .parse()
         .map_err(|e| Error::Input(format!("--grpc-listen {}: {e}", args.grpc_listen)))?;
-    let (bound, _server) = serve(registry.clone(), listen)
+    // The host workers dial, which the certificate must name.
+    let host = match &args.grpc_advertise {
+        Some(a) => super::tls::host_of(a).to_string(),
+        None => listen.ip().to_string(),
+    };
+    let tls = match args.grpc_plaintext {
+        true => None,
+        false => {
+            let (ns, name) = match args.grpc_tls_secret.split_once('/') {
+                Some((ns, name)) => (ns.to_string(), name.to_string()),
+                None => (own_namespace(&args), args.grpc_tls_secret.clone()),
+            };
+            Some(super::tls::load_or_create(&client, &ns, &name, &host).await?)
+        }
+    };
+    let (bound, _server) = serve(registry.clone(), listen, tls.as_ref().map(|m| m.identity()))
         .await
         .map_err(|e| Error::io(format!("cannot serve gRPC on {}", args.grpc_listen), e))?;
-    let advertise = match &args.grpc_advertise {
-        Some(a) if a.contains(':') => format!("http://{a}"),
-        Some(a) => format!("http://{a}:{}", bound.port()),
-        None => format!("http://{}:{}", bound.ip(), bound.port()),
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let has_port = |a: &str| match a.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => a.contains(':'),
     };
-    tracing::info!(grpc = %bound, advertise = %advertise, "controller serving workers");
+    let advertise = match &args.grpc_advertise {
+        Some(a) if has_port(a) => format!("{scheme}://{a}"),
+        Some(a) => format!("{scheme}://{a}:{}", bound.port()),
+        None => format!("{scheme}://{}", std::net::SocketAddr::new(bound.ip(), bound.port())),
+    };
+    tracing::info!(grpc = %bound, advertise = %advertise, tls = tls.is_some(), "controller serving workers");
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -72,6 +92,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
             client: client.clone(),
             registry,
             advertise,
+            coordinator_ca: tls.as_ref().map(|m| m.ca_pem.clone()),
             policy: Arc::new(policy),
             worker_resources,
         },
@@ -82,7 +103,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
         None => (Api::all(client.clone()), Api::all(client)),
     };
-    Controller::new(migrations, watcher::Config::default())
+    let controller = Controller::new(migrations, watcher::Config::default())
         .owns(jobs, watcher::Config::default())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -90,9 +111,35 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "reconcile error");
             }
-        })
-        .await;
-    Ok(())
+        });
+    // A certificate the controller made is renewed at start: near its end the controller stops
+    // so that its Deployment starts it again (adopting every Job).
+    let renew_in = tls
+        .and_then(|m| m.renew_at)
+        .map(|at| at.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+    tokio::select! {
+        () = controller => Ok(()),
+        () = sleep_or_forever(renew_in) => Err(Error::Refused(
+            "the controller's gRPC certificate is due for renewal: stopping so that a restart renews it".into(),
+        )),
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The controller's own namespace: the pod's (POD_NAMESPACE, set by the chart), else the one
+/// it watches, else `default`.
+fn own_namespace(args: &ControllerArgs) -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| args.namespace.clone())
+        .unwrap_or_else(|| "default".into())
 }
 
 /// Why a reconcile failed (it is retried by [`error_policy`]).

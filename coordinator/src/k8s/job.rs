@@ -44,6 +44,8 @@ pub fn chunk_key(chunk: u32) -> String {
 pub struct JobParams {
     /// Address the pods dial, e.g. `http://hubmigrate-controller.ns.svc:50051`.
     pub coordinator: String,
+    /// The CA (PEM) the worker verifies the coordinator's certificate with.
+    pub coordinator_ca: Option<String>,
     /// The worker image (the policy's choice for this Migration).
     pub image: String,
     /// Requests and limits when the Migration names none (the controller's default).
@@ -150,6 +152,9 @@ pub fn job_for_chunk(mig: &Migration, chunk: u32, attempt: u32, p: &JobParams) -
         value("TMPDIR", "/tmp"),
         from_secret("HUBMIGRATE_SECRET", &p.grpc_secret_name, &chunk_key(chunk), false),
     ];
+    if let Some(ca) = &p.coordinator_ca {
+        env.push(value("HUBMIGRATE_COORDINATOR_CA", ca));
+    }
     if let Some(tokens) = &mig.spec.tokens_secret {
         for (var, key) in &p.token_keys {
             env.push(from_secret(var, tokens, key, true));
@@ -255,7 +260,8 @@ mod tests {
 
     fn params() -> JobParams {
         JobParams {
-            coordinator: "http://hubmigrate.ml.svc:50051".into(),
+            coordinator: "https://hubmigrate.ml.svc:50051".into(),
+            coordinator_ca: Some("-----BEGIN CERTIFICATE-----\n".into()),
             image: "ghcr.io/hubmigrate/worker:0.1".into(),
             resources: None,
             grpc_secret_name: grpc_secret_name("demo-model"),

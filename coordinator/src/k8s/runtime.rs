@@ -26,8 +26,10 @@ use crate::flow::transfer::{Adopted, Resumed, Runtime, Started, multipart};
 pub struct Cluster {
     pub client: Client,
     pub registry: Arc<Registry>,
-    /// The address worker pods dial.
+    /// The address worker pods dial (`https://` when the controller serves TLS).
     pub advertise: String,
+    /// The CA (PEM) that signed the controller's gRPC certificate, which workers verify.
+    pub coordinator_ca: Option<String>,
     /// What Migrations may ask for (images, endpoints).
     pub policy: Arc<super::policy::Policy>,
     /// Default requests and limits of a worker container (`--worker-resources`).
@@ -203,6 +205,7 @@ impl Runtime for KubeRuntime {
         }
         let params = JobParams {
             coordinator: self.cluster.advertise.clone(),
+            coordinator_ca: self.cluster.coordinator_ca.clone(),
             image: self.cluster.policy.image(&self.mig.spec).map_err(Error::Input)?,
             resources: self.cluster.worker_resources.clone(),
             grpc_secret_name: grpc_secret_name(&self.name),

@@ -164,3 +164,21 @@ pub fn assert_refused(k: &Kubesim, cases: &[(&str, String, &str)], secrets: &[&s
         }
     }
 }
+
+/// The CA of the controller's gRPC certificate, from its Secret (`hubmigrate-grpc-tls`).
+pub fn controller_ca(k: &Kubesim) -> String {
+    let (ok, b64, err) = k.kubectl(
+        &[
+            "get",
+            "secret",
+            "hubmigrate-grpc-tls",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap();
+    String::from_utf8(pem).unwrap()
+}

@@ -104,7 +104,7 @@ impl Runtime for Local {
         let secret = crate::ids::random_hex(24);
         let registry = Arc::new(Registry::default());
         registry.add(shared.clone(), secret.clone());
-        let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into())
+        let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into(), None)
             .await
             .map_err(|e| Error::io("cannot start the gRPC server", e))?;
         if let Some(old) = self.server.replace(server) {

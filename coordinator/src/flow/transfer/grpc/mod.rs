@@ -617,11 +617,13 @@ impl Coordinator for Service {
     }
 }
 
-/// Starts the gRPC server on `addr` (port 0 picks one) for the migrations in `registry`;
-/// returns the bound address.
+/// Starts the gRPC server on `addr` (port 0 picks one) for the migrations in `registry`, over
+/// TLS with `tls` (the controller's certificate) or in clear (local runs, on loopback); returns
+/// the bound address.
 pub async fn serve(
     registry: Arc<Registry>,
     addr: SocketAddr,
+    tls: Option<tonic::transport::Identity>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let incoming = TcpIncoming::bind(addr)?;
     let bound = incoming.local_addr()?;
@@ -632,12 +634,14 @@ pub async fn serve(
         CoordinatorServer::new(Service { registry }).max_decoding_message_size(64 << 20),
         move |req: Request<()>| check.authorize(&req).map(|_| req),
     );
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("the gRPC certificate: {e}")))?;
+    }
     let handle = tokio::spawn(async move {
-        if let Err(e) = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming(incoming)
-            .await
-        {
+        if let Err(e) = builder.add_service(svc).serve_with_incoming(incoming).await {
             tracing::error!(error = %e, "the gRPC server stopped");
         }
     });

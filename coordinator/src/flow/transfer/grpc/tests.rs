@@ -214,7 +214,7 @@ async fn calls_without_the_chunks_secret_are_refused() {
     let (shared, _events) = Shared::new("m-test".into(), side(), side(), chunks, 1, 1);
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), "the-secret".into());
-    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into(), None).await.unwrap();
     let mut client = CoordinatorClient::connect(format!("http://{addr}")).await.unwrap();
     let metadata = |md: &mut tonic::metadata::MetadataMap, as_chunk: u32, secret: Option<&str>| {
         md.insert(pb::MIGRATION_HEADER, "m-test".parse().unwrap());
