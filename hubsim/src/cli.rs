@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve a hub until killed; prints its base URL as the first line of stdout.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Build a synthetic repo with deterministic content directly in a data directory.
     Seed(SeedArgs),
     /// A git server hook of the git flavor (run by git itself, not by people).
@@ -124,10 +124,48 @@ pub struct ServeArgs {
     /// Refuse the API listing routes with 403 while git and download routes keep working.
     #[arg(long = "api-403")]
     pub api_403: bool,
-    /// Commits allowed per repo per hour (the Hugging Face Hub allows 128).
+    /// Commits allowed per repo per --commit-window. Default: 128 on the HF flavor (the figure
+    /// users of the Hub hit), none elsewhere; 0: no limit. ModelScope answers it as its
+    /// commit-frequency limit (429 "Commit frequency limit exceeded", SDK code E1021).
     #[arg(long)]
     pub commit_limit: Option<u32>,
-    /// Largest LFS object an upload may announce (git flavor; e.g. 100MiB). Default: no limit.
+    /// The sliding window of --commit-limit.
+    #[arg(long, default_value = "1h", value_parser = ttl)]
+    pub commit_window: Duration,
+    /// HF flavor: the server's time per commit operation (a commit answers after it).
+    #[arg(long, default_value = "30ms", value_parser = duration)]
+    pub commit_op_cost: Duration,
+    /// HF flavor: the server's time per MiB of inline (regular file) content in a commit.
+    #[arg(long, default_value = "100ms", value_parser = duration)]
+    pub commit_mib_cost: Duration,
+    /// HF flavor: the server's timeout on a commit: one that would take longer fails with 504
+    /// after this long, and nothing is committed (the Hub's is 60 s; with the default costs a
+    /// commit of 2,000 operations times out).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub commit_timeout: Duration,
+    /// HF flavor: commits with more operations time out as above whatever their cost.
+    #[arg(long)]
+    pub max_commit_ops: Option<usize>,
+    /// HF flavor: the plan whose request quotas apply to every user (rate-limits.md: free 1,000
+    /// api / 5,000 resolvers / 200 pages requests per 5 minutes; pro 2,500 / 12,000 / 400; team
+    /// 3,000 / 20,000 / 400; enterprise 6,000 / 50,000 / 600). Anonymous callers get 500 / 3,000
+    /// / 100 per IP address.
+    #[arg(long, value_enum, default_value = "free")]
+    pub tier: crate::quota::Tier,
+    /// HF flavor: api requests per user and window, instead of the tier's.
+    #[arg(long)]
+    pub api_quota: Option<u64>,
+    /// HF flavor: resolver requests (URLs with /resolve/) per user and window, instead of the tier's.
+    #[arg(long)]
+    pub resolve_quota: Option<u64>,
+    /// HF flavor: page requests per user and window, instead of the tier's.
+    #[arg(long)]
+    pub pages_quota: Option<u64>,
+    /// HF flavor: the fixed window the quotas count over (whole seconds, at least 1s).
+    #[arg(long, default_value = "300s", value_parser = duration)]
+    pub quota_window: Duration,
+    /// Largest LFS object an upload may announce (e.g. 100MiB). Default: 50 GB on the HF flavor
+    /// (larger files need Xet there), no limit elsewhere.
     #[arg(long, value_parser = size)]
     pub max_lfs_object_size: Option<u64>,
     /// A reverse proxy's body limit in front of the object store (nginx's client_max_body_size):

@@ -97,7 +97,7 @@ pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, b
     let policy = BatchPolicy {
         multipart: true,
         verify: true,
-        max_object_size: None,
+        max_object_size: ctx.hub.cfg.max_lfs_object_size,
     };
     Ok(batch_with(&ctx.hub, id, parts, body, policy, |upload| async move {
         ctx.access(id, upload).await.map(|_| ()).map_err(|e| {
@@ -557,6 +557,8 @@ mod tests {
             part_size: 1 << 20,
             tree_page_size: 1000,
             commit_limit: None,
+            commit_window: std::time::Duration::from_secs(3600),
+            commit_cost: crate::state::CommitCost::FREE,
             max_request_body: 1 << 20,
             max_lfs_object_size: Some(10),
             proxy_max_body: None,

@@ -13,6 +13,7 @@ pub(crate) mod http;
 pub(crate) mod lfs_api;
 pub(crate) mod ms;
 pub(crate) mod presigned;
+pub(crate) mod quota;
 pub(crate) mod repo;
 pub mod seed;
 pub mod serve;

@@ -9,7 +9,7 @@ async fn main() {
     let result = match cli.command {
         Command::Serve(args) => {
             hubmigrate_common::init_logging("HUBSIM_LOG", args.log_format == LogFormat::Json);
-            hubsim::serve::run(args).await
+            hubsim::serve::run(*args).await
         }
         Command::Seed(args) => {
             hubmigrate_common::init_logging("HUBSIM_LOG", false);

@@ -14,7 +14,13 @@ use tokio::net::TcpListener;
 use crate::auth::Users;
 use crate::cli::ServeArgs;
 use crate::faults::{FaultConfig, FaultCtx, Faults, RateLimits, ThrottledListener, TokenBucket, inject};
-use crate::state::{Flavor, Hub, HubConfig};
+use crate::quota::{QuotaConfig, QuotaCtx, Quotas, enforce};
+use crate::state::{CommitCost, Flavor, Hub, HubConfig};
+
+/// Commits per repo per hour on the Hugging Face Hub (its "hourly quotas for action: commit").
+const HF_COMMITS_PER_HOUR: u32 = 128;
+/// The largest object the Hub takes over LFS (storage-limits.md: 50 GB; larger ones need Xet).
+const HF_MAX_LFS_OBJECT: u64 = 50_000_000_000;
 use crate::stats::{Peer, RouteClass, StatsCtx, count};
 use crate::store::Store;
 
@@ -61,9 +67,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size.max(1),
         tree_page_size: args.tree_page_size.max(1),
-        commit_limit: args.commit_limit,
+        commit_limit: match args.commit_limit {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => (args.flavor == Flavor::Hf).then_some(HF_COMMITS_PER_HOUR),
+        },
+        commit_window: args.commit_window,
+        commit_cost: match args.flavor {
+            Flavor::Hf => CommitCost {
+                per_op: args.commit_op_cost,
+                per_inline_mib: args.commit_mib_cost,
+                timeout: args.commit_timeout,
+                max_ops: args.max_commit_ops,
+            },
+            _ => CommitCost::FREE,
+        },
         max_request_body: usize::try_from(args.max_request_body).unwrap_or(usize::MAX),
-        max_lfs_object_size: args.max_lfs_object_size,
+        max_lfs_object_size: args
+            .max_lfs_object_size
+            .or((args.flavor == Flavor::Hf).then_some(HF_MAX_LFS_OBJECT)),
         proxy_max_body: args.proxy_max_body,
         url_ttl: args.url_ttl,
         unchecked_multipart: args.unchecked_multipart,
@@ -93,20 +115,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             crate::gitlab::route_class,
         ),
     };
-    // Outside in: logging, counting (which also answers /_hubsim/stats), faults, the handlers.
-    let layer = |r: Router, classify| {
+    // The Hub's request quotas (HF flavor; ModelScope and git hosts publish none).
+    let quotas = (args.flavor == Flavor::Hf).then(|| {
+        let mut cfg = QuotaConfig::tier(args.tier);
+        for (slot, given) in cfg
+            .users
+            .iter_mut()
+            .zip([args.api_quota, args.resolve_quota, args.pages_quota])
+        {
+            *slot = given.unwrap_or(*slot);
+        }
+        cfg.window = args.quota_window.max(std::time::Duration::from_secs(1));
+        QuotaCtx {
+            hub: hub.clone(),
+            quotas: Arc::new(Quotas::new(cfg)),
+            bucket_of: crate::hf::bucket,
+            render_error: crate::hf::render,
+        }
+    });
+    // Outside in: logging, counting (which also answers /_hubsim/stats), faults, quotas, the
+    // handlers.
+    let layer = |r: Router, classify, quotas: Option<QuotaCtx>| {
         let sctx = StatsCtx {
             stats: hub.stats.clone(),
             faults: faults.clone(),
             classify,
+        };
+        let r = match quotas {
+            Some(q) => r.layer(from_fn_with_state(q, enforce)),
+            None => r,
         };
         r.layer(from_fn_with_state(fctx.clone(), inject))
             .layer(from_fn_with_state(sctx, count))
             .layer(from_fn(log_request))
             .into_make_service_with_connect_info::<Peer>()
     };
-    let api = layer(api, classify);
-    let cdn_router = layer(crate::lfs_api::cdn_router(hub.clone()), crate::lfs_api::cdn_route_class);
+    let api = layer(api, classify, quotas);
+    // The CDN's presigned URLs count in no bucket.
+    let cdn_router = layer(
+        crate::lfs_api::cdn_router(hub.clone()),
+        crate::lfs_api::cdn_route_class,
+        None,
+    );
     let limits = RateLimits {
         per_conn: args.conn_rate,
         total: args.total_rate.map(|r| Arc::new(TokenBucket::new(r))),

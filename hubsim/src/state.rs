@@ -33,8 +33,14 @@ pub struct HubConfig {
     pub part_size: u64,
     /// Entries per page of tree listings.
     pub tree_page_size: usize,
-    /// Commits allowed per repo per hour (`None`: unlimited).
+    /// Commits allowed per repo per `commit_window` (`None`: unlimited).
     pub commit_limit: Option<u32>,
+    /// The sliding window of `commit_limit` (the Hub's: an hour).
+    pub commit_window: Duration,
+    /// What a commit costs the server (HF flavor): per operation and per MiB of inline content;
+    /// the server takes that long to answer, and a commit that would take longer than
+    /// `commit_timeout` (or has more than `max_commit_ops` operations) times out undone.
+    pub commit_cost: CommitCost,
     /// Largest API request body (LFS object uploads are not API requests).
     pub max_request_body: usize,
     /// A proxy's body limit on object uploads (413 from "nginx").
@@ -46,6 +52,38 @@ pub struct HubConfig {
     pub url_ttl: Duration,
     /// Multipart uploads are assembled without checking their sha256.
     pub unchecked_multipart: bool,
+}
+
+/// The server-side cost model of a commit (HF flavor).
+#[derive(Clone, Copy, Debug)]
+pub struct CommitCost {
+    pub per_op: Duration,
+    pub per_inline_mib: Duration,
+    pub timeout: Duration,
+    pub max_ops: Option<usize>,
+}
+
+impl CommitCost {
+    /// No cost and no timeout (unit tests of other things).
+    pub const FREE: CommitCost = CommitCost {
+        per_op: Duration::ZERO,
+        per_inline_mib: Duration::ZERO,
+        timeout: Duration::MAX,
+        max_ops: None,
+    };
+
+    /// How long a commit of `ops` operations with `inline` bytes of content takes the server:
+    /// `Ok(time)`, or `Err(timeout)` when it would not finish within the timeout.
+    pub fn time(&self, ops: usize, inline: u64) -> Result<Duration, Duration> {
+        let time = self
+            .per_op
+            .saturating_mul(ops as u32)
+            .saturating_add(self.per_inline_mib.mul_f64(inline as f64 / (1u64 << 20) as f64));
+        if time > self.timeout || self.max_ops.is_some_and(|m| ops > m) {
+            return Err(self.timeout);
+        }
+        Ok(time)
+    }
 }
 
 /// Everything a handler needs.
@@ -96,13 +134,14 @@ impl Hub {
         let now = crate::util::now_secs();
         let mut all = self.commits.lock().unwrap_or_else(|e| e.into_inner());
         let q = all.entry(id.clone()).or_default();
-        while q.front().is_some_and(|t| *t + 3600 <= now) {
+        let window = self.cfg.commit_window.as_secs().max(1);
+        while q.front().is_some_and(|t| *t + window <= now) {
             q.pop_front();
         }
         if q.len() >= limit as usize {
             self.stats.note(Event::CommitThrottle);
             let oldest = q.front().copied().unwrap_or(now);
-            return Err((oldest + 3600).saturating_sub(now).max(1));
+            return Err((oldest + window).saturating_sub(now).max(1));
         }
         q.push_back(now);
         Ok(())

@@ -68,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     config.addinivalue_line("markers", "hf: tests against the Hugging Face flavour of hubsim")
+    config.addinivalue_line("markers", "hub_flags(*flags): extra `hubsim serve` flags for the test's own hub")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -366,12 +366,12 @@ def test_commit_limit_per_repo_per_hour(make_hub, flavor):
         assert r.status_code == 200, f"commit {i} of 2 allowed: {r.status_code} {r.text[:300]}"
     before = state(hub, "alice/limited")
     r = commit_raw(hub, "alice/limited", {"c3.txt": b"3\n"}, "commit 3")
+    assert r.status_code == 429, f"third commit within the hour: {r.status_code} {r.text[:300]}"
     if flavor == "ms":
-        # ModelScope throttles commits with a 400 and a business code, without Retry-After.
-        assert r.status_code == 400, f"third commit within the hour: {r.status_code} {r.text[:300]}"
-        assert r.json()["Code"] == 10030000001 and "repository policy" in r.json()["Message"]
+        # ModelScope's commit-frequency limit (the SDK's E1021): undisclosed, so no Retry-After.
+        assert "Commit frequency limit exceeded" in r.text and "Retry-After" not in r.headers, r.text
     else:
-        assert r.status_code == 429, f"third commit within the hour: {r.status_code} {r.text[:300]}"
+        assert "hourly quotas for action: commit" in r.text, r.text
         assert assert_retry_after(r) > 0
     assert state(hub, "alice/limited") == before, "a rate-limited commit changed the repo"
     # The limit is per repo.

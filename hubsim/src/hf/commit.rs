@@ -100,12 +100,21 @@ fn ignored(gitignore: &str, path: &str) -> bool {
     hit
 }
 
+/// Files one preupload call may ask about (huggingface_hub sends them in batches of 256).
+const MAX_PREUPLOAD_FILES: usize = 256;
+
 /// `POST /api/{t}s/{ns}/{n}/preupload/{rev}`.
 pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResult {
     ctx.access(id, true).await?;
     let bytes = read_body(&ctx.hub, body).await?;
     let req: PreuploadBody =
         serde_json::from_slice(&bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
+    if req.files.len() > MAX_PREUPLOAD_FILES {
+        return Err(HfError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Too many files: at most {MAX_PREUPLOAD_FILES} per preupload request"),
+        ));
+    }
     let commit = ctx.commit_of(id, rev).await?;
     let tree = ctx.hub.store.tree(id, &commit).await?;
     let attrs = ctx.hub.store.gitattributes(id, &tree).await?;
@@ -275,15 +284,29 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>, body
     if let Err(wait) = ctx.hub.admit_commit(id) {
         let mut resp = HfError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "You have exceeded the rate limit for repository commits ({} per hour). Retry after {wait} seconds.",
-                ctx.hub.cfg.commit_limit.unwrap_or(0)
-            ),
+            "You have exceeded our hourly quotas for action: commit. We invite you to retry later.",
         )
         .into_response();
         resp.headers_mut()
             .insert(HeaderName::from_static("retry-after"), wait.into());
         return Ok(resp);
+    }
+    // The server's time for this commit; past its timeout the gateway gives up and nothing is
+    // committed.
+    let inline: u64 = lines[1..]
+        .iter()
+        .map(|l| match l {
+            Line::File { content, .. } => content.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    match ctx.hub.cfg.commit_cost.time(lines.len() - 1, inline) {
+        Ok(time) => tokio::time::sleep(time).await,
+        Err(timeout) => {
+            tokio::time::sleep(timeout).await;
+            tracing::info!(repo = %id, operations = lines.len() - 1, inline, "commit timed out");
+            return Err(HfError::new(StatusCode::GATEWAY_TIMEOUT, "Gateway Time-out"));
+        }
     }
     let author = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let (write_ref, pr) = if create_pr {

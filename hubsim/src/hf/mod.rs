@@ -293,6 +293,18 @@ pub fn route_class(method: &Method, raw_path: &str) -> RouteClass {
     }
 }
 
+/// The request bucket a request counts in (rate-limits.md): URLs with a `/resolve/` segment are
+/// resolvers; the API, the LFS batch API and git are counted as api (stricter than not counting
+/// them, which the Hub does not document); anything else is a page.
+pub fn bucket(method: &Method, raw_path: &str) -> Option<crate::quota::Bucket> {
+    use crate::quota::Bucket;
+    Some(match route_class(method, raw_path) {
+        RouteClass::Resolve => Bucket::Resolvers,
+        RouteClass::Unknown => Bucket::Pages,
+        _ => Bucket::Api,
+    })
+}
+
 /// The web URL of a repo: `{base}/{prefix}{ns}/{name}`.
 pub fn repo_url(hub: &Hub, id: &RepoId) -> String {
     format!("{}/{}{}/{}", hub.base_url, id.kind.url_prefix(), id.ns, id.name)

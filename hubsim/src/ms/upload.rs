@@ -17,9 +17,6 @@ use crate::repo::{RepoId, check_path};
 use crate::store::{Op, tree::pointer_text};
 use crate::util::is_hex;
 
-/// Business code of ModelScope's commit throttle.
-const COMMIT_POLICY_CODE: i64 = 10030000001;
-
 /// The service refuses commits with more actions than this.
 pub const MAX_ACTIONS: usize = 2000;
 
@@ -187,12 +184,13 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> MsResul
             });
         }
     }
-    // ModelScope's throttle is a 400 with a business code and no Retry-After
-    // (protocols/modelscope.md section 13): clients must know to retry it.
+    // ModelScope's commit-frequency limit (2026, modelscope issue 1793): a 429 the SDK reports as
+    // E1021, its limit dynamic and undisclosed, so no Retry-After: clients back off on their own.
     if ctx.hub.admit_commit(id).is_err() {
-        return Err(
-            MsError::new(StatusCode::BAD_REQUEST, "commit rejected by repository policy").with_code(COMMIT_POLICY_CODE),
-        );
+        return Err(MsError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Commit frequency limit exceeded",
+        ));
     }
     let author = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let message = if req.commit_message.trim().is_empty() {
