@@ -365,3 +365,81 @@ fn the_destination_token_is_never_sent_to_the_source_host() {
     );
     assert!(!run.output().contains(ALICE), "{}", run.output());
 }
+
+/// The destination's commits on `main`, newest first (their titles).
+fn commit_titles(hub: &Hubsim, repo: &str) -> Vec<String> {
+    let (status, v) = get_json(&format!("{}/api/models/{repo}/commits/main", hub.url), Some(ALICE));
+    assert_eq!(status, 200, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A repo more than one commit can carry (the server times out a commit of over 40 files) lands
+/// in several commits sized down from the timeouts, is verified, and a re-run commits nothing.
+#[test]
+fn a_repo_over_the_hubs_commit_limits_lands_in_several_commits() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/wide",
+        &[
+            "--files",
+            "150",
+            "--file-size",
+            "200",
+            "--lfs-files",
+            "2",
+            "--lfs-size",
+            "64KiB",
+        ],
+    );
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = Hubsim::start(
+        "hf",
+        &[
+            "--commit-op-cost",
+            "1ms",
+            "--commit-timeout",
+            "1s",
+            "--max-commit-ops",
+            "40",
+        ],
+    );
+    let args = [
+        "run",
+        "--source",
+        "hf:alice/wide",
+        "--dest",
+        "hf:alice/wide-copy",
+        "--source-endpoint",
+        &source.url,
+        "--dest-endpoint",
+        &dest.url,
+    ];
+    let run = migrate(&args, &[("HF_TOKEN", ALICE)]);
+    assert_code(&run, 0);
+    let (files, _, verified) = summary(&run);
+    assert!(verified && files == 153, "{files} files, verified {verified}");
+    let timeouts = dest.stats()["requests"]["commit"]["504"].as_u64().unwrap_or(0);
+    assert!(timeouts >= 1, "no commit was too large for the server");
+    let titles = commit_titles(&dest, "alice/wide-copy");
+    let parts: Vec<&String> = titles.iter().filter(|t| t.contains("(part ")).collect();
+    // About 150 files at most 40 a commit: at least 4 parts, each one saying which files.
+    assert!(parts.len() >= 4, "{titles:?}");
+    assert!(
+        parts.iter().all(|t| t.contains(" files ") && t.contains(" of ")),
+        "{titles:?}"
+    );
+
+    let again = migrate(&args, &[("HF_TOKEN", ALICE)]);
+    assert_code(&again, 0);
+    assert_eq!(
+        commit_titles(&dest, "alice/wide-copy"),
+        titles,
+        "a re-run made a commit (the destination held every file)"
+    );
+}

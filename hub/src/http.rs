@@ -120,6 +120,17 @@ impl Http {
     /// Sends the request `build` makes, retrying retryable failures; an error status becomes
     /// [`Error::Http`] with the hub's message. `what` names the operation for errors and logs.
     pub async fn send(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        self.send_retrying(what, build, Error::is_retryable).await
+    }
+
+    /// [`Http::send`], retrying only the failures `retryable` accepts (a caller that answers a
+    /// failure better than by sending the same request again, say).
+    pub async fn send_retrying(
+        &self,
+        what: &str,
+        build: impl Fn() -> RequestBuilder,
+        retryable: impl Fn(&Error) -> bool,
+    ) -> Result<Response> {
         self.send_with(
             what,
             build,
@@ -145,7 +156,7 @@ impl Http {
                     Err((error_from(what, resp).await, ()))
                 }
             },
-            |err, _| err.is_retryable(),
+            |err, _| retryable(err),
         )
         .await
         .map_err(|(err, ())| err)

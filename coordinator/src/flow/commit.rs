@@ -146,7 +146,15 @@ pub async fn commit(
             inline_bytes: 0,
         });
     }
-    let files = commit_files(tasks, results)?;
+    // Only what differs is committed: a re-run after an interrupted series of commits sends
+    // the rest, and no commit repeats files the destination holds already.
+    let differ: std::collections::HashSet<&str> = before.iter().map(|m| m.path.as_str()).collect();
+    let todo: Vec<pb::FileTask> = tasks
+        .iter()
+        .filter(|t| differ.contains(t.path.as_str()))
+        .cloned()
+        .collect();
+    let files = commit_files(&todo, results)?;
     let inline_bytes = files
         .iter()
         .map(|f| match f {
