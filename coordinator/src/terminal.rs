@@ -87,6 +87,9 @@ pub fn plan_text(p: &Planned, args: &RunArgs) -> String {
             "split   {files} large file(s) cut into {pieces} pieces spread over the chunks (multipart uploads)\n"
         ));
     }
+    for w in &p.warnings {
+        out.push_str(&format!("warning {w}\n"));
+    }
     if let Some(git) = &p.git {
         out.push_str(&format!(
             "history {} ref(s) to push; {} LFS object(s) in that history, {}{}\n",

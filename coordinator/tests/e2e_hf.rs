@@ -443,3 +443,62 @@ fn a_repo_over_the_hubs_commit_limits_lands_in_several_commits() {
         "a re-run made a commit (the destination held every file)"
     );
 }
+
+/// The plan says, before any byte moves, what the Hub only recommends and this migration
+/// exceeds: a crowded folder at a Hugging Face destination, and a large source read without a
+/// token (an anonymous reader's quota is 3,000 files per 5 minutes).
+#[test]
+fn the_plan_warns_of_crowded_folders_and_anonymous_reads() {
+    let src = TempDir::new("src");
+    // The seed puts LFS files side by side in weights/.
+    seed(
+        src.path(),
+        "hf",
+        "alice/many",
+        &["--files", "0", "--lfs-files", "10001", "--lfs-size", "1"],
+    );
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = Hubsim::start("hf", &[]);
+    let plan = |env: &[(&str, &str)]| {
+        coord(
+            &[
+                "plan",
+                "--source",
+                "hf:alice/many",
+                "--dest",
+                "hf:alice/many-copy",
+                "--source-endpoint",
+                &source.url,
+                "--dest-endpoint",
+                &dest.url,
+            ],
+            env,
+        )
+    };
+    // HF to HF: HF_TOKEN is the destination's, the public source is read anonymously.
+    let anonymous = plan(&[("HF_TOKEN", ALICE)]);
+    assert_code(&anonymous, 0);
+    let warnings: Vec<&str> = anonymous.stderr.lines().filter(|l| l.starts_with("warning ")).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("without a token") && w.contains("HUBMIGRATE_SOURCE_TOKEN")),
+        "{}",
+        anonymous.output()
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("entries: the Hub recommends under 10000 per folder")),
+        "{}",
+        anonymous.output()
+    );
+    let as_alice = plan(&[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)]);
+    assert_code(&as_alice, 0);
+    assert!(!as_alice.stderr.contains("without a token"), "{}", as_alice.output());
+    assert_eq!(
+        hf_repo(&dest, "models/alice/many-copy", ALICE),
+        None,
+        "planning writes nothing"
+    );
+}

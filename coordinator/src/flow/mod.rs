@@ -18,6 +18,7 @@
 pub(crate) mod commit;
 pub(crate) mod eta;
 pub(crate) mod git;
+pub(crate) mod limits;
 pub(crate) mod manifest;
 pub mod plan;
 pub(crate) mod planned;

@@ -31,6 +31,8 @@ pub struct Planned {
     /// The first ETA, and the model behind it.
     pub eta: Duration,
     pub model: eta::Model,
+    /// What the hubs recommend that this migration exceeds (said in the plan).
+    pub warnings: Vec<String>,
 }
 
 impl Planned {
@@ -108,6 +110,13 @@ pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned,
     };
     let plan = plan::plan_tasks(&tasks, &moved, args, multipart);
     let (eta, model) = eta::estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
+    let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let warnings = super::limits::warnings(
+        &paths,
+        sides.source.repo.platform,
+        sides.source.token.is_none(),
+        sides.dest.repo.platform,
+    );
     Ok(Ok(Planned {
         sides,
         manifest,
@@ -118,5 +127,6 @@ pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned,
         git,
         eta,
         model,
+        warnings,
     }))
 }
