@@ -154,6 +154,13 @@ pub async fn commit(
         .filter(|t| differ.contains(t.path.as_str()))
         .cloned()
         .collect();
+    if todo.is_empty() {
+        // Only files the source lacks differ (a commit adds, it does not delete): no empty commit.
+        return Ok(Committed {
+            commit: current.commit,
+            inline_bytes: 0,
+        });
+    }
     let files = commit_files(&todo, results)?;
     let inline_bytes = files
         .iter()
