@@ -13,6 +13,7 @@
 //! | [`reporef`], [`manifest`], [`redact`], [`error`] | references, listings, secrets, the error type |
 
 pub(crate) mod body;
+pub mod commits;
 pub mod error;
 pub mod git;
 pub mod hashing;
