@@ -42,7 +42,7 @@ scenario "8 x $((6 * scale)) MiB, 5 MiB/s per conn, 2 workers" "--conn-rate 5MiB
 scenario "12 x $((4 * scale)) MiB + 50 small, 4 MiB/s, 1 worker" "--conn-rate 4MiB" "--max-workers 1" \
   --lfs-files 12 --lfs-size "$((4 * scale))MiB" --files 50
 # Split across workers (issue #12): pieces of 64 MiB, each over its parts' connections.
-scenario "1 x $split MiB split, 4 MiB/s per conn, 4 workers" "--conn-rate 4MiB" "--max-workers 4" \
+scenario "1 x $split MiB split, 4 MiB/s per conn, 4 workers" "--conn-rate 4MiB" "--max-workers 4 --split always" \
   --lfs-file "big.bin=${split}MiB"
 # The fixed-cost case (bench/fixed-cost.sh): the total cap binds, and the run is told it.
 scenario "1 GiB (512 + 8 x 64 MiB), 40/400 MiB/s, 8 workers, cap" "--conn-rate 40MiB --total-rate 400MiB" \

@@ -44,3 +44,10 @@ watch_workers() {
   done
   echo "$peak" >"$2"
 }
+
+# Requests a hub admitted in its quota buckets so far: "API RESOLVERS" (HF flavor).
+buckets() {
+  curl -sf "$1/_hubsim/stats" | python3 -c 'import json, sys
+q = json.load(sys.stdin).get("quota", {})
+print(q.get("api", {}).get("admitted", 0), q.get("resolvers", {}).get("admitted", 0))'
+}

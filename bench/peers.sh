@@ -45,6 +45,7 @@ echo "repo: ${total_mib} MiB of LFS objects + 200 small files; caps 40 MiB/s per
 hubmigrate() { # label dest-flags...
   local label="$1"; shift
   echo "== hubmigrate $label"
+  local before; before=$(buckets "$src")
   local t0; t0=$(now)
   "$bin/migrate-coord" run --source hf:bench/model --parallel --max-workers 8 --source-endpoint "$src" "$@" \
     --report "$work/report-$label.json" >"$work/log-$label" 2>&1 &
@@ -55,6 +56,10 @@ hubmigrate() { # label dest-flags...
   local t; t=$(secs "$t0" "$(now)")
   wait "$watcher"
   echo "   $t s ($ok), worker peak RSS $(($(cat "$work/rss-$label") / 1024)) MiB"
+  local after; after=$(buckets "$src")
+  read -r a0 r0 <<<"$before"; read -r a1 r1 <<<"$after"
+  echo "   source calls: api $((a1 - a0)), resolvers $((r1 - r0)) ($(awk -v r=$((r1 - r0)) -v m="$total_mib" 'BEGIN { printf "%.1f", r * 1024 / m }') per GiB)"
+  record "calls $label" "api $((a1 - a0)), resolvers $((r1 - r0))"
   grep -E "^(plan|split) " "$work/log-$label" | sed 's/^/   /'
   record "hubmigrate $label" "$t"
   rss+=("$(($(cat "$work/rss-$label") / 1024))")
@@ -122,12 +127,13 @@ echo "RESULT link limit: ${total_mib} MiB / 400 MiB/s = ${link} s"
 ours_hf=""
 for r in "${results[@]}"; do
   name="${r%%|*}"; t="${r##*|}"
+  case "$name" in calls*) echo "RESULT source $name: $t"; continue ;; esac
   echo "RESULT $name: $t s, $(awk -v t="$t" -v l="$link" 'BEGIN { printf "%.2f", t / l }')x the link limit"
   [ "$name" = "hubmigrate hf-to-hf" ] && ours_hf=$t
 done
 for r in "${results[@]}"; do
   name="${r%%|*}"; t="${r##*|}"
-  case "$name" in hubmigrate*) continue ;; esac
+  case "$name" in hubmigrate* | calls*) continue ;; esac
   ours="$ours_hf"
   case "$name" in
     *hf-to-git*) ours=$(printf '%s\n' "${results[@]}" | awk -F'|' '$1 == "hubmigrate hf-to-git" {print $2}') ;;

@@ -36,6 +36,11 @@ pub struct Cli {
     /// --log-format json, the info log is always on. HUBMIGRATE_LOG (e.g. `debug`) overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The longest wait a hub's quota may impose (a 429's Retry-After or RateLimit reset, e.g.
+    /// the Hub's hourly commit quota), announced with when it ends and a countdown; a longer one
+    /// stops the run cleanly, and running it again continues from what was done (e.g. 2h, 30m).
+    #[arg(long, global = true, default_value = "2h", value_parser = hubmigrate_common::parse_duration)]
+    pub max_wait: std::time::Duration,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -163,6 +168,12 @@ pub struct RunArgs {
     /// Target bytes per chunk with --parallel (e.g. 30GB, 512MiB).
     #[arg(long, default_value_t = options::CHUNK_SIZE, value_parser = parse_size)]
     pub chunk_size: u64,
+    /// Files larger than a chunk, where the destination takes parts: `auto` splits one across
+    /// workers only when the plan's model says that is faster even with the read-back it costs
+    /// (no worker sees all of a split file, so the coordinator reads it back from the destination
+    /// and hashes it before committing); `always` splits every such file; `never` keeps files whole.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub split: SplitFiles,
     /// Most workers at once, and most chunks.
     #[arg(long, default_value_t = options::MAX_WORKERS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_workers: u32,
@@ -235,6 +246,21 @@ pub enum ExecutorArg {
     #[default]
     Local,
     Kubernetes,
+}
+
+/// Whether files larger than a chunk are split across workers (`--split`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitFiles {
+    /// When the throughput model says splitting (and reading back) is faster.
+    #[default]
+    Auto,
+    /// Every file larger than a chunk.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// What `batch` does with a destination that exists.

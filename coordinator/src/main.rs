@@ -17,6 +17,7 @@ async fn main() {
         _ => "debug",
     };
     hubmigrate_common::init_logging_at("HUBMIGRATE_LOG", json, level);
+    hubmigrate_hub::quota::set_max_wait(cli.max_wait);
     let env = match migrate_coord::env::Env::load(cli.env_file.as_deref()) {
         Ok(e) => e,
         Err(e) => {

@@ -246,7 +246,15 @@ fn a_file_split_across_workers_is_read_back_before_the_commit_names_it() {
     damage_object(src.path(), bad_oid);
     let source = Hubsim::start_in("hf", src, &[]);
     let dest = unchecked_dest();
-    let split = ["--parallel", "--max-workers", "3", "--chunk-size", "4MiB"];
+    let split = [
+        "--parallel",
+        "--split",
+        "always",
+        "--max-workers",
+        "3",
+        "--chunk-size",
+        "4MiB",
+    ];
     let args = |repo: &'static str| {
         vec![
             "run",

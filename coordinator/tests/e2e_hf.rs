@@ -502,3 +502,172 @@ fn the_plan_warns_of_crowded_folders_and_anonymous_reads() {
         "planning writes nothing"
     );
 }
+
+/// The Hub's hourly commit quota (here 1 commit per 15 s window): a run whose second commit is
+/// refused waits the `Retry-After` the hub sent, saying so, and finishes verified. With a
+/// `--max-wait` shorter than that wait it stops after its first commit, saying why, and a re-run
+/// commits only the rest: no empty commit, no object sent again.
+#[test]
+fn the_hourly_commit_quota_is_waited_for_up_to_max_wait() {
+    let src = TempDir::new("src");
+    let shape = [
+        "--files",
+        "600",
+        "--file-size",
+        "100",
+        "--lfs-files",
+        "2",
+        "--lfs-size",
+        "64KiB",
+    ];
+    seed(src.path(), "hf", "alice/many", &shape);
+    let source = Hubsim::start_in("hf", src, &[]);
+    let quota = [
+        "--commit-limit",
+        "1",
+        "--commit-window",
+        "15s",
+        "--commit-op-cost",
+        "1ms",
+    ];
+    let args = |dest: &Hubsim, repo: &str| -> Vec<String> {
+        [
+            "run",
+            "--source",
+            "hf:alice/many",
+            "--dest",
+            repo,
+            "--source-endpoint",
+            &source.url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--dest-endpoint".to_string(), dest.url.clone()])
+        .collect()
+    };
+    let env = [("HF_TOKEN", ALICE)];
+
+    // Waits: 600 files go in two commits (250 first), the second after the window turns over.
+    let dest = Hubsim::start("hf", &quota);
+    let a = args(&dest, "hf:alice/many-copy");
+    let run = migrate(&a.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    assert_code(&run, 0);
+    let (files, _, verified) = summary(&run);
+    assert!(verified && files == 603, "{files} files, verified {verified}");
+    assert!(run.output().contains("hub quota: waiting "), "{}", run.output());
+    assert!(dest.stats()["requests"]["commit"]["429"].as_u64().unwrap_or(0) >= 1);
+    assert_eq!(
+        commit_titles(&dest, "alice/many-copy").len(),
+        3,
+        "the initial commit and two parts"
+    );
+
+    // Stops at --max-wait, then a re-run continues.
+    let dest = Hubsim::start("hf", &quota);
+    let mut short = args(&dest, "hf:alice/many-copy");
+    short.extend(["--max-wait".to_string(), "3s".to_string()]);
+    let stopped = migrate(&short.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    assert_code(&stopped, 1);
+    assert!(
+        stopped.output().contains("longer than --max-wait (3 s)") && stopped.output().contains("run again later"),
+        "{}",
+        stopped.output()
+    );
+    let first = commit_titles(&dest, "alice/many-copy");
+    assert_eq!(first.len(), 2, "the first part landed before the stop: {first:?}");
+    let uploads = |hub: &Hubsim| -> u64 {
+        let stats = hub.stats();
+        let by_status = stats["requests"]["upload"].as_object().cloned().unwrap_or_default();
+        by_status.values().filter_map(|n| n.as_u64()).sum()
+    };
+    let sent = uploads(&dest);
+    assert!(sent >= 2, "the two objects were uploaded before the stop");
+    let a = args(&dest, "hf:alice/many-copy");
+    let again = migrate(&a.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    assert_code(&again, 0);
+    assert!(summary(&again).2, "{}", again.output());
+    // Newest first: the re-run's commits carry the 352 files the first run did not commit.
+    let titles = commit_titles(&dest, "alice/many-copy");
+    let new = &titles[..titles.len() - first.len()];
+    assert!(
+        !new.is_empty() && new.iter().all(|t| t.contains(" of 352)")),
+        "{titles:?}"
+    );
+    assert_eq!(
+        uploads(&dest),
+        sent,
+        "an object already at the destination was sent again"
+    );
+}
+
+/// A file larger than the Hub takes over LFS (50 GB) is an error before anything is written:
+/// `run` exits 2 naming it, the destination repo is not created, and no byte of the source is
+/// read. The source's pointer names a 60 GB object its store does not hold: only the listing
+/// is read.
+#[test]
+fn a_file_over_the_hubs_object_limit_stops_the_run_before_any_write() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/huge",
+        &["--files", "2", "--lfs-files", "1", "--lfs-size", "1KiB"],
+    );
+    let bare = src.path().join("repos/models/alice/huge.git");
+    let index = src.path().join("huge.index");
+    let pointer = format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 60000000000\n",
+        "ab".repeat(32)
+    );
+    let script = r#"set -e
+blob=$(printf '%s' "$POINTER" | git hash-object -w --stdin)
+git read-tree main
+git update-index --add --cacheinfo "100644,$blob,weights/huge.safetensors"
+tree=$(git write-tree)
+commit=$(git -c user.name=t -c user.email=t@t commit-tree "$tree" -p main -m "a 60 GB file")
+git update-ref refs/heads/main "$commit""#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .env("GIT_DIR", &bare)
+        .env("GIT_INDEX_FILE", &index)
+        .env("POINTER", &pointer)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = Hubsim::start_in("hf", src, &[]);
+    let dest = Hubsim::start("hf", &[]);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/huge",
+            "--dest",
+            "hf:alice/huge-copy",
+            "--source-endpoint",
+            &source.url,
+            "--dest-endpoint",
+            &dest.url,
+        ],
+        &[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)],
+    );
+    assert_code(&run, 2);
+    assert!(
+        run.output().contains(
+            "weights/huge.safetensors is 60000000000 bytes: the destination takes objects of at most 50000000000 bytes"
+        ),
+        "{}",
+        run.output()
+    );
+    assert_eq!(
+        hf_repo(&dest, "models/alice/huge-copy", ALICE),
+        None,
+        "the destination was created"
+    );
+    let stats = source.stats();
+    for class in ["resolve", "download"] {
+        assert!(
+            stats["requests"][class].as_object().is_none_or(|m| m.is_empty()),
+            "{class}: {stats}"
+        );
+    }
+}

@@ -47,7 +47,7 @@ fn a_controller_killed_mid_split_continues_the_same_upload() {
     let grpc = free_grpc_addr();
     let mut c = cluster_on(&grpc, &[&source, &dest]);
     let yaml = format!(
-        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: split\nspec:\n  source: hf:alice/big\n  dest: hf:alice/big\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  maxWorkers: 2\n  chunkSize: 8MiB\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: split\nspec:\n  source: hf:alice/big\n  dest: hf:alice/big\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  split: always\n  maxWorkers: 2\n  chunkSize: 8MiB\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
         source.url, dest.url
     );
     let (ok, out, err) = c.k.kubectl(&["apply", "-f", "-"], Some(&yaml));
@@ -97,7 +97,7 @@ fn a_controller_killed_mid_split_continues_the_same_upload() {
 /// A Migration that splits large files across `workers` workers of one connection each.
 fn split_migration(name: &str, repo: &str, source: &Hubsim, dest: &Hubsim, chunk: &str, workers: u32) -> String {
     format!(
-        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: hf:{repo}\n  dest: hf:{repo}\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  maxWorkers: {workers}\n  chunkSize: {chunk}\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
+        "apiVersion: hubmigrate.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\nspec:\n  source: hf:{repo}\n  dest: hf:{repo}\n  sourceEndpoint: {}\n  destEndpoint: {}\n  parallel: true\n  split: always\n  maxWorkers: {workers}\n  chunkSize: {chunk}\n  workerConcurrency: 1\n  streams: 1\n  tokensSecret: hub-tokens\n",
         source.url, dest.url
     )
 }

@@ -61,6 +61,8 @@ fn a_large_file_is_split_across_workers_into_one_multipart_upload() {
     );
     let flags = [
         "--parallel",
+        "--split",
+        "always",
         "--max-workers",
         "4",
         "--chunk-size",
@@ -155,7 +157,7 @@ fn regular_files_from_a_source_that_ignores_range_are_read_as_one_stream() {
             to,
             &source,
             dest,
-            &["--parallel", "--chunk-size", "8MiB"],
+            &["--parallel", "--split", "always", "--chunk-size", "8MiB"],
         );
         assert_code(&run, 0);
         let (n, uploaded, verified) = summary(&run);
@@ -199,6 +201,8 @@ fn part_urls_that_expire_mid_transfer_are_renewed() {
     );
     let flags = [
         "--parallel",
+        "--split",
+        "always",
         "--max-workers",
         "3",
         "--chunk-size",

@@ -34,6 +34,14 @@ pub enum Error {
     Git { what: String, message: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The hub asked to wait longer than this process may (`--max-wait`): stopped cleanly, and a
+    /// re-run continues from what is done.
+    #[error("{what}: the hub's quota asks to wait {}, longer than --max-wait ({}); stopped here: run again later to continue", crate::quota::human(*wait), crate::quota::human(*max))]
+    QuotaWait {
+        what: String,
+        wait: Duration,
+        max: Duration,
+    },
     /// A failure a retry loop already retried to its limit: one bounded policy per operation,
     /// so no loop around it tries again.
     #[error("{last} (tried {attempts} times)")]
@@ -126,6 +134,19 @@ impl Error {
         match self {
             Error::Http { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+
+    /// Itself, unless the hub asked to wait longer than [`crate::quota::max_wait`]: then
+    /// [`Error::QuotaWait`], which no loop retries.
+    pub fn within_max_wait(self, what: &str) -> Result<Self> {
+        match self.retry_after() {
+            Some(wait) if wait > crate::quota::max_wait() => Err(Error::QuotaWait {
+                what: what.to_string(),
+                wait,
+                max: crate::quota::max_wait(),
+            }),
+            _ => Ok(self),
         }
     }
 

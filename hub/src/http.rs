@@ -14,8 +14,6 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub base: Duration,
     pub max_delay: Duration,
-    /// Longest `Retry-After` honoured; longer ones fail instead of stalling a run for hours.
-    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -24,7 +22,6 @@ impl Default for RetryPolicy {
             attempts: 6,
             base: Duration::from_millis(250),
             max_delay: Duration::from_secs(20),
-            max_retry_after: Duration::from_secs(300),
         }
     }
 }
@@ -44,8 +41,9 @@ where
         match op(attempt).await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_retryable() && attempt < attempts => {
+                let e = e.within_max_wait(what)?;
                 tracing::warn!(what, attempt, error = %e, "retrying");
-                tokio::time::sleep(policy.delay(attempt, e.retry_after())).await;
+                crate::quota::wait_visibly(what, policy.delay(attempt, e.retry_after())).await;
             }
             Err(e) => return Err(e.after_attempts(attempt)),
         }
@@ -53,11 +51,11 @@ where
 }
 
 impl RetryPolicy {
-    /// The pause before retry number `n` (1-based): exponential with full jitter, or the
-    /// server's `Retry-After` when it sent one.
+    /// The pause before retry number `n` (1-based): exponential with full jitter, or the wait
+    /// the server asked for (at most [`crate::quota::max_wait`]).
     pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
-            return ra.min(self.max_retry_after);
+            return ra.min(crate::quota::max_wait());
         }
         let exp = self.base.saturating_mul(1u32 << n.min(16)).min(self.max_delay);
         let jitter = (random_u64() % 1000) as f64 / 1000.0;
@@ -93,11 +91,13 @@ pub fn enc_path(p: &str) -> String {
     p.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
 
-/// A shared HTTP client.
+/// A shared HTTP client. Its requests are paced by the hub's `RateLimit` headers (one
+/// [`Pacer`](crate::quota::Pacer) shared by the client's clones: one hub, one token).
 #[derive(Clone, Debug)]
 pub struct Http {
     pub client: reqwest::Client,
     pub retry: RetryPolicy,
+    pacer: std::sync::Arc<crate::quota::Pacer>,
 }
 
 impl Http {
@@ -114,6 +114,7 @@ impl Http {
         Ok(Http {
             client,
             retry: RetryPolicy::default(),
+            pacer: Default::default(),
         })
     }
 
@@ -182,19 +183,30 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (err, extra) = match build().send().await {
-                Ok(resp) => match read(resp).await {
-                    Ok(v) => return Ok(v),
-                    Err(failure) => failure,
-                },
+            let sent = match build().build() {
+                Ok(req) => {
+                    self.pacer.pace(req.url()).await;
+                    self.client.execute(req).await
+                }
+                Err(e) => Err(e),
+            };
+            let (err, extra) = match sent {
+                Ok(resp) => {
+                    self.pacer.observe(resp.headers());
+                    match read(resp).await {
+                        Ok(v) => return Ok(v),
+                        Err(failure) => failure,
+                    }
+                }
                 Err(e) => (Error::transport(what, e), X::default()),
             };
             if !retryable(&err, &extra) || attempt >= self.retry.attempts {
                 return Err((err.after_attempts(attempt), extra));
             }
+            let err = err.within_max_wait(what).map_err(|e| (e, X::default()))?;
             let pause = self.retry.delay(attempt, err.retry_after());
             tracing::debug!(what, attempt, error = %err, pause_ms = pause.as_millis() as u64, "retrying");
-            tokio::time::sleep(pause).await;
+            crate::quota::wait_visibly(what, pause).await;
         }
     }
 }
@@ -284,7 +296,11 @@ async fn read_up_to(mut resp: Response, cap: usize) -> Vec<u8> {
 /// the JSON body (`error`, `message`, `Message`), or the start of the text body.
 pub async fn error_from(what: &str, resp: Response) -> Error {
     let status = resp.status();
-    let retry_after = retry_after(&resp);
+    // A 429 without `Retry-After` still says when its window resets (`RateLimit`'s `t`).
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS => crate::quota::requested_wait(resp.headers(), retry_after(&resp)),
+        _ => retry_after(&resp),
+    };
     let header_msg = resp
         .headers()
         .get("x-error-message")
@@ -366,6 +382,6 @@ mod tests {
             assert!(p.delay(n, None) <= p.max_delay);
         }
         assert_eq!(p.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(9999))), p.max_retry_after);
+        assert_eq!(p.delay(1, Some(Duration::from_secs(99_999))), crate::quota::max_wait());
     }
 }

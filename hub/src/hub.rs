@@ -58,6 +58,7 @@ impl Hub {
             namespace_must_match: hf,
             deletes_repos: hf,
             git_user_is_account: hf,
+            max_object_size: hf.then_some(crate::types::HF_MAX_LFS_OBJECT),
         }
     }
 

@@ -9,6 +9,7 @@
 //! | [`hf`], [`ms`], [`git`] | one client per platform |
 //! | [`lfs`] | the Git LFS batch API both HF and git hosts speak |
 //! | [`http`] | the HTTP client, the one retry loop, URL encoding |
+//! | [`quota`] | the hubs' request quotas: `RateLimit` headers, pacing, long waits announced |
 //! | [`body`], [`resume`], [`parallel`], [`hashing`] | bytes on the wire: ranged bodies, streamed PUTs, resuming and parallel reads, hashing as bytes pass |
 //! | [`reporef`], [`manifest`], [`redact`], [`error`] | references, listings, secrets, the error type |
 
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod ms;
 pub(crate) mod pages;
 pub mod parallel;
+pub mod quota;
 pub mod readback;
 pub mod redact;
 pub mod reporef;

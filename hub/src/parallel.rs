@@ -1,29 +1,26 @@
 //! Parallel ranged reads: one file read over several connections at once, handed on as a single
 //! stream in file order, so a destination that takes one PUT stream (ModelScope, Git LFS hosts,
-//! small Hugging Face objects) still gets its bytes in order while the source is read at the speed
-//! of many connections.
+//! small Hugging Face objects) still gets its bytes in order while the source is read ahead.
 //!
-//! The file is cut into segments; up to `streams` segments are fetched at once, each into its
-//! own buffer, and the head segment flows on as its bytes arrive. A file with nothing fetched or
-//! buffered always gets its next segment; reading further ahead takes memory permits from a
-//! [`Budget`] shared by every file of a worker (a permit from the moment its fetch starts until
-//! its last byte has been consumed), so no file's read-ahead delays another file's start. Memory
-//! is bounded by the budget plus one segment per file being read; connections by the budget's
-//! connection permits, held while a segment is fetched.
+//! The file is cut into spans of [`SPAN`] bytes, one ranged GET each (the Hugging Face Hub
+//! counts every `/resolve/` request against the user's quota: 16 a GiB, not one per few MiB).
+//! Up to `streams` spans of a file are open at once; the head span flows on as its bytes
+//! arrive, and each span ahead reads only as far as its small buffer allows, then waits with
+//! its connection open (TCP's own flow control holds the server back) until the reader gets
+//! to it. Memory is bounded by the budget: every open span of the worker holds at most its
+//! buffer; connections by the budget's connection permits, held while a span is open.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::hashing::ByteStream;
 
-/// Bytes per segment of a parallel read: one ranged GET each.
-pub const SEGMENT: u64 = 8 << 20;
-/// Read-ahead memory a worker may hold for objects read in parallel segments (besides one
-/// segment per file being read).
+/// Bytes per span of a parallel read: one ranged GET each.
+pub const SPAN: u64 = 64 << 20;
+/// Read-ahead memory a worker may hold for objects read in parallel spans, over all its files.
 pub const BUFFER_BUDGET: u64 = 48 << 20;
 
 /// Buffered bytes are handed on in blocks of this size.
@@ -36,34 +33,42 @@ pub type Opener = Arc<dyn Fn(u64, u64) -> ByteStream + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct Budget {
     connections: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
-    segment: u64,
+    connection_count: usize,
+    span: u64,
     streams: usize,
+    /// Blocks one open span may hold before it waits for its reader.
+    span_blocks: usize,
 }
 
 impl Budget {
-    /// At most `connections` ranges fetched at once over all files, at most `memory` bytes
-    /// buffered (in segments of `segment` bytes; at least one segment), and at most `streams`
-    /// segments of one file in flight.
-    pub fn new(connections: usize, memory: u64, segment: u64) -> Self {
-        let segment = segment.max(1);
-        let slots = (memory / segment).max(1) as usize;
+    /// At most `connections` ranges open at once over all files, spans of `span` bytes, at most
+    /// half the connections (at least one) open for one file, and `memory` bytes of read-ahead
+    /// shared out among the open spans (at least two blocks each).
+    pub fn new(connections: usize, memory: u64, span: u64) -> Self {
+        let connections = connections.max(1);
         Budget {
-            connections: Arc::new(Semaphore::new(connections.max(1))),
-            memory: Arc::new(Semaphore::new(slots)),
-            segment,
-            streams: connections.max(1).min(slots),
+            connections: Arc::new(Semaphore::new(connections)),
+            connection_count: connections,
+            span: span.max(1),
+            streams: (connections / 2).max(1),
+            span_blocks: ((memory / (connections as u64 * BLOCK as u64)) as usize).max(2),
         }
     }
 
-    /// Bytes per segment.
+    /// Bytes per span (one ranged GET).
     pub fn segment(&self) -> u64 {
-        self.segment
+        self.span
     }
 
-    /// Connections one file may use at once.
+    /// Spans one file may have open at once.
     pub fn streams(&self) -> usize {
         self.streams
+    }
+
+    /// Connections the worker may open at once: what one file may use when its ranges go
+    /// straight on to their own destinations (multipart parts), not into the budget's memory.
+    pub fn connections(&self) -> usize {
+        self.connection_count
     }
 
     /// Waits for a free connection; it is held until the permit is dropped.
@@ -74,50 +79,9 @@ impl Budget {
             .await
             .expect("the budget's semaphores are never closed")
     }
-
-    /// Memory for a file's next segment: none needed while the file has nothing fetched or
-    /// buffered (`held` counts its segments not yet consumed), a budget permit otherwise, waiting
-    /// for whichever comes first.
-    async fn memory(&self, held: &Held) -> Option<OwnedSemaphorePermit> {
-        loop {
-            if let Ok(p) = self.memory.clone().try_acquire_owned() {
-                return Some(p);
-            }
-            let drained = held.drained.notified();
-            if held.count.load(Ordering::Acquire) == 0 {
-                return None;
-            }
-            tokio::select! {
-                p = self.memory.clone().acquire_owned() => return p.ok(),
-                _ = drained => {}
-            }
-        }
-    }
 }
 
-/// A file's segments not yet consumed, and a signal when the last one is.
-#[derive(Default)]
-struct Held {
-    count: AtomicUsize,
-    drained: Notify,
-}
-
-/// One segment on its way: its bytes as they arrive, and the memory it may occupy.
-struct Segment {
-    rx: mpsc::UnboundedReceiver<std::io::Result<Bytes>>,
-    _memory: Option<OwnedSemaphorePermit>,
-    held: Arc<Held>,
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        if self.held.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.held.drained.notify_waiters();
-        }
-    }
-}
-
-/// Aborts the segment producer when the reader is dropped (an error, a cancelled upload).
+/// Aborts the span producer when the reader is dropped (an error, a cancelled upload).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -126,18 +90,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Reads `body` into `tx` in compact blocks of [`BLOCK`] bytes. The network's chunks are slices of
-/// larger receive buffers: kept as they are, a buffered segment would pin up to twice its size.
-async fn fetch(mut body: ByteStream, tx: mpsc::UnboundedSender<std::io::Result<Bytes>>) {
+/// Reads `body` into `tx` in compact blocks of [`BLOCK`] bytes, waiting while `tx` is full. The
+/// network's chunks are slices of larger receive buffers: kept as they are, buffered bytes
+/// would pin up to twice their size.
+async fn fetch(mut body: ByteStream, tx: mpsc::Sender<std::io::Result<Bytes>>) {
     let mut block = BytesMut::with_capacity(BLOCK);
     while let Some(item) = body.next().await {
         let mut chunk = match item {
             Ok(chunk) => chunk,
             Err(e) => {
                 if !block.is_empty() {
-                    let _ = tx.send(Ok(block.split().freeze()));
+                    let _ = tx.send(Ok(block.split().freeze())).await;
                 }
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Err(e)).await;
                 return;
             }
         };
@@ -145,7 +110,7 @@ async fn fetch(mut body: ByteStream, tx: mpsc::UnboundedSender<std::io::Result<B
             let take = chunk.len().min(BLOCK - block.len());
             block.extend_from_slice(&chunk.split_to(take));
             if block.len() == BLOCK {
-                if tx.send(Ok(block.split().freeze())).is_err() {
+                if tx.send(Ok(block.split().freeze())).await.is_err() {
                     return;
                 }
                 block.reserve(BLOCK);
@@ -153,35 +118,28 @@ async fn fetch(mut body: ByteStream, tx: mpsc::UnboundedSender<std::io::Result<B
         }
     }
     if !block.is_empty() {
-        let _ = tx.send(Ok(block.freeze()));
+        let _ = tx.send(Ok(block.freeze())).await;
     }
 }
 
-/// The bytes `[offset, offset + len)` in order, fetched in segments over up to
-/// `budget.streams()` connections at once. An error of any segment ends the stream with it.
+/// The bytes `[offset, offset + len)` in order, fetched in spans over up to `budget.streams()`
+/// connections at once. An error of any span ends the stream with it.
 pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStream {
     let budget = budget.clone();
-    let seg = budget.segment;
-    let (queue_tx, queue_rx) = mpsc::channel::<Segment>(budget.streams.max(1));
+    // A file has at most `streams` spans open: the one being read and those queued behind it.
+    let queued = budget.streams.saturating_sub(1).max(1);
+    let (queue_tx, queue_rx) = mpsc::channel::<mpsc::Receiver<std::io::Result<Bytes>>>(queued);
     let producer = tokio::spawn(async move {
-        let held = Arc::new(Held::default());
         let end = offset + len;
         let mut at = offset;
         while at < end {
-            let n = seg.min(end - at);
-            let memory = budget.memory(&held).await;
-            let connection = budget.connection().await;
-            let (tx, rx) = mpsc::unbounded_channel();
-            held.count.fetch_add(1, Ordering::AcqRel);
-            let segment = Segment {
-                rx,
-                _memory: memory,
-                held: held.clone(),
-            };
-            // Waits while `streams` segments of this file are ahead of its consumer.
-            if queue_tx.send(segment).await.is_err() {
+            let n = budget.span.min(end - at);
+            let Ok(slot) = queue_tx.reserve().await else {
                 return;
-            }
+            };
+            let connection = budget.connection().await;
+            let (tx, rx) = mpsc::channel(budget.span_blocks);
+            slot.send(rx);
             let body = open(at, n);
             tokio::spawn(async move {
                 let _connection = connection;
@@ -190,18 +148,22 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
             at += n;
         }
     });
-    let state = (queue_rx, None::<Segment>, AbortOnDrop(producer));
+    let state = (
+        queue_rx,
+        None::<mpsc::Receiver<std::io::Result<Bytes>>>,
+        AbortOnDrop(producer),
+    );
     Box::pin(futures_util::stream::unfold(
         state,
         |(mut queue, mut current, guard)| async move {
             loop {
-                let segment = match current.as_mut() {
+                let span = match current.as_mut() {
                     Some(s) => s,
                     None => current.insert(queue.recv().await?),
                 };
-                match segment.rx.recv().await {
+                match span.recv().await {
                     Some(item) => return Some((item, (queue, current, guard))),
-                    // The segment is spent: its memory goes back to the budget.
+                    // The span is spent: its connection goes back to the budget.
                     None => current = None,
                 }
             }
@@ -290,7 +252,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn files_share_one_budget_without_deadlock() {
-        // Two memory slots for three files read at once: every file still finishes.
+        // Three files read at once on a small budget: every file still finishes.
         let budget = Budget::new(8, 2 * 4_000, 4_000);
         let most = Arc::new(AtomicUsize::new(0));
         let reads = (0..3u64).map(|f| {
@@ -311,10 +273,7 @@ mod tests {
                 (f * 1_000_000..f * 1_000_000 + 50_000).map(byte_at).collect::<Vec<_>>()
             );
         }
-        assert!(
-            most.load(Ordering::SeqCst) <= 2 + 3,
-            "more segments in memory than the budget plus one per file"
-        );
+        assert!(most.load(Ordering::SeqCst) <= 8, "more ranges open than connections");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +290,50 @@ mod tests {
             .unwrap();
         assert_eq!(got, (1_000_000..1_040_000).map(byte_at).collect::<Vec<_>>());
         drop(stalled);
+    }
+
+    /// A source of `len` bytes from `offset` in 64 KiB chunks, counting the ranges opened and
+    /// the bytes handed out.
+    fn counting_opener(opened: Arc<AtomicUsize>, produced: Arc<AtomicUsize>) -> Opener {
+        Arc::new(move |offset, len| {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let produced = produced.clone();
+            let chunks: Vec<(u64, u64)> = (offset..offset + len)
+                .step_by(65_536)
+                .map(|s| (s, 65_536.min(offset + len - s)))
+                .collect();
+            Box::pin(futures_util::stream::iter(chunks).map(move |(s, l)| {
+                produced.fetch_add(l as usize, Ordering::SeqCst);
+                Ok(Bytes::from((s..s + l).map(byte_at).collect::<Vec<u8>>()))
+            }))
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_ranged_get_per_span_and_spans_ahead_wait_for_the_reader() {
+        const MIB: u64 = 1 << 20;
+        let (opened, produced) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // Four connections (two spans of a file open at once), 8 MiB of read-ahead: two blocks
+        // a span.
+        let budget = Budget::new(4, 8 * MIB, 16 * MIB);
+        let mut reader = ordered(counting_opener(opened.clone(), produced.clone()), 0, 96 * MIB, &budget);
+        assert!(reader.next().await.is_some());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let read_ahead = produced.load(Ordering::SeqCst) as u64;
+        assert!(
+            read_ahead <= 2 * 4 * MIB,
+            "{read_ahead} bytes read from the source while the reader waited: spans ahead did not wait"
+        );
+        let mut got = MIB;
+        while let Some(b) = reader.next().await {
+            got += b.unwrap().len() as u64;
+        }
+        assert_eq!(got, 96 * MIB);
+        assert_eq!(
+            opened.load(Ordering::SeqCst),
+            6,
+            "96 MiB in spans of 16 MiB: six ranged GETs"
+        );
     }
 
     #[tokio::test]

@@ -79,8 +79,13 @@ pub fn open_resuming(
                 {
                     Ok(s) => st.current.insert(s),
                     Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
+                        let e = match e.within_max_wait(&st.src.path) {
+                            Ok(e) => e,
+                            Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                        };
                         st.failures += 1;
-                        tokio::time::sleep(st.retry.delay(st.failures, e.retry_after())).await;
+                        let pause = st.retry.delay(st.failures, e.retry_after());
+                        crate::quota::wait_visibly(&st.src.path, pause).await;
                         continue;
                     }
                     Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),

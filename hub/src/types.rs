@@ -77,7 +77,13 @@ pub struct Capabilities {
     /// Its git smart-HTTP credential is the account name with the token (Hugging Face);
     /// otherwise `oauth2` with the token.
     pub git_user_is_account: bool,
+    /// The largest object it takes the way hubmigrate uploads (Hugging Face's LFS path: 50 GB,
+    /// storage-limits.md; larger files need Xet), when it has a documented one.
+    pub max_object_size: Option<u64>,
 }
+
+/// The largest object the Hugging Face Hub takes over its LFS path (storage-limits.md).
+pub const HF_MAX_LFS_OBJECT: u64 = 50_000_000_000;
 
 /// One repo of an owner listing.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -209,6 +209,7 @@ pub async fn enforce(State(ctx): State<QuotaCtx>, req: Request, next: Next) -> R
         }
     };
     let verdict = ctx.quotas.admit(&caller, anonymous, bucket);
+    ctx.hub.stats.bucket(bucket as usize, verdict.allowed);
     if !verdict.allowed {
         tracing::debug!(%caller, bucket = bucket.name(), "quota exceeded");
         let mut response = (ctx.render_error)(

@@ -128,6 +128,8 @@ pub struct Stats {
     sent: [AtomicU64; CLASSES],
     /// Indexed by [`Event`].
     events: [AtomicU64; 4],
+    /// Requests counted in each quota bucket (api, resolvers, pages): admitted, refused.
+    buckets: [[AtomicU64; 2]; 3],
 }
 
 impl Default for Stats {
@@ -138,11 +140,19 @@ impl Default for Stats {
             received: Default::default(),
             sent: Default::default(),
             events: Default::default(),
+            buckets: Default::default(),
         }
     }
 }
 
 impl Stats {
+    /// Counts a request in quota bucket `bucket` (0 api, 1 resolvers, 2 pages), admitted or not.
+    pub fn bucket(&self, bucket: usize, admitted: bool) {
+        if let Some(b) = self.buckets.get(bucket) {
+            b[usize::from(!admitted)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts one handler-side refusal.
     pub fn note(&self, event: Event) {
         self.events[event as usize].fetch_add(1, Ordering::Relaxed);
@@ -187,6 +197,14 @@ impl Stats {
         let event = |e: Event| load(&self.events[e as usize]);
         let f = faults.stats();
         let success = |code: u16| (200..300).contains(&code);
+        let quota: Map<String, Value> = ["api", "resolvers", "pages"]
+            .iter()
+            .zip(&self.buckets)
+            .map(|(name, b)| {
+                let counts = json!({"admitted": load(&b[0]), "refused": load(&b[1])});
+                ((*name).to_string(), counts)
+            })
+            .collect();
         json!({
             "uptime_secs": self.started.elapsed().as_secs(),
             "requests": requests,
@@ -208,6 +226,7 @@ impl Stats {
                 "expired_url": event(Event::ExpiredUrl),
                 "bad_signature": event(Event::BadSignature),
             },
+            "quota": quota,
             "commits": self.requests(RouteClass::Commit, success) + self.requests(RouteClass::GitPush, |c| c == 200),
             "multipart": {
                 "parts": self.requests(RouteClass::Part, success),

@@ -2,9 +2,10 @@
 //! object store, hashed on the way; a regular file is read into memory, checked, and handed back
 //! for the commit. Each file (and each part) is retried a bounded number of times.
 //!
-//! Large objects move over several connections: multipart parts are read with ranged GETs and
-//! PUT in parallel; an object the destination takes as one PUT stream is read in parallel
-//! segments that are put back in order on the way (see [`hubmigrate_hub::parallel`]). A slice
+//! Large objects move over several connections: multipart parts are read in runs of 64 MiB, one
+//! ranged GET a run, and PUT in parallel; an object the destination takes as one PUT stream is
+//! read in parallel 64 MiB spans that are put back in order on the way (see
+//! [`hubmigrate_hub::parallel`]). A slice
 //! task (parts of a file split across workers) PUTs its parts and reports their ETags.
 
 use std::sync::Arc;
@@ -56,8 +57,8 @@ impl Sides {
         })
     }
 
-    /// The whole of `t` in order: one stream for a small file, parallel segments for a large LFS
-    /// object (a regular file may be served whole whatever range is asked: one stream).
+    /// The whole of `t` in order: one stream for a file of one span or less, parallel spans for a
+    /// larger LFS object (a regular file may be served whole whatever range is asked: one stream).
     fn whole(&self, t: &pb::FileTask, progress: Arc<AtomicU64>) -> (Hashing, hubmigrate_hub::hashing::DigestSlot) {
         if t.size <= self.budget.segment() || !t.source_lfs {
             return self.open(t, 0, t.size, progress, None);
@@ -231,14 +232,20 @@ async fn read_back(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>) -> Res
 /// Bytes of parts ahead of the head that one object's [`PartHashes`] may hold: enough for every
 /// connection of the object to stream a whole part, at most 128 MiB.
 fn held_cap(part_size: u64, budget: &Budget) -> u64 {
-    (part_size.max(1) * budget.streams() as u64).min(128 << 20)
+    (part_size.max(1) * budget.connections() as u64).min(128 << 20)
 }
 
+/// Bytes of the source one ranged GET covers at least when a file goes in parts: the parts of a
+/// run are read one after the other from the same GET, so a 16 MiB part size costs 16 resolves a
+/// GiB instead of 64 (the Hub counts every `/resolve/` request against the user's quota).
+pub const SPAN: u64 = 64 << 20;
+
 /// PUTs parts `first_part ..` (1-based, `part_size` bytes each, the file's last part shorter) of
-/// `t` to `urls`, several at once within the worker's connection budget, each read with its own
-/// ranged GET and retried alone; returns their ETags in part order. `progress` counts the bytes
-/// of every part as they pass (a retried part starts its count again); `hashes`, when given,
-/// hashes the parts in order (numbered from 0 in `urls`).
+/// `t` to `urls`, several runs at once within the worker's connection budget, and returns their
+/// ETags in part order. A run is [`SPAN`] bytes of consecutive parts read with one ranged GET;
+/// a part that fails is retried alone with its own GET, and the rest of its run reads on from a
+/// new one. `progress` counts the bytes of every part as they pass (a retried part starts its
+/// count again); `hashes`, when given, hashes the parts in order (numbered from 0 in `urls`).
 pub async fn put_parts(
     s: &Sides,
     t: &pb::FileTask,
@@ -250,37 +257,118 @@ pub async fn put_parts(
 ) -> Result<Vec<String>> {
     let part_size = part_size.max(1);
     let open = s.opener(t);
-    let jobs = urls.iter().enumerate().map(|(i, url)| {
-        let offset = (u64::from(first_part.max(1)) - 1 + i as u64) * part_size;
-        let len = part_size.min(t.size.saturating_sub(offset));
+    let first_offset = (u64::from(first_part.max(1)) - 1) * part_size;
+    let part = |i: usize| {
+        let offset = first_offset + i as u64 * part_size;
+        (offset, part_size.min(t.size.saturating_sub(offset)))
+    };
+    // A regular file's source may ignore Range and send it whole: one part per GET, one at a
+    // time. Each part of an LFS object streams from its run's GET into its own PUT (nothing of
+    // it in the budget's memory): a file may use every connection of the worker.
+    let (per_run, at_once) = if t.source_lfs {
+        (SPAN.div_ceil(part_size).max(1) as usize, s.budget.connections())
+    } else {
+        (1, 1)
+    };
+    let indices: Vec<usize> = (0..urls.len()).collect();
+    let runs = indices.chunks(per_run).map(|run| {
         let (open, progress) = (open.clone(), progress.clone());
         async move {
             let _connection = s.budget.connection().await;
-            let etag = with_retries(&t.path, |_| {
-                let counted = Arc::new(AtomicU64::new(0));
-                let mut body = counting(open(offset, len), vec![counted.clone(), progress.clone()]);
-                if let Some(h) = hashes {
-                    body = h.part(i, body);
-                }
-                let progress = progress.clone();
-                async move {
-                    let put = s.dest.put(url, &[], len, body).await;
-                    if put.is_err() {
-                        progress.fetch_sub(counted.load(Ordering::Relaxed), Ordering::Relaxed);
+            let run_end = {
+                let (o, l) = part(run[run.len() - 1]);
+                o + l
+            };
+            // The run's GET, positioned at the next part; none after a failure.
+            let span: Arc<tokio::sync::Mutex<Option<Span>>> = Default::default();
+            let mut etags = Vec::with_capacity(run.len());
+            for &i in run {
+                let (offset, len) = part(i);
+                let etag = with_retries(&t.path, |attempt| {
+                    let counted = Arc::new(AtomicU64::new(0));
+                    let source = if attempt == 1 {
+                        let open = open.clone();
+                        from_span(span.clone(), move || open(offset, run_end - offset), len)
+                    } else {
+                        open(offset, len)
+                    };
+                    let mut body = counting(source, vec![counted.clone(), progress.clone()]);
+                    if let Some(h) = hashes {
+                        body = h.part(i, body);
                     }
-                    put?.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
+                    let (progress, span) = (progress.clone(), span.clone());
+                    async move {
+                        let put = s.dest.put(&urls[i], &[], len, body).await;
+                        if put.is_err() {
+                            progress.fetch_sub(counted.load(Ordering::Relaxed), Ordering::Relaxed);
+                            // Where the run's GET stands is unknown now: the next part opens anew.
+                            *span.lock().await = None;
+                        }
+                        put?.ok_or_else(|| Error::Protocol("a part upload answered without an ETag".into()))
+                    }
+                })
+                .await?;
+                if let Some(h) = hashes {
+                    h.finished(i);
                 }
-            })
-            .await?;
-            if let Some(h) = hashes {
-                h.finished(i);
+                etags.push(etag);
             }
-            Ok(etag)
+            Ok::<_, Error>(etags)
         }
     });
-    // Parts of a regular file go one at a time: its source may ignore Range and send it whole.
-    let at_once = if t.source_lfs { s.budget.streams() } else { 1 };
-    futures_util::stream::iter(jobs).buffered(at_once).try_collect().await
+    let etags: Vec<Vec<String>> = futures_util::stream::iter(runs).buffered(at_once).try_collect().await?;
+    Ok(etags.concat())
+}
+
+/// One ranged GET over a run of parts, and what was read past the last part taken from it.
+struct Span {
+    body: ByteStream,
+    leftover: bytes::Bytes,
+}
+
+/// The next `len` bytes of the run's GET in `span` (opened with `open` when there is none): one
+/// part's body. The GET ending early is an error of this part.
+fn from_span(
+    span: Arc<tokio::sync::Mutex<Option<Span>>>,
+    open: impl FnOnce() -> ByteStream + Send + 'static,
+    len: u64,
+) -> ByteStream {
+    let open = std::sync::Mutex::new(Some(open));
+    Box::pin(futures_util::stream::unfold(len, move |left| {
+        let span = span.clone();
+        let open = open.lock().ok().and_then(|mut o| o.take());
+        async move {
+            if left == 0 {
+                return None;
+            }
+            let mut guard = span.lock().await;
+            if guard.is_none()
+                && let Some(open) = open
+            {
+                *guard = Some(Span {
+                    body: open(),
+                    leftover: bytes::Bytes::new(),
+                });
+            }
+            let Some(sp) = guard.as_mut() else {
+                return Some((Err(std::io::Error::other("the part's range was lost")), 0));
+            };
+            let mut chunk = if sp.leftover.is_empty() {
+                match sp.body.next().await {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => return Some((Err(e), 0)),
+                    None => return Some((Err(std::io::Error::other("the source's range ended early")), 0)),
+                }
+            } else {
+                std::mem::take(&mut sp.leftover)
+            };
+            if chunk.len() as u64 > left {
+                sp.leftover = chunk.split_off(left as usize);
+            }
+            let left = left - chunk.len() as u64;
+            Some((Ok(chunk), left))
+        }
+    }))
 }
 
 /// `body` with every chunk's length added to each of `counters`.

@@ -300,6 +300,10 @@ async fn move_files(
     let (dest, dest_repo, branch) = side(a.dest.as_ref(), cfg.dest_token.clone())?;
     // Older coordinators send no stream count: one connection per file stream, as before.
     let streams = if a.streams == 0 { a.concurrency } else { a.streams };
+    hubmigrate_hub::quota::set_share(a.quota_share);
+    if a.max_wait_secs > 0 {
+        hubmigrate_hub::quota::set_max_wait(Duration::from_secs(a.max_wait_secs));
+    }
     let sides = files::Sides {
         source,
         source_repo,
@@ -310,7 +314,7 @@ async fn move_files(
         budget: hubmigrate_hub::parallel::Budget::new(
             streams.max(1) as usize,
             hubmigrate_hub::parallel::BUFFER_BUDGET,
-            hubmigrate_hub::parallel::SEGMENT,
+            hubmigrate_hub::parallel::SPAN,
         ),
     };
     for t in &a.files {

@@ -54,6 +54,10 @@ const PART: u64 = 16 << 20;
 /// Starting workers, then committing and verifying: paid once per run (seconds).
 const FIXED_SECS: f64 = 0.6;
 
+/// Connections a split file is read back over by the coordinator before it is committed (its
+/// read-back budget of 8 connections lets one file open 4 spans at once).
+const READBACK_STREAMS: f64 = 4.0;
+
 /// Largest-first onto `lanes` lanes; returns the longest lane.
 fn makespan(mut jobs: Vec<f64>, lanes: usize) -> f64 {
     jobs.sort_by(|a, b| b.total_cmp(a));
@@ -103,7 +107,36 @@ impl Model {
         let secs = makespan(chunks, self.max_workers);
         let capped = self.cap.map(|c| total as f64 / c.max(1.0)).unwrap_or(0.0);
         let fixed = if plan.chunks.is_empty() { 0.0 } else { FIXED_SECS };
-        Duration::from_secs_f64(fixed + secs.max(capped))
+        Duration::from_secs_f64(fixed + secs.max(capped) + self.readback_secs(plan, tasks))
+    }
+
+    /// Seconds to read every split file back from the destination: no worker saw all of one, so
+    /// the coordinator hashes it before a commit names it (counted after the transfer: the last
+    /// split file completes with its last piece).
+    pub fn readback_secs(&self, plan: &Plan, tasks: &[pb::FileTask]) -> f64 {
+        let split: std::collections::BTreeSet<usize> = plan
+            .chunks
+            .iter()
+            .flat_map(|c| c.pieces.iter().map(|p| p.file))
+            .collect();
+        let bytes: u64 = split.iter().map(|&i| tasks[i].size).sum();
+        let rate = (self.per_connection * READBACK_STREAMS).min(self.cap.unwrap_or(f64::INFINITY));
+        bytes as f64 / rate.max(1.0)
+    }
+
+    /// The model before anything is measured: `args`' workers, connections and cap, and the
+    /// assumed per-connection rate.
+    pub fn assumed(args: &RunArgs, multipart: bool) -> Model {
+        Model {
+            per_connection: ASSUMED_RATE,
+            latency: 0.0,
+            measured: false,
+            concurrency: args.worker_concurrency.max(1) as usize,
+            streams: args.streams.max(1) as usize,
+            multipart,
+            max_workers: args.max_workers.max(1) as usize,
+            cap: args.rate_cap.map(|c| c as f64),
+        }
     }
 
     /// One line for the plan.
@@ -197,11 +230,7 @@ pub async fn estimate(
         per_connection: probed.map(|p| p.rate).unwrap_or(ASSUMED_RATE),
         latency: probed.map(|p| p.latency).unwrap_or(0.0),
         measured: probed.is_some(),
-        concurrency: args.worker_concurrency.max(1) as usize,
-        streams: args.streams.max(1) as usize,
-        multipart: sides.dest.hub.capabilities().multipart_parts,
-        max_workers: args.max_workers.max(1) as usize,
-        cap: args.rate_cap.map(|c| c as f64),
+        ..Model::assumed(args, sides.dest.hub.capabilities().multipart_parts)
     };
     (model.eta(plan, tasks), model)
 }
@@ -210,6 +239,7 @@ pub async fn estimate(
 mod tests {
     use super::*;
     use crate::flow::plan::plan;
+    use crate::flow::plan::tests::lfs;
 
     fn task(size: u64) -> pb::FileTask {
         pb::FileTask {
@@ -268,16 +298,6 @@ mod tests {
         );
     }
 
-    fn lfs(size: u64) -> pb::FileTask {
-        pb::FileTask {
-            size,
-            lfs: true,
-            source_lfs: true,
-            sha256: "a".repeat(64),
-            ..Default::default()
-        }
-    }
-
     const MIB: u64 = 1 << 20;
 
     fn split_model() -> Model {
@@ -294,14 +314,17 @@ mod tests {
     }
 
     #[test]
-    fn a_split_file_moves_as_pieces_in_parallel() {
+    fn a_split_file_moves_as_pieces_in_parallel_and_is_read_back() {
         // 256 MiB cut into four 64 MiB pieces on four workers: each piece is four 16 MiB parts,
-        // one connection each, so 64 MiB at 16 MiB/s: 4 s.
+        // one connection each, so 64 MiB at 16 MiB/s: 4 s; then read back over four connections
+        // at 4 MiB/s: 256 / 16 s.
         let tasks = vec![lfs(256 * MIB)];
         let p = crate::flow::plan::plan_split(&[256 * MIB], 4, 64 * MIB, |_| true);
         assert_eq!(p.split(), (1, 4));
         let m = split_model();
-        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS;
+        let readback = 256.0 / 16.0;
+        assert!((m.readback_secs(&p, &tasks) - readback).abs() < 1e-9);
+        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS - readback;
         assert!((secs(&m) - 4.0).abs() < 1e-9, "four pieces at once: {}", secs(&m));
         // Two workers at once: two rounds of pieces.
         assert!((secs(&Model { max_workers: 2, ..m }) - 8.0).abs() < 1e-9);
@@ -315,7 +338,7 @@ mod tests {
         let tasks = vec![lfs(256 * MIB)];
         let p = crate::flow::plan::plan_split(&[256 * MIB], 4, 64 * MIB, |_| true);
         let m = split_model();
-        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS;
+        let secs = |m: &Model| m.eta(&p, &tasks).as_secs_f64() - FIXED_SECS - m.readback_secs(&p, &tasks);
         // Sixteen connections at 4 MiB/s would make 64 MiB/s; 8 MiB/s in all: 32 s.
         let capped = Model {
             cap: Some((8 * MIB) as f64),

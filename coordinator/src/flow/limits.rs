@@ -1,7 +1,8 @@
 //! What the hubs only recommend, said in the plan before any byte moves (issue #14): the Hugging
 //! Face Hub's repo size advice (storage-limits.md: under 100,000 files, under 10,000 entries per
 //! folder) and its request quota for anonymous readers (rate-limits.md: 3,000 resolves per IP
-//! address per 5 minutes), which a large source read without a token runs into.
+//! address per 5 minutes), which a large source read without a token runs into; and what they
+//! refuse (a file larger than the destination's largest object), an error before anything moves.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,21 @@ pub const HF_REPO_FILES: usize = 100_000;
 pub const HF_FOLDER_ENTRIES: usize = 10_000;
 /// Resolves an anonymous reader gets per IP address and 5-minute window.
 pub const HF_ANONYMOUS_RESOLVES: usize = 3_000;
+
+/// One line per file the destination would refuse: `files` (path, size) of the objects to
+/// upload, against the destination's largest object (`max_object`).
+pub fn refusals(files: &[(&str, u64)], max_object: Option<u64>) -> Vec<String> {
+    let Some(max) = max_object else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter(|(_, size)| *size > max)
+        .map(|(path, size)| {
+            format!("{path} is {size} bytes: the destination takes objects of at most {max} bytes over the LFS path")
+        })
+        .collect()
+}
 
 /// One line per recommendation `paths` (every file of the migration) would exceed at a
 /// `dest` destination, and for a Hugging Face source read without a token (`anonymous_source`)
@@ -76,6 +92,22 @@ mod tests {
         let names: Vec<String> = (0..10_000).map(|i| format!("d{i}/x")).collect();
         let paths: Vec<&str> = names.iter().map(String::as_str).collect();
         assert!(warnings(&paths, Platform::Hf, false, Platform::Hf).is_empty());
+    }
+
+    #[test]
+    fn objects_over_the_destinations_largest_are_refused() {
+        let files = [
+            ("small.bin", 10),
+            ("edge.bin", 50_000_000_000),
+            ("huge.bin", 50_000_000_001),
+        ];
+        let refused = refusals(&files, Some(50_000_000_000));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].starts_with("huge.bin is 50000000001 bytes"), "{refused:?}");
+        assert!(
+            refusals(&files, None).is_empty(),
+            "no documented limit, nothing refused"
+        );
     }
 
     #[test]

@@ -108,6 +108,21 @@ pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned,
         let multipart = sides.dest.hub.capabilities().multipart_parts;
         (manifest, tasks, None, branch, moved, multipart)
     };
+    // What the destination would refuse stops the run here, before anything is written.
+    let objects: Vec<(&str, u64)> = moved
+        .iter()
+        .map(|&i| &tasks[i])
+        .filter(|t| t.lfs)
+        .map(|t| (t.path.as_str(), t.size))
+        .collect();
+    let refused = super::limits::refusals(&objects, sides.dest.hub.capabilities().max_object_size);
+    if !refused.is_empty() {
+        return Err(Error::Input(format!(
+            "the destination would refuse {} file(s); nothing was written:\n  {}",
+            refused.len(),
+            refused.join("\n  ")
+        )));
+    }
     let plan = plan::plan_tasks(&tasks, &moved, args, multipart);
     let (eta, model) = eta::estimate(&sides, &manifest.commit, &tasks, &plan, args).await;
     let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();

@@ -101,6 +101,10 @@ pub struct MigrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = URL))]
     pub dest_endpoint: Option<String>,
+    /// Files larger than a chunk: `auto` (default) splits one across workers when the throughput
+    /// model says that is faster even with the read-back it costs, `always`, or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::cli::SplitFiles>,
     /// Attempts per chunk before the migration fails (default 3, at most 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 20))]
@@ -271,6 +275,7 @@ impl MigrationSpec {
                 None => d.chunk_size,
             },
             max_workers: self.max_workers.unwrap_or(d.max_workers).clamp(1, 1000),
+            split: self.split.unwrap_or(d.split),
             include: self.include.clone(),
             exclude: self.exclude.clone(),
             mirror: self.mirror,

@@ -123,6 +123,7 @@ async fn run(args: &RunArgs, env: &Env) -> anyhow::Result<i32> {
         parallel: args.parallel,
         chunk_size: Some(args.chunk_size.to_string()),
         max_workers: Some(args.max_workers),
+        split: Some(args.split),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         mirror: args.mirror,

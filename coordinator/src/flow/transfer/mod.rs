@@ -99,6 +99,7 @@ pub async fn run<R: Runtime>(
         t.chunks,
         t.concurrency,
         t.streams,
+        t.limits.max_workers,
     );
     let saved = t.saved;
     // Slices an earlier coordinator has ETags for are done: not sent again.

@@ -95,13 +95,31 @@ impl Inner {
     }
 }
 
+/// Connections for each chunk's worker: `streams` for the largest chunk, and for the others in
+/// proportion to their bytes (rounded up, at least 1). When per-connection speed limits a
+/// transfer, every chunk then ends when the largest would anyway; when the hubs share one total
+/// allowance among connections, the largest chunk gets the share its bytes call for instead of
+/// waiting alone at the end with a fraction of the connections it had.
+pub fn chunk_streams(tasks: &[Vec<pb::FileTask>], streams: u32) -> Vec<u32> {
+    let bytes: Vec<u64> = tasks.iter().map(|c| c.iter().map(|t| t.bytes()).sum()).collect();
+    let largest = bytes.iter().copied().max().unwrap_or(0).max(1);
+    let streams = streams.max(1);
+    bytes
+        .iter()
+        .map(|&b| ((u128::from(b) * u128::from(streams)).div_ceil(u128::from(largest)) as u32).clamp(1, streams))
+        .collect()
+}
+
 /// State shared by the service and the run loop.
 pub struct Shared {
     pub migration_id: String,
     source: pb::Side,
     dest: pb::Side,
     concurrency: u32,
-    streams: u32,
+    /// Connections each chunk's worker may open: see [`chunk_streams`].
+    streams: Vec<u32>,
+    /// Workers running at once, who share the user's quotas at the hubs.
+    quota_share: u32,
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<Event>,
     cancel: watch::Sender<Option<String>>,
@@ -118,8 +136,11 @@ impl Shared {
         tasks: Vec<Vec<pb::FileTask>>,
         concurrency: u32,
         streams: u32,
+        max_workers: usize,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Event>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let streams = chunk_streams(&tasks, streams);
+        let quota_share = tasks.len().clamp(1, max_workers.max(1)) as u32;
         let inner = Inner {
             chunks: tasks.iter().map(|_| ChunkState::default()).collect(),
             tasks,
@@ -133,6 +154,7 @@ impl Shared {
                 dest,
                 concurrency,
                 streams,
+                quota_share,
                 inner: Mutex::new(inner),
                 events: tx,
                 cancel,
@@ -575,7 +597,9 @@ impl Coordinator for Service {
             files: s.tasks_for(i),
             heartbeat_ms: 2000,
             concurrency: s.concurrency,
-            streams: s.streams,
+            streams: s.streams.get(i).copied().unwrap_or(1),
+            quota_share: s.quota_share,
+            max_wait_secs: hubmigrate_hub::quota::max_wait().as_secs(),
         }))
     }
 

@@ -41,7 +41,7 @@ fn a_retried_chunk_is_not_sent_what_it_reported() {
         task("b.bin", 0),
         task("c.bin", 0),
     ]];
-    let (shared, _events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+    let (shared, _events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1, 1);
     let mut listener = shared.subscribe();
     shared.start_attempt(0, 1);
     reported(&shared, 1, "a.bin", 6);
@@ -68,7 +68,7 @@ fn a_retried_chunk_is_not_sent_what_it_reported() {
 #[test]
 fn a_reopened_upload_sends_its_slices_again_under_the_new_urls() {
     let tasks = vec![vec![task("b.bin", 0), task("a.bin", 1)], vec![task("a.bin", 6)]];
-    let (shared, mut events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1);
+    let (shared, mut events) = Shared::new("m".into(), Default::default(), Default::default(), tasks, 1, 1, 1);
     let _listener = shared.subscribe();
     shared.start_attempt(0, 1);
     reported(&shared, 1, "a.bin", 1);
@@ -141,7 +141,7 @@ async fn results_that_differ_from_the_manifest_are_not_recorded() {
         git_oid: hubmigrate_hub::hashing::git_blob_id(&content),
         ..Default::default()
     };
-    let (shared, mut events) = Shared::new("m".into(), side(), side(), vec![vec![lfs, regular]], 1, 1);
+    let (shared, mut events) = Shared::new("m".into(), side(), side(), vec![vec![lfs, regular]], 1, 1, 1);
     shared.start_attempt(0, 1);
     let send = |f: pb::FileResult| {
         shared.apply(pb::WorkerEvent {
@@ -211,7 +211,7 @@ async fn calls_without_the_chunks_secret_are_refused() {
         source_lfs: true,
     };
     let chunks = vec![vec![task("x.bin")], vec![task("y.bin")]];
-    let (shared, _events) = Shared::new("m-test".into(), side(), side(), chunks, 1, 1);
+    let (shared, _events) = Shared::new("m-test".into(), side(), side(), chunks, 1, 1, 1);
     let registry = Arc::new(Registry::default());
     registry.add(shared.clone(), "the-secret".into());
     let (addr, server) = serve(registry, ([127, 0, 0, 1], 0).into(), None).await.unwrap();
@@ -305,4 +305,32 @@ async fn calls_without_the_chunks_secret_are_refused() {
         "chunk 1 spoke for chunk 0: {results:?}"
     );
     server.abort();
+}
+
+#[test]
+fn connections_follow_each_chunks_bytes() {
+    let sized = |sizes: &[u64]| -> Vec<pb::FileTask> {
+        sizes
+            .iter()
+            .map(|&size| pb::FileTask {
+                size,
+                ..Default::default()
+            })
+            .collect()
+    };
+    // One chunk of 1.5 GiB, one of 400 MiB, one of 200 MiB, one of a few small files.
+    let tasks = vec![
+        sized(&[1536 << 20]),
+        sized(&[200 << 20, 200 << 20]),
+        sized(&[200 << 20]),
+        sized(&[4096; 10]),
+    ];
+    assert_eq!(chunk_streams(&tasks, 8), vec![8, 3, 2, 1]);
+    // Equal chunks all get the full count; a chunk of nothing still gets one connection.
+    assert_eq!(chunk_streams(&[sized(&[10]), sized(&[10])], 4), vec![4, 4]);
+    assert_eq!(chunk_streams(&[sized(&[]), sized(&[0])], 4), vec![1, 1]);
+    // A slice counts for its bytes (5 parts of 10), not its file's (1000).
+    let mut slice = task("big.bin", 1);
+    slice.size = 1000;
+    assert_eq!(chunk_streams(&[vec![slice], sized(&[200])], 8), vec![2, 8]);
 }
