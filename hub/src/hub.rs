@@ -1,6 +1,8 @@
 //! One type for "a hub": what a migration needs from a source and a destination, implemented by
 //! the Hugging Face and ModelScope clients. Callers never branch on the platform.
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use crate::git::GitClient;
 use crate::hashing::ByteStream;
@@ -150,6 +152,16 @@ impl Hub {
             Hub::Hf(c) => c.download(repo, commit, path, offset, len).await,
             Hub::Ms(c) => c.download(repo, commit, path, offset, len).await,
             Hub::Git(c) => c.download(repo, commit, path, object, offset, len).await,
+        }
+    }
+
+    /// Regular files `paths` at `commit`, all read in one pass where the hub keeps a clone of the
+    /// repo (a git source: one `git cat-file` for all, not one each); `None` for hubs that serve
+    /// files one request at a time. A path missing from the answer was not found.
+    pub async fn read_many(&self, commit: &str, paths: &[&str]) -> Result<Option<HashMap<String, Vec<u8>>>> {
+        match self {
+            Hub::Git(c) => c.read_many(commit, paths).await.map(Some),
+            Hub::Hf(_) | Hub::Ms(_) => Ok(None),
         }
     }
 

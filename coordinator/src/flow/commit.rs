@@ -79,6 +79,15 @@ pub async fn fill_results(
         dest.hub.prepare_uploads(&dest.repo, branch, &objects).await?
     };
     let mut present = present.into_iter();
+    // A git source keeps a clone: its regular files are read in one pass, not one each.
+    let regular: Vec<&str> = missing.iter().filter(|t| !t.lfs).map(|t| t.path.as_str()).collect();
+    let mut from_clone = match sides.source.hub.read_many(source_commit, &regular).await {
+        Ok(read) => read.unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the regular files in one pass failed; one at a time");
+            HashMap::new()
+        }
+    };
     let mut read_back = Vec::new();
     for t in missing {
         let mut r = pb::FileResult {
@@ -101,15 +110,18 @@ pub async fn fill_results(
                 }
             }
         } else {
-            let stream = hubmigrate_hub::resume::open_resuming(
-                &sides.source.hub,
-                &sides.source.repo,
-                source_commit,
-                &t.path,
-                None,
-                0,
-                t.size,
-            );
+            let stream: hubmigrate_hub::hashing::ByteStream = match from_clone.remove(&t.path) {
+                Some(content) => Box::pin(futures_util::stream::iter([Ok(content.into())])),
+                None => hubmigrate_hub::resume::open_resuming(
+                    &sides.source.hub,
+                    &sides.source.repo,
+                    source_commit,
+                    &t.path,
+                    None,
+                    0,
+                    t.size,
+                ),
+            };
             let (body, slot) = Hashing::new(stream, Some(t.size), Default::default());
             r.content = body
                 .map_ok(|b| b.to_vec())

@@ -1,5 +1,6 @@
 //! Step 2, manifest: the source listed at one pinned commit, and the files as the destination
-//! will store them. A hub whose listing API refuses (403) is read over git instead.
+//! will store them. A hub whose listing API refuses (403) is read over git instead, and so is a
+//! repo of many regular files: one fetch of the pack instead of one resolve per file.
 
 use hubmigrate_hub::hub::Hub;
 use hubmigrate_hub::manifest::Manifest;
@@ -10,11 +11,30 @@ use crate::error::Result;
 use crate::flow::git;
 use crate::flow::resolve::Sides;
 
+/// Regular files from which a hub's repo is read over git: each regular file read through the
+/// API costs one request against the hub's quota (a resolve on the Hugging Face Hub, whose free
+/// plan allows 5,000 per 5 minutes), while one git fetch brings them all in a handful; below this
+/// the API is used (no scratch clone).
+pub const READ_OVER_GIT_FROM: usize = 1_000;
+
 /// Lists the source at `revision`; a hub whose listing API refuses (403) is read over git
-/// instead, and `sides.source` becomes that git view.
+/// instead, and so is a repo of [`READ_OVER_GIT_FROM`] regular files or more (at the commit the
+/// API listed): `sides.source` becomes that git view.
 pub async fn source_manifest(sides: &mut Sides, revision: Option<&str>) -> Result<Manifest> {
     match sides.source.hub.manifest(&sides.source.repo, revision).await {
-        Ok(m) => Ok(m),
+        Ok(m) => {
+            let regular = m.files.iter().filter(|f| !f.lfs).count();
+            if regular < READ_OVER_GIT_FROM || sides.source.repo.platform == Platform::Git {
+                return Ok(m);
+            }
+            tracing::info!(
+                regular,
+                "many regular files: reading them with one git fetch instead of one request each"
+            );
+            let original = sides.source.clone();
+            sides.source = git::git_view(&sides.source).await?;
+            git::git_manifest(&sides.source, Some(&m.commit), &original).await
+        }
         Err(e) if git::is_listing_refused(&e) && sides.source.repo.platform != Platform::Git => {
             let original = sides.source.clone();
             sides.source = git::fall_back(&sides.source, &e).await?;

@@ -549,6 +549,23 @@ impl GitClient {
     }
 }
 
+impl GitClient {
+    /// Regular files `paths` at `commit` from the coordinator's clone, in one `git cat-file`.
+    pub async fn read_many(&self, commit: &str, paths: &[&str]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
+        let snap = self.current().await.ok_or_else(|| {
+            Error::Protocol("regular files of a git source are read from the coordinator's clone".into())
+        })?;
+        let specs: Vec<String> = paths.iter().map(|p| format!("{commit}:{p}")).collect();
+        let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let mut blobs = snap.local.read_small(&refs).await?;
+        Ok(paths
+            .iter()
+            .zip(&specs)
+            .filter_map(|(p, spec)| blobs.remove(spec).map(|b| (p.to_string(), b)))
+            .collect())
+    }
+}
+
 /// Every file of `commit` in a scratch clone: pointers parsed, regular files hashed.
 pub async fn files_at(local: &LocalRepo, commit: &str) -> Result<Vec<FileEntry>> {
     let blobs = local.ls_tree(commit).await?;
