@@ -9,6 +9,8 @@
 #   - the link limit: total bytes / 400 MiB/s.
 # Also the peak RSS of any one worker during the hubmigrate runs (goal: under 150 MiB).
 # Usage: bench/peers.sh [--quick]   (--quick: 512 MiB + 10 x 40 MiB, for a smoke run)
+#   PEERS_PAIRS="hf-to-hf"        only these hubmigrate pairs, and no peer tools (default: all)
+#   PEERS_FLAGS="--split never"   extra flags for every hubmigrate run
 # Needs: git, git-lfs, curl and a Python venv with huggingface_hub (.venv from tests/run.sh, or
 # $HUBMIGRATE_VENV); hfms-bridge is installed into that venv when missing.
 # Disk: about 12 GiB free in $TMPDIR (the source, one destination at a time, the snapshot).
@@ -47,7 +49,8 @@ hubmigrate() { # label dest-flags...
   echo "== hubmigrate $label"
   local before; before=$(buckets "$src")
   local t0; t0=$(now)
-  "$bin/migrate-coord" run --source hf:bench/model --parallel --max-workers 8 --source-endpoint "$src" "$@" \
+  # shellcheck disable=SC2086 # PEERS_FLAGS is a list of words
+  "$bin/migrate-coord" run --source hf:bench/model --parallel --max-workers 8 --source-endpoint "$src" "$@" ${PEERS_FLAGS:-} \
     --report "$work/report-$label.json" >"$work/log-$label" 2>&1 &
   local coord=$!
   watch_workers "$coord" "$work/rss-$label" &
@@ -66,9 +69,14 @@ hubmigrate() { # label dest-flags...
 }
 rss=()
 
-fresh hf hf1 "${hf_flags[@]}"; hubmigrate "hf-to-hf" --dest hf:bench/copy --dest-endpoint "$dest"; drop_last hf1
-fresh ms ms1; hubmigrate "hf-to-ms" --dest ms:bench/copy --dest-endpoint "$dest"; drop_last ms1
-fresh git git1; hubmigrate "hf-to-git" --dest "${dest}/bench/copy.git"; drop_last git1
+wanted() { [ -z "${PEERS_PAIRS:-}" ] || [[ " $PEERS_PAIRS " == *" $1 "* ]]; }
+if wanted hf-to-hf; then fresh hf hf1 "${hf_flags[@]}"; hubmigrate "hf-to-hf" --dest hf:bench/copy --dest-endpoint "$dest"; drop_last hf1; fi
+if wanted hf-to-ms; then fresh ms ms1; hubmigrate "hf-to-ms" --dest ms:bench/copy --dest-endpoint "$dest"; drop_last ms1; fi
+if wanted hf-to-git; then fresh git git1; hubmigrate "hf-to-git" --dest "${dest}/bench/copy.git"; drop_last git1; fi
+if [ -n "${PEERS_PAIRS:-}" ]; then
+  for r in "${results[@]}"; do echo "RESULT ${r%%|*}: ${r##*|}"; done
+  exit 0
+fi
 
 echo "== huggingface_hub: snapshot_download to disk, then upload_folder (HF to HF)"
 fresh hf hf2 "${hf_flags[@]}"; hf=$dest

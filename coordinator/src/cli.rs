@@ -168,11 +168,11 @@ pub struct RunArgs {
     /// Target bytes per chunk with --parallel (e.g. 30GB, 512MiB).
     #[arg(long, default_value_t = options::CHUNK_SIZE, value_parser = parse_size)]
     pub chunk_size: u64,
-    /// Files larger than a chunk, where the destination takes parts: `auto` splits one across
-    /// workers only when the plan's model says that is faster even with the read-back it costs
-    /// (no worker sees all of a split file, so the coordinator reads it back from the destination
-    /// and hashes it before committing); `always` splits every such file; `never` keeps files whole.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Files larger than a chunk's share, where the destination takes parts: `always` (the
+    /// default) splits each across workers into one multipart upload, which the coordinator
+    /// reads back from the destination and hashes before committing (no worker saw all of it);
+    /// `never` keeps every file whole in one worker (no read-back, one worker's connections).
+    #[arg(long, value_enum, default_value = "always")]
     pub split: SplitFiles,
     /// Most workers at once, and most chunks.
     #[arg(long, default_value_t = options::MAX_WORKERS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -254,12 +254,10 @@ pub enum ExecutorArg {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum SplitFiles {
-    /// When the throughput model says splitting (and reading back) is faster.
+    /// Every file larger than a chunk's share (where the destination takes parts).
     #[default]
-    Auto,
-    /// Every file larger than a chunk.
     Always,
-    /// Never.
+    /// Never: every file whole in one worker.
     Never,
 }
 

@@ -264,3 +264,61 @@ fn upload_urls_that_expire_before_a_worker_gets_to_them_are_renewed() {
         "no URL expired: {stats}"
     );
 }
+
+/// Requests of class `class` a hub answered, whatever their status.
+fn answered(hub: &Hubsim, class: &str) -> u64 {
+    let stats = hub.stats();
+    let by_status = stats["requests"][class].as_object().cloned().unwrap_or_default();
+    by_status.values().filter_map(|n| n.as_u64()).sum()
+}
+
+/// A large file is read from the source in ranges of 64 MiB (the Hub counts every resolve
+/// against the user's quota): 150 MiB costs 3 ranged GETs and the ETA probe's one when it goes
+/// to a destination as one PUT stream (ModelScope; 19 GETs of 8 MiB segments before), and when
+/// its pieces go to a Hugging Face destination in 5 MiB parts from several workers (30 before,
+/// one per part). A whole file hashed in parts by one worker still reads one part a GET (see
+/// docs/performance.md).
+#[test]
+fn a_large_file_is_read_in_64_mib_ranges() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/wide",
+        &["--lfs-file", "big.bin=150MiB", "--files", "1"],
+    );
+    let source = Hubsim::start_in("hf", src, &[]);
+    let to_hf = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    let to_ms = Hubsim::start("ms", &[]);
+    // One connection a worker: a piece's ten parts are one run (with more connections than
+    // parts, each part is its own GET, for speed).
+    let split = [
+        "--parallel",
+        "--split",
+        "always",
+        "--max-workers",
+        "2",
+        "--chunk-size",
+        "64MiB",
+        "--streams",
+        "1",
+    ];
+    for (to, dest, flags) in [("ms", &to_ms, &[][..]), ("hf", &to_hf, &split[..])] {
+        let before = answered(&source, "resolve");
+        let run = run_to("hf:alice/wide", to, &source, dest, flags);
+        assert_code(&run, 0);
+        assert!(summary(&run).2, "{to}: {}", run.output());
+        // The big file's ranges, the probe, and a few for the two regular files
+        // (.gitattributes and one more).
+        let resolves = answered(&source, "resolve") - before;
+        assert!(resolves <= 8, "{to}: {resolves} resolves for 150 MiB");
+        assert!(
+            resolves >= 3,
+            "{to}: {resolves} resolves: fewer than the file's three ranges"
+        );
+    }
+    assert!(
+        answered(&to_hf, "part") >= 30,
+        "the HF destination took the file in 5 MiB parts"
+    );
+}

@@ -17,6 +17,13 @@ use crate::reporef::RepoRef;
 /// The sha256 of no bytes.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// Bytes per ranged read when an object is read back over several connections: the
+/// destination's object store is not the source's resolver quota, so ranges stay small enough
+/// for the read-ahead budget to hold a whole one each, and one object is read at the speed of
+/// several connections (64 MiB spans would give one connection's worth: a span ahead only
+/// reads its share of the budget).
+pub const SEGMENT: u64 = 8 << 20;
+
 /// Reads of one object before a mismatch counts (the first read may be damaged on the way).
 pub const READS: u32 = 2;
 

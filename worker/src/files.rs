@@ -2,11 +2,11 @@
 //! object store, hashed on the way; a regular file is read into memory, checked, and handed back
 //! for the commit. Each file (and each part) is retried a bounded number of times.
 //!
-//! Large objects move over several connections: multipart parts are read in runs of 64 MiB, one
-//! ranged GET a run, and PUT in parallel; an object the destination takes as one PUT stream is
-//! read in parallel 64 MiB spans that are put back in order on the way (see
-//! [`hubmigrate_hub::parallel`]). A slice
-//! task (parts of a file split across workers) PUTs its parts and reports their ETags.
+//! Large objects move over several connections: multipart parts are read with a ranged GET each
+//! (a slice's in runs of up to 64 MiB, one GET a run) and PUT in parallel; an object the
+//! destination takes as one PUT stream is read in parallel 64 MiB spans that are put back in
+//! order on the way (see [`hubmigrate_hub::parallel`]). A slice task (parts of a file split
+//! across workers) PUTs its parts and reports their ETags.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,21 +230,24 @@ async fn read_back(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>) -> Res
 }
 
 /// Bytes of parts ahead of the head that one object's [`PartHashes`] may hold: enough for every
-/// connection of the object to stream a whole part, at most 128 MiB.
+/// connection of the object to stream a whole part, at most 96 MiB (128 MiB took a worker to
+/// 196 MiB of memory on the peers bench; the goal is under 150).
 fn held_cap(part_size: u64, budget: &Budget) -> u64 {
-    (part_size.max(1) * budget.connections() as u64).min(128 << 20)
+    (part_size.max(1) * budget.connections() as u64).min(96 << 20)
 }
 
-/// Bytes of the source one ranged GET covers at least when a file goes in parts: the parts of a
-/// run are read one after the other from the same GET, so a 16 MiB part size costs 16 resolves a
-/// GiB instead of 64 (the Hub counts every `/resolve/` request against the user's quota).
+/// Bytes of the source one ranged GET covers at least when a slice goes in parts: the parts of
+/// a run are read one after the other from the same GET, so a 16 MiB part size costs 16
+/// resolves a GiB instead of 64 (the Hub counts every `/resolve/` request against the user's
+/// quota).
 pub const SPAN: u64 = 64 << 20;
 
 /// PUTs parts `first_part ..` (1-based, `part_size` bytes each, the file's last part shorter) of
 /// `t` to `urls`, several runs at once within the worker's connection budget, and returns their
-/// ETags in part order. A run is [`SPAN`] bytes of consecutive parts read with one ranged GET;
-/// a part that fails is retried alone with its own GET, and the rest of its run reads on from a
-/// new one. `progress` counts the bytes of every part as they pass (a retried part starts its
+/// ETags in part order. A run is consecutive parts read with one ranged GET (up to [`SPAN`]
+/// bytes for a slice with more parts than connections; one part for everything else); a part
+/// that fails is retried alone with its own GET, and the rest of its run reads on from a new
+/// one. `progress` counts the bytes of every part as they pass (a retried part starts its
 /// count again); `hashes`, when given, hashes the parts in order (numbered from 0 in `urls`).
 pub async fn put_parts(
     s: &Sides,
@@ -264,12 +267,22 @@ pub async fn put_parts(
     };
     // A regular file's source may ignore Range and send it whole: one part per GET, one at a
     // time. Each part of an LFS object streams from its run's GET into its own PUT (nothing of
-    // it in the budget's memory): a file may use every connection of the worker.
-    let (per_run, at_once) = if t.source_lfs {
-        (SPAN.div_ceil(part_size).max(1) as usize, s.budget.connections())
+    // it in the budget's memory): a file may use every connection of the worker. Parts hashed
+    // here in order go one part a GET: a run ahead of the one being hashed would have to hold
+    // its parts in memory until the hash reaches them (runs of 64 MiB on 8 connections stall
+    // behind the head run within the hold cap: the peers bench's 1.5 GiB file kept whole took
+    // 29.2 s in runs, 21.3 s a part a GET). Parts of a slice (hashed by the coordinator's
+    // read-back) go in runs, never so long that the slice has fewer runs than connections (a
+    // 110 MiB piece in 16 MiB parts on 8 connections goes one part a GET).
+    let at_once = s.budget.connections();
+    let per_run = if hashes.is_none() {
+        (SPAN.div_ceil(part_size) as usize)
+            .min(urls.len().div_ceil(at_once))
+            .max(1)
     } else {
-        (1, 1)
+        1
     };
+    let (per_run, at_once) = if t.source_lfs { (per_run, at_once) } else { (1, 1) };
     let indices: Vec<usize> = (0..urls.len()).collect();
     let runs = indices.chunks(per_run).map(|run| {
         let (open, progress) = (open.clone(), progress.clone());

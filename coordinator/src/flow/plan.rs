@@ -11,7 +11,6 @@ use std::collections::BinaryHeap;
 use hubmigrate_proto as pb;
 
 use crate::cli::{RunArgs, SplitFiles};
-use crate::flow::eta::Model;
 
 /// One chunk: indices into the planned file list (whole files), pieces of split files, and
 /// their total size.
@@ -175,31 +174,19 @@ pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl
 
 /// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
 /// `tasks`. With `multipart` (the destination takes multipart uploads), LFS files larger than a
-/// chunk may be split across chunks, as `--split` says: with `auto`, only when the throughput
-/// model ([`Model`]) gives the split plan, read-back included, a shorter time than the plan
-/// that keeps every file whole. Both plans are costed with the same assumed per-connection rate:
-/// every term of the model scales with it, so the comparison does not hang on a measurement.
+/// chunk are split across chunks unless `--split never`.
+///
+/// Measured the same day on the peers bench (bench/RESULTS.md): the 1.5 GiB file kept whole in
+/// one worker took 21.3 s but 196 MiB of that worker's memory (its parts are hashed in order,
+/// parts ahead held up to 128 MiB); split and read back 31.8 s and 154 MiB. Splitting stays the
+/// default for the memory bar (150 MiB) until a whole file is measured under it; a choice by
+/// the ETA model (which knows nothing of the hashing's memory) was tried and dropped.
 pub fn plan_tasks(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
     let splittable = |k: usize| {
         let t = &tasks[moved[k]];
-        multipart && t.lfs && t.source_lfs && t.sha256.len() == 64
+        multipart && args.split == SplitFiles::Always && t.lfs && t.source_lfs && t.sha256.len() == 64
     };
-    let whole = plan_moved(tasks, moved, args, |_| false);
-    if args.split == SplitFiles::Never || !(0..moved.len()).any(splittable) {
-        return whole;
-    }
-    let split = plan_moved(tasks, moved, args, splittable);
-    if args.split == SplitFiles::Always || split.split().0 == 0 {
-        return split;
-    }
-    let model = Model::assumed(args, multipart);
-    let (split_secs, whole_secs) = (model.eta(&split, tasks), model.eta(&whole, tasks));
-    tracing::debug!(
-        split_secs = split_secs.as_secs_f64(),
-        whole_secs = whole_secs.as_secs_f64(),
-        "split or whole (at the assumed rate)"
-    );
-    if split_secs < whole_secs { split } else { whole }
+    plan_moved(tasks, moved, args, splittable)
 }
 
 /// [`plan_split`] over the tasks at `moved`, those for which `splittable` holds (by position in
@@ -272,11 +259,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn auto_splits_only_when_the_read_back_pays_for_itself() {
+    fn files_larger_than_a_chunk_are_split_unless_told_not_to() {
         const MIB: u64 = 1 << 20;
-        // The peers bench: 1.5 GiB and ten 200 MiB files on 8 workers of 8 connections. Whole,
-        // the big file takes 1536 MiB over 8 connections; split, the pieces go faster but the
-        // coordinator then reads 1536 MiB back over 4: slower.
+        // The peers bench: 1.5 GiB and ten 200 MiB files on 8 workers.
         let mut tasks = vec![lfs(1536 * MIB)];
         tasks.extend((0..10).map(|_| lfs(200 * MIB)));
         let moved: Vec<usize> = (0..tasks.len()).collect();
@@ -285,36 +270,19 @@ pub(crate) mod tests {
             max_workers: 8,
             ..Default::default()
         };
-        assert_eq!(
-            plan_tasks(&tasks, &moved, &args, true).split(),
-            (0, 0),
-            "auto keeps it whole"
-        );
-        let always = RunArgs {
-            split: SplitFiles::Always,
-            ..args.clone()
-        };
-        let (files, pieces) = plan_tasks(&tasks, &moved, &always, true).split();
-        assert_eq!(files, 1, "always splits the file larger than a chunk");
+        let (files, pieces) = plan_tasks(&tasks, &moved, &args, true).split();
+        assert_eq!(files, 1, "the file larger than a chunk is split");
         assert!(pieces > 1);
         assert_eq!(
-            plan_tasks(&tasks, &moved, &always, false).split(),
+            plan_tasks(&tasks, &moved, &args, false).split(),
             (0, 0),
             "no parts, no split"
         );
-        // One 8 GiB file and one connection per worker: whole it moves at one connection's rate,
-        // split over 8 workers (then read back over 4 connections) about 2.7 times faster.
-        let big = vec![lfs(8192 * MIB)];
-        let narrow = RunArgs {
-            streams: 1,
-            ..args.clone()
-        };
-        assert_eq!(plan_tasks(&big, &[0], &narrow, true).split().0, 1, "auto splits");
         let never = RunArgs {
             split: SplitFiles::Never,
-            ..narrow
+            ..args
         };
-        assert_eq!(plan_tasks(&big, &[0], &never, true).split(), (0, 0));
+        assert_eq!(plan_tasks(&tasks, &moved, &never, true).split(), (0, 0));
     }
 
     #[test]

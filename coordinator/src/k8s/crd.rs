@@ -101,8 +101,8 @@ pub struct MigrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = URL))]
     pub dest_endpoint: Option<String>,
-    /// Files larger than a chunk: `auto` (default) splits one across workers when the throughput
-    /// model says that is faster even with the read-back it costs, `always`, or `never`.
+    /// Files larger than a chunk's share: `always` (default) splits each across workers (read
+    /// back before the commit), `never` keeps every file whole in one worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<crate::cli::SplitFiles>,
     /// Attempts per chunk before the migration fails (default 3, at most 20).

@@ -411,7 +411,7 @@ async fn listen(
     let budget = hubmigrate_hub::parallel::Budget::new(
         8,
         hubmigrate_hub::parallel::BUFFER_BUDGET,
-        hubmigrate_hub::parallel::SPAN,
+        hubmigrate_hub::readback::SEGMENT,
     );
     let mut running = tokio::task::JoinSet::new();
     let start_ready = |pending: &mut HashMap<String, Pending>, running: &mut tokio::task::JoinSet<_>| {
