@@ -168,11 +168,11 @@ pub struct RunArgs {
     /// Target bytes per chunk with --parallel (e.g. 30GB, 512MiB).
     #[arg(long, default_value_t = options::CHUNK_SIZE, value_parser = parse_size)]
     pub chunk_size: u64,
-    /// Files larger than a chunk's share, where the destination takes parts: `always` (the
-    /// default) splits each across workers into one multipart upload, which the coordinator
-    /// reads back from the destination and hashes before committing (no worker saw all of it);
-    /// `never` keeps every file whole in one worker (no read-back, one worker's connections).
-    #[arg(long, value_enum, default_value = "always")]
+    /// Files larger than a chunk's share, where the destination takes parts: `never` (the
+    /// default) keeps every file whole in one worker, over all its connections; `always` splits
+    /// each across workers into one multipart upload, which the coordinator reads back from the
+    /// destination and hashes before committing (no worker saw all of it): a second pass.
+    #[arg(long, value_enum, default_value = "never")]
     pub split: SplitFiles,
     /// Most workers at once, and most chunks.
     #[arg(long, default_value_t = options::MAX_WORKERS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -255,9 +255,9 @@ pub enum ExecutorArg {
 #[serde(rename_all = "lowercase")]
 pub enum SplitFiles {
     /// Every file larger than a chunk's share (where the destination takes parts).
-    #[default]
     Always,
     /// Never: every file whole in one worker.
+    #[default]
     Never,
 }
 

@@ -35,7 +35,7 @@ impl Default for RunArgs {
             dest_endpoint: None,
             parallel: false,
             chunk_size: CHUNK_SIZE,
-            split: crate::cli::SplitFiles::Always,
+            split: crate::cli::SplitFiles::Never,
             max_workers: MAX_WORKERS,
             include: Vec::new(),
             exclude: Vec::new(),

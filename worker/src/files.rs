@@ -230,10 +230,11 @@ async fn read_back(s: &Sides, t: &pb::FileTask, progress: Arc<AtomicU64>) -> Res
 }
 
 /// Bytes of parts ahead of the head that one object's [`PartHashes`] may hold: enough for every
-/// connection of the object to stream a whole part, at most 96 MiB (128 MiB took a worker to
-/// 196 MiB of memory on the peers bench; the goal is under 150).
+/// connection of the object to stream a whole part, at most 80 MiB (on the peers bench 128 MiB
+/// took a worker to 196 MiB of memory, 96 MiB to 154; the goal is under 150; 80 MiB: 144, and
+/// no slower).
 fn held_cap(part_size: u64, budget: &Budget) -> u64 {
-    (part_size.max(1) * budget.connections() as u64).min(96 << 20)
+    (part_size.max(1) * budget.connections() as u64).min(80 << 20)
 }
 
 /// Bytes of the source one ranged GET covers at least when a slice goes in parts: the parts of

@@ -173,14 +173,13 @@ pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl
 }
 
 /// Plans the tasks at `moved` (indices into `tasks`) into chunks whose file indices point into
-/// `tasks`. With `multipart` (the destination takes multipart uploads), LFS files larger than a
-/// chunk are split across chunks unless `--split never`.
+/// `tasks`. With `multipart` (the destination takes multipart uploads) and `--split always`,
+/// LFS files larger than a chunk are split across chunks.
 ///
-/// Measured the same day on the peers bench (bench/RESULTS.md): the 1.5 GiB file kept whole in
-/// one worker took 21.3 s but 196 MiB of that worker's memory (its parts are hashed in order,
-/// parts ahead held up to 128 MiB); split and read back 31.8 s and 154 MiB. Splitting stays the
-/// default for the memory bar (150 MiB) until a whole file is measured under it; a choice by
-/// the ETA model (which knows nothing of the hashing's memory) was tried and dropped.
+/// Not by default: measured side by side on the peers bench (bench/RESULTS.md), the 1.5 GiB
+/// file kept whole in one worker took 21.2 s (worker 144 MiB), split and read back 33.2 s
+/// (136 MiB). A split file is read back before it is committed (no worker saw all of it), and
+/// that second pass through one coordinator costs about what it saved.
 pub fn plan_tasks(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
     let splittable = |k: usize| {
         let t = &tasks[moved[k]];
@@ -259,7 +258,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn files_larger_than_a_chunk_are_split_unless_told_not_to() {
+    fn files_larger_than_a_chunk_are_split_only_when_asked() {
         const MIB: u64 = 1 << 20;
         // The peers bench: 1.5 GiB and ten 200 MiB files on 8 workers.
         let mut tasks = vec![lfs(1536 * MIB)];
@@ -270,19 +269,23 @@ pub(crate) mod tests {
             max_workers: 8,
             ..Default::default()
         };
-        let (files, pieces) = plan_tasks(&tasks, &moved, &args, true).split();
+        assert_eq!(
+            plan_tasks(&tasks, &moved, &args, true).split(),
+            (0, 0),
+            "whole by default"
+        );
+        let always = RunArgs {
+            split: SplitFiles::Always,
+            ..args
+        };
+        let (files, pieces) = plan_tasks(&tasks, &moved, &always, true).split();
         assert_eq!(files, 1, "the file larger than a chunk is split");
         assert!(pieces > 1);
         assert_eq!(
-            plan_tasks(&tasks, &moved, &args, false).split(),
+            plan_tasks(&tasks, &moved, &always, false).split(),
             (0, 0),
             "no parts, no split"
         );
-        let never = RunArgs {
-            split: SplitFiles::Never,
-            ..args
-        };
-        assert_eq!(plan_tasks(&tasks, &moved, &never, true).split(), (0, 0));
     }
 
     #[test]

@@ -101,8 +101,8 @@ pub struct MigrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = URL))]
     pub dest_endpoint: Option<String>,
-    /// Files larger than a chunk's share: `always` (default) splits each across workers (read
-    /// back before the commit), `never` keeps every file whole in one worker.
+    /// Files larger than a chunk's share: `never` (default) keeps every file whole in one
+    /// worker, `always` splits each across workers (read back before the commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<crate::cli::SplitFiles>,
     /// Attempts per chunk before the migration fails (default 3, at most 20).
