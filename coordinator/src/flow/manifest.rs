@@ -32,8 +32,22 @@ pub async fn source_manifest(sides: &mut Sides, revision: Option<&str>) -> Resul
                 "many regular files: reading them with one git fetch instead of one request each"
             );
             let original = sides.source.clone();
-            sides.source = git::git_view(&sides.source).await?;
-            git::git_manifest(&sides.source, Some(&m.commit), &original).await
+            let over_git = async {
+                let view = git::git_view(&original).await?;
+                let listed = git::git_manifest(&view, Some(&m.commit), &original).await?;
+                Ok::<_, crate::error::Error>((view, listed))
+            };
+            match over_git.await {
+                Ok((view, listed)) => {
+                    sides.source = view;
+                    Ok(listed)
+                }
+                // The API still works: read one file a request, as below the threshold.
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the source over git failed; reading its files through the API");
+                    Ok(m)
+                }
+            }
         }
         Err(e) if git::is_listing_refused(&e) && sides.source.repo.platform != Platform::Git => {
             let original = sides.source.clone();
