@@ -41,9 +41,8 @@ where
         match op(attempt).await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_retryable() && attempt < attempts => {
-                let e = e.within_max_wait(what)?;
                 tracing::warn!(what, attempt, error = %e, "retrying");
-                crate::quota::wait_visibly(what, policy.delay(attempt, e.retry_after())).await;
+                policy.pause(what, attempt, e).await?;
             }
             Err(e) => return Err(e.after_attempts(attempt)),
         }
@@ -51,6 +50,15 @@ where
 }
 
 impl RetryPolicy {
+    /// Waits before retry number `n` after `err` ([`RetryPolicy::delay`], announced when long),
+    /// or gives `err` back as [`Error::QuotaWait`] when the hub asked for longer than
+    /// [`crate::quota::max_wait`]: the one place every retry loop pauses.
+    pub async fn pause(&self, what: &str, n: u32, err: Error) -> Result<()> {
+        let err = err.within_max_wait(what)?;
+        crate::quota::wait_visibly(what, self.delay(n, err.retry_after())).await;
+        Ok(())
+    }
+
     /// The pause before retry number `n` (1-based): exponential with full jitter, or the wait
     /// the server asked for (at most [`crate::quota::max_wait`]).
     pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
@@ -203,10 +211,11 @@ impl Http {
             if !retryable(&err, &extra) || attempt >= self.retry.attempts {
                 return Err((err.after_attempts(attempt), extra));
             }
-            let err = err.within_max_wait(what).map_err(|e| (e, X::default()))?;
-            let pause = self.retry.delay(attempt, err.retry_after());
-            tracing::debug!(what, attempt, error = %err, pause_ms = pause.as_millis() as u64, "retrying");
-            crate::quota::wait_visibly(what, pause).await;
+            tracing::debug!(what, attempt, error = %err, "retrying");
+            self.retry
+                .pause(what, attempt, err)
+                .await
+                .map_err(|e| (e, X::default()))?;
         }
     }
 }

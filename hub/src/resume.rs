@@ -79,13 +79,10 @@ pub fn open_resuming(
                 {
                     Ok(s) => st.current.insert(s),
                     Err(e) if e.is_retryable() && st.failures + 1 < st.retry.attempts => {
-                        let e = match e.within_max_wait(&st.src.path) {
-                            Ok(e) => e,
-                            Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-                        };
                         st.failures += 1;
-                        let pause = st.retry.delay(st.failures, e.retry_after());
-                        crate::quota::wait_visibly(&st.src.path, pause).await;
+                        if let Err(e) = st.retry.pause(&st.src.path, st.failures, e).await {
+                            return Some((Err(std::io::Error::other(e.to_string())), None));
+                        }
                         continue;
                     }
                     Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),

@@ -181,17 +181,11 @@ pub fn plan_split(sizes: &[u64], chunks: usize, min_piece: u64, splittable: impl
 /// (136 MiB). A split file is read back before it is committed (no worker saw all of it), and
 /// that second pass through one coordinator costs about what it saved.
 pub fn plan_tasks(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, multipart: bool) -> Plan {
+    let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
     let splittable = |k: usize| {
         let t = &tasks[moved[k]];
         multipart && args.split == SplitFiles::Always && t.lfs && t.source_lfs && t.sha256.len() == 64
     };
-    plan_moved(tasks, moved, args, splittable)
-}
-
-/// [`plan_split`] over the tasks at `moved`, those for which `splittable` holds (by position in
-/// `moved`) cut when larger than a chunk; file indices point into `tasks`.
-fn plan_moved(tasks: &[pb::FileTask], moved: &[usize], args: &RunArgs, splittable: impl Fn(usize) -> bool) -> Plan {
-    let sizes: Vec<u64> = moved.iter().map(|&i| tasks[i].size).collect();
     // "A file larger than the chunk size is split": pieces are never smaller than it.
     let min_piece = args.chunk_size.clamp(1, MIN_PIECE);
     let pieces: usize = (0..sizes.len())

@@ -528,19 +528,14 @@ impl GitClient {
             let d = crate::lfs::download_action(&entries[0])?;
             return crate::lfs::fetch(&self.http, &d, &format!("downloading {path}"), offset, len).await;
         }
-        let snap = self.current().await.ok_or_else(|| {
-            Error::Protocol(format!(
-                "{path}: regular files of a git source are read from the coordinator's clone"
-            ))
-        })?;
-        // `COMMIT:PATH` names the blob directly: no listing per file.
-        let spec = format!("{commit}:{path}");
-        let mut content = snap
-            .local
-            .read_small(&[spec.as_str()])
+        let mut content = self
+            .read_many(commit, &[path])
             .await
-            .map_err(|_| Error::Input(format!("{path} is not in {commit}")))?
-            .remove(&spec)
+            .map_err(|e| match e {
+                Error::Protocol(_) => e,
+                _ => Error::Input(format!("{path} is not in {commit}")),
+            })?
+            .remove(path)
             .unwrap_or_default();
         let end = (offset + len).min(content.len() as u64) as usize;
         content.truncate(end);
@@ -550,7 +545,8 @@ impl GitClient {
 }
 
 impl GitClient {
-    /// Regular files `paths` at `commit` from the coordinator's clone, in one `git cat-file`.
+    /// Regular files `paths` at `commit` from the coordinator's clone, in one `git cat-file`
+    /// (`COMMIT:PATH` names each blob directly: no listing per file).
     pub async fn read_many(&self, commit: &str, paths: &[&str]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
         let snap = self.current().await.ok_or_else(|| {
             Error::Protocol("regular files of a git source are read from the coordinator's clone".into())
