@@ -23,8 +23,14 @@ pub const SPAN: u64 = 64 << 20;
 /// Read-ahead memory a worker may hold for objects read in parallel spans, over all its files.
 pub const BUFFER_BUDGET: u64 = 48 << 20;
 
-/// Buffered bytes are handed on in blocks of this size.
-const BLOCK: usize = 1 << 20;
+/// Read-ahead is counted in units of this many bytes.
+const UNIT: usize = 1 << 10;
+/// A span ahead may hold at least this much, whatever the budget.
+const SPAN_MIN_ROOM: usize = 2 << 20;
+/// Network chunks smaller than this are copied together before they are held: a small slice
+/// of a large receive buffer would pin all of it. Larger chunks are held as they are (no copy:
+/// copying every byte cost a tenth of a worker's CPU).
+const COPY_BELOW: usize = 64 << 10;
 
 /// Opens the bytes `[offset, offset + len)` of one file (retrying and resuming on its own).
 pub type Opener = Arc<dyn Fn(u64, u64) -> ByteStream + Send + Sync>;
@@ -36,14 +42,14 @@ pub struct Budget {
     connection_count: usize,
     span: u64,
     streams: usize,
-    /// Blocks one open span may hold before it waits for its reader.
-    span_blocks: usize,
+    /// Bytes one open span may hold before it waits for its reader.
+    span_room: usize,
 }
 
 impl Budget {
     /// At most `connections` ranges open at once over all files, spans of `span` bytes, at most
     /// half the connections (at least one) open for one file, and `memory` bytes of read-ahead
-    /// shared out among the open spans (at least two blocks each).
+    /// shared out among the open spans (at least 2 MiB each).
     pub fn new(connections: usize, memory: u64, span: u64) -> Self {
         let connections = connections.max(1);
         Budget {
@@ -51,7 +57,7 @@ impl Budget {
             connection_count: connections,
             span: span.max(1),
             streams: (connections / 2).max(1),
-            span_blocks: ((memory / (connections as u64 * BLOCK as u64)) as usize).max(2),
+            span_room: ((memory / connections as u64) as usize).max(SPAN_MIN_ROOM),
         }
     }
 
@@ -90,35 +96,63 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Reads `body` into `tx` in compact blocks of [`BLOCK`] bytes, waiting while `tx` is full. The
-/// network's chunks are slices of larger receive buffers: kept as they are, buffered bytes
-/// would pin up to twice their size.
-async fn fetch(mut body: ByteStream, tx: mpsc::Sender<std::io::Result<Bytes>>) {
-    let mut block = BytesMut::with_capacity(BLOCK);
-    while let Some(item) = body.next().await {
-        let mut chunk = match item {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                if !block.is_empty() {
-                    let _ = tx.send(Ok(block.split().freeze())).await;
-                }
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        while !chunk.is_empty() {
-            let take = chunk.len().min(BLOCK - block.len());
-            block.extend_from_slice(&chunk.split_to(take));
-            if block.len() == BLOCK {
-                if tx.send(Ok(block.split().freeze())).await.is_err() {
+/// One span's bytes on their way to the reader, counted against the span's room.
+struct Held {
+    rx: mpsc::UnboundedReceiver<std::io::Result<Bytes>>,
+    room: Arc<Semaphore>,
+    cap: u32,
+}
+
+/// Room units a chunk of `len` bytes takes (a chunk larger than the whole room takes it all).
+fn units(len: usize, cap: u32) -> u32 {
+    (len.div_ceil(UNIT) as u32).min(cap)
+}
+
+/// Reads `body` into `tx`, holding at most the span's room of bytes the reader has not taken:
+/// when it is full the read waits with its connection open (TCP holds the server back).
+async fn fetch(
+    mut body: ByteStream,
+    tx: mpsc::UnboundedSender<std::io::Result<Bytes>>,
+    room: Arc<Semaphore>,
+    cap: u32,
+) {
+    let send = |b: Bytes| {
+        let (tx, room) = (&tx, &room);
+        async move {
+            let Ok(permit) = room.acquire_many(units(b.len(), cap)).await else {
+                return false;
+            };
+            permit.forget();
+            tx.send(Ok(b)).is_ok()
+        }
+    };
+    let mut small = BytesMut::new();
+    loop {
+        match body.next().await {
+            Some(Ok(chunk)) if chunk.len() < COPY_BELOW => {
+                small.extend_from_slice(&chunk);
+                if small.len() >= COPY_BELOW && !send(small.split().freeze()).await {
                     return;
                 }
-                block.reserve(BLOCK);
+            }
+            Some(Ok(chunk)) => {
+                if !small.is_empty() && !send(small.split().freeze()).await {
+                    return;
+                }
+                if !send(chunk).await {
+                    return;
+                }
+            }
+            end => {
+                if !small.is_empty() && !send(small.split().freeze()).await {
+                    return;
+                }
+                if let Some(Err(e)) = end {
+                    let _ = tx.send(Err(e));
+                }
+                return;
             }
         }
-    }
-    if !block.is_empty() {
-        let _ = tx.send(Ok(block.freeze())).await;
     }
 }
 
@@ -128,7 +162,7 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
     let budget = budget.clone();
     // A file has at most `streams` spans open: the one being read and those queued behind it.
     let queued = budget.streams.saturating_sub(1).max(1);
-    let (queue_tx, queue_rx) = mpsc::channel::<mpsc::Receiver<std::io::Result<Bytes>>>(queued);
+    let (queue_tx, queue_rx) = mpsc::channel::<Held>(queued);
     let producer = tokio::spawn(async move {
         let end = offset + len;
         let mut at = offset;
@@ -138,21 +172,23 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
                 return;
             };
             let connection = budget.connection().await;
-            let (tx, rx) = mpsc::channel(budget.span_blocks);
-            slot.send(rx);
+            let (tx, rx) = mpsc::unbounded_channel();
+            let cap = (budget.span_room / UNIT) as u32;
+            let room = Arc::new(Semaphore::new(cap as usize));
+            slot.send(Held {
+                rx,
+                room: room.clone(),
+                cap,
+            });
             let body = open(at, n);
             tokio::spawn(async move {
                 let _connection = connection;
-                fetch(body, tx).await;
+                fetch(body, tx, room, cap).await;
             });
             at += n;
         }
     });
-    let state = (
-        queue_rx,
-        None::<mpsc::Receiver<std::io::Result<Bytes>>>,
-        AbortOnDrop(producer),
-    );
+    let state = (queue_rx, None::<Held>, AbortOnDrop(producer));
     Box::pin(futures_util::stream::unfold(
         state,
         |(mut queue, mut current, guard)| async move {
@@ -161,8 +197,13 @@ pub fn ordered(open: Opener, offset: u64, len: u64, budget: &Budget) -> ByteStre
                     Some(s) => s,
                     None => current.insert(queue.recv().await?),
                 };
-                match span.recv().await {
-                    Some(item) => return Some((item, (queue, current, guard))),
+                match span.rx.recv().await {
+                    Some(item) => {
+                        if let Ok(b) = &item {
+                            span.room.add_permits(units(b.len(), span.cap) as usize);
+                        }
+                        return Some((item, (queue, current, guard)));
+                    }
                     // The span is spent: its connection goes back to the budget.
                     None => current = None,
                 }
@@ -317,14 +358,14 @@ mod tests {
         // a span.
         let budget = Budget::new(4, 8 * MIB, 16 * MIB);
         let mut reader = ordered(counting_opener(opened.clone(), produced.clone()), 0, 96 * MIB, &budget);
-        assert!(reader.next().await.is_some());
+        let first = reader.next().await.expect("a first chunk").unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let read_ahead = produced.load(Ordering::SeqCst) as u64;
         assert!(
             read_ahead <= 2 * 4 * MIB,
             "{read_ahead} bytes read from the source while the reader waited: spans ahead did not wait"
         );
-        let mut got = MIB;
+        let mut got = first.len() as u64;
         while let Some(b) = reader.next().await {
             got += b.unwrap().len() as u64;
         }
@@ -334,6 +375,25 @@ mod tests {
             6,
             "96 MiB in spans of 16 MiB: six ranged GETs"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_chunks_are_handed_on_without_a_copy_and_small_ones_together() {
+        // A span of three large chunks and many small ones: the large ones come out as the
+        // very buffers the source gave (same address), the small ones joined.
+        let big: Vec<Bytes> = (0..3).map(|i| Bytes::from(vec![i as u8; 100_000])).collect();
+        let addresses: Vec<usize> = big.iter().map(|b| b.as_ptr() as usize).collect();
+        let mut chunks: Vec<Bytes> = big.clone();
+        chunks.extend((0..100).map(|_| Bytes::from_static(&[9u8; 1000])));
+        let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+        let open: Opener =
+            Arc::new(move |_, _| Box::pin(futures_util::stream::iter(chunks.clone().into_iter().map(Ok))));
+        let budget = Budget::new(2, 8 << 20, len);
+        let got: Vec<Bytes> = ordered(open, 0, len, &budget).map(|b| b.unwrap()).collect().await;
+        let got_addresses: Vec<usize> = got.iter().take(3).map(|b| b.as_ptr() as usize).collect();
+        assert_eq!(got_addresses, addresses, "large chunks were copied");
+        assert_eq!(got.len(), 5, "100 small chunks of 1000 bytes come out in two pieces");
+        assert_eq!(got.iter().map(|b| b.len() as u64).sum::<u64>(), len);
     }
 
     #[tokio::test]
