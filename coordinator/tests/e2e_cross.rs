@@ -1,5 +1,5 @@
 //! End to end across hubs: Hugging Face to ModelScope and back, models and datasets, ModelScope
-//! to ModelScope with more than 3000 files, spaces, and a repo of 20,000 small files.
+//! to ModelScope with more than 3000 files, and spaces (100,000 small files: e2e_quota.rs).
 
 mod common;
 use common::*;
@@ -164,61 +164,4 @@ fn spaces_go_to_modelscope_only_as_models() {
     let moved = migrate(&[&args[..], &["--repo-type", "model"]].concat(), &env());
     assert_code(&moved, 0);
     assert_eq!(ms_repo(&ms, "models/alice/app", ALICE), Some(false));
-}
-
-/// 20,000 small regular files: read with one git fetch of the source (a handful of requests), not
-/// one resolve each (20,000 would be four windows of a free account's quota), and committed in
-/// parts within the destination's commit limits.
-#[test]
-fn twenty_thousand_small_files_are_read_with_one_git_fetch() {
-    let src = TempDir::new("src");
-    seed(
-        src.path(),
-        "hf",
-        "alice/small",
-        &["--files", "20000", "--file-size", "100"],
-    );
-    // The free plan's quotas: 20,000 resolves would take four 5-minute windows.
-    let source = Hubsim::start_in("hf", src, &[]);
-    // The Hub's commit costs scaled down 30 times (a commit of 2,000 files still times out):
-    // 20,000 files need several commits.
-    let dest = Hubsim::start("hf", &["--commit-op-cost", "1ms", "--commit-timeout", "2s"]);
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/small",
-            "--dest",
-            "hf:alice/small-copy",
-            "--parallel",
-            "--chunk-size",
-            "512KiB",
-            "--max-workers",
-            "4",
-            "--worker-concurrency",
-            "16",
-            "--source-endpoint",
-            &source.url,
-            "--dest-endpoint",
-            &dest.url,
-        ],
-        // Read as alice: an anonymous reader gets 3,000 resolves per IP and window.
-        &[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)],
-    );
-    assert_code(&run, 0);
-    assert!(
-        run.output().contains("reading them with one git fetch"),
-        "{}",
-        run.output()
-    );
-    assert_eq!(summary(&run).0, 20001);
-    assert!(summary(&run).2);
-    let stats = source.stats();
-    let resolves: u64 = stats["requests"]["resolve"]
-        .as_object()
-        .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
-        .unwrap_or(0);
-    assert!(resolves < 10, "{resolves} resolves: the files were read one by one");
-    assert_eq!(stats["quota"]["resolvers"]["refused"], 0);
-    assert_eq!(stats["quota"]["api"]["refused"], 0);
 }

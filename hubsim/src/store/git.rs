@@ -226,6 +226,50 @@ impl CatFile {
     }
 }
 
+/// The contents of the blobs `oids` (`None` for a missing one), in order, read through one
+/// `git cat-file --batch` whose requests are all written at once (no round trip per blob: a
+/// tree of 100,000 small files is read in one pass). For small objects only.
+pub async fn read_blobs(repo: &Path, oids: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+    let CatFile {
+        mut child,
+        mut stdin,
+        mut stdout,
+    } = CatFile::start(repo)?;
+    let count = oids.len();
+    let writer = tokio::spawn(async move {
+        let mut requests = Vec::with_capacity(count * 41);
+        for oid in &oids {
+            requests.extend_from_slice(oid.as_bytes());
+            requests.push(b'\n');
+        }
+        stdin.write_all(&requests).await
+    });
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut header = String::new();
+        stdout.read_line(&mut header).await?;
+        if header.trim_end().ends_with("missing") {
+            out.push(None);
+            continue;
+        }
+        let size: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| GitError {
+                args: "cat-file".into(),
+                message: format!("bad header {header:?}"),
+            })?;
+        let mut body = vec![0u8; size + 1];
+        stdout.read_exact(&mut body).await?;
+        body.pop();
+        out.push(Some(body));
+    }
+    writer.await.map_err(io::Error::other)??;
+    let _ = child.wait().await;
+    Ok(out)
+}
+
 /// Starts `git cat-file blob <oid>` and returns the child, whose stdout streams the content.
 pub fn blob_child(repo: &Path, oid: &str) -> Result<Child, GitError> {
     Ok(command(repo)

@@ -57,24 +57,46 @@ impl Store {
                 lfs: None,
             })
             .collect();
-        let candidates: Vec<usize> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.is_dir && e.size <= tree::MAX_POINTER && e.size > 40)
-            .map(|(i, _)| i)
-            .collect();
-        if !candidates.is_empty() {
-            let mut cat = git::CatFile::start(&dir)?;
-            for i in candidates {
-                if let Some(size) = cat.request(&entries[i].oid).await? {
-                    let body = cat.read_body(size).await?;
-                    if let Some(p) = tree::parse_pointer(&body) {
-                        entries[i].size = p.size;
-                        entries[i].lfs = Some(p);
+        // Small blobs may be LFS pointers: each is read once (its oid names its content), so a
+        // new commit of a large repo reads only the blobs it added.
+        let small = |e: &Entry| !e.is_dir && e.size <= tree::MAX_POINTER && e.size > 40;
+        let mut found: HashMap<String, Option<tree::LfsPointer>> = HashMap::new();
+        let mut unknown = Vec::new();
+        let mut asked = std::collections::HashSet::new();
+        {
+            let known = self.pointers.lock().unwrap_or_else(|e| e.into_inner());
+            for e in entries.iter().filter(|e| small(e)) {
+                if found.contains_key(&e.oid) || !asked.insert(e.oid.as_str()) {
+                    continue;
+                }
+                match known.get(&e.oid) {
+                    Some(p) => {
+                        found.insert(e.oid.clone(), p.clone());
                     }
+                    None => unknown.push(e.oid.clone()),
                 }
             }
-            cat.finish().await;
+        }
+        if !unknown.is_empty() {
+            let bodies = git::read_blobs(&dir, unknown.clone()).await?;
+            let mut known = self.pointers.lock().unwrap_or_else(|e| e.into_inner());
+            if known.len() > POINTER_CACHE {
+                known.clear();
+            }
+            for (oid, body) in unknown.into_iter().zip(bodies) {
+                // A blob missing from this repo is not remembered: another repo may hold it.
+                if let Some(body) = body {
+                    let p = tree::parse_pointer(&body);
+                    known.insert(oid.clone(), p.clone());
+                    found.insert(oid, p);
+                }
+            }
+        }
+        for e in entries.iter_mut() {
+            if let Some(Some(p)) = found.get(&e.oid).filter(|_| small(e)) {
+                e.size = p.size;
+                e.lfs = Some(p.clone());
+            }
         }
         let t = Arc::new(Tree::new(commit.to_string(), entries));
         let mut cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
