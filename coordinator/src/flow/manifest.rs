@@ -13,9 +13,10 @@ use crate::flow::resolve::Sides;
 
 /// Regular files from which a hub's repo is read over git: each regular file read through the
 /// API costs one request against the hub's quota (a resolve on the Hugging Face Hub, whose free
-/// plan allows 5,000 per 5 minutes), while one git fetch brings them all in a handful; below this
-/// the API is used (no scratch clone).
-pub const READ_OVER_GIT_FROM: usize = 1_000;
+/// plan allows 5,000 per 5 minutes), while one git fetch brings them all in a handful (three
+/// requests). Below this the API is used: a few dozen resolves, read in parallel by the workers,
+/// cost less than a scratch clone of the repo's history.
+pub const READ_OVER_GIT_FROM: usize = 100;
 
 /// Lists the source at `revision`; a hub whose listing API refuses (403) is read over git
 /// instead, and so is a repo of [`READ_OVER_GIT_FROM`] regular files or more (at the commit the
