@@ -259,3 +259,72 @@ fn a_run_killed_between_commits_resumes_with_the_rest() {
         "files committed twice or not at all: {titles:?}"
     );
 }
+
+/// The requests `hub` answered in route class `class`, whatever their status.
+fn answered(hub: &Hubsim, class: &str) -> u64 {
+    hub.stats()["requests"][class]
+        .as_object()
+        .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// A source read over git (100 regular files or more) serves its LFS objects through the batch
+/// API, which the Hub counts against its api quota: one batch call an object, however many
+/// ranges the object is read in, and not one resolve.
+#[test]
+fn a_source_read_over_git_asks_the_batch_api_once_an_object() {
+    let src = TempDir::new("src");
+    seed(
+        src.path(),
+        "hf",
+        "alice/parts",
+        &[
+            "--files",
+            "120",
+            "--file-size",
+            "64",
+            "--lfs-files",
+            "1",
+            "--lfs-size",
+            "24MiB",
+        ],
+    );
+    let source = Hubsim::start_in("hf", src, &[]);
+    // Parts of 5 MiB: the object is read in five ranges, one a part.
+    let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    let run = migrate(
+        &[
+            "run",
+            "--source",
+            "hf:alice/parts",
+            "--dest",
+            "hf:alice/parts-copy",
+            "--parallel",
+            "--source-endpoint",
+            &source.url,
+            "--dest-endpoint",
+            &dest.url,
+        ],
+        &[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)],
+    );
+    assert_code(&run, 0);
+    assert!(summary(&run).2, "{}", run.output());
+    assert!(
+        run.output().contains("reading them with one git fetch"),
+        "{}",
+        run.output()
+    );
+    let ranges = answered(&source, "download");
+    let batches = answered(&source, "lfs_batch");
+    assert!(
+        ranges >= 5,
+        "{ranges} ranged reads of a 24 MiB object in 5 MiB parts: {}",
+        source.stats()
+    );
+    assert!(
+        batches <= 2,
+        "{batches} batch calls for one object read in {ranges} ranges: {}",
+        source.stats()
+    );
+    assert_eq!(answered(&source, "resolve"), 0, "{}", source.stats());
+}

@@ -56,7 +56,19 @@ pub struct GitClient {
     pub(crate) http: Http,
     /// The scratch clone made by [`GitClient::manifest`], shared by clones of this client.
     snapshot: Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>,
+    /// Download actions of LFS objects by oid, reused for every range of an object while
+    /// fresh: one batch call an object, not one a range (the Hub counts batch calls against its
+    /// api quota, the scarcest).
+    downloads: Arc<std::sync::Mutex<HashMap<String, DownloadSlot>>>,
 }
+
+/// The download action last given for one object and when; locked while it is asked for, so
+/// the ranges of an object opened at once wait for one batch call instead of each making one.
+type DownloadSlot = Arc<tokio::sync::Mutex<Option<(crate::lfs::Download, std::time::Instant)>>>;
+
+/// How long a download action is reused. Hubs' presigned URLs live an hour or more; one that
+/// dies sooner is asked for again when the store says it expired.
+const DOWNLOAD_REUSE: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl GitClient {
     /// A client for the host at `endpoint` authenticating as `username` with `token`.
@@ -73,6 +85,7 @@ impl GitClient {
             },
             http: Http::new()?,
             snapshot: Default::default(),
+            downloads: Default::default(),
         })
     }
 
@@ -524,9 +537,15 @@ impl GitClient {
         len: u64,
     ) -> Result<ByteStream> {
         if let Some((oid, size)) = object.filter(|o| o.0.len() == 64) {
-            let entries = self.batch(repo, "download", None, &[(oid.to_string(), size)]).await?;
-            let d = crate::lfs::download_action(&entries[0])?;
-            return crate::lfs::fetch(&self.http, &d, &format!("downloading {path}"), offset, len).await;
+            let what = format!("downloading {path}");
+            let d = self.download_action(repo, oid, size, false).await?;
+            return match crate::lfs::fetch(&self.http, &d, &what, offset, len).await {
+                Err(e) if e.is_expired() || matches!(e.status(), Some(401 | 403)) => {
+                    let d = self.download_action(repo, oid, size, true).await?;
+                    crate::lfs::fetch(&self.http, &d, &what, offset, len).await
+                }
+                read => read,
+            };
         }
         let mut content = self
             .read_many(commit, &[path])
@@ -545,6 +564,29 @@ impl GitClient {
 }
 
 impl GitClient {
+    /// Where to read LFS object `oid`: the batch answer given for it within [`DOWNLOAD_REUSE`],
+    /// else (or when `fresh`) a new one.
+    async fn download_action(&self, repo: &RepoRef, oid: &str, size: u64, fresh: bool) -> Result<crate::lfs::Download> {
+        let slot = self
+            .downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(oid.to_string())
+            .or_default()
+            .clone();
+        let mut known = slot.lock().await;
+        if let Some((d, at)) = known.as_ref()
+            && !fresh
+            && at.elapsed() < DOWNLOAD_REUSE
+        {
+            return Ok(d.clone());
+        }
+        let entries = self.batch(repo, "download", None, &[(oid.to_string(), size)]).await?;
+        let d = crate::lfs::download_action(&entries[0])?;
+        *known = Some((d.clone(), std::time::Instant::now()));
+        Ok(d)
+    }
+
     /// Regular files `paths` at `commit` from the coordinator's clone, in one `git cat-file`
     /// (`COMMIT:PATH` names each blob directly: no listing per file).
     pub async fn read_many(&self, commit: &str, paths: &[&str]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
