@@ -103,6 +103,14 @@ struct Held {
     cap: u32,
 }
 
+impl Drop for Held {
+    /// The reader is gone (done, failed or cancelled): a fetch waiting for room ends, and its
+    /// connection goes back to the budget.
+    fn drop(&mut self) {
+        self.room.close();
+    }
+}
+
 /// Room units a chunk of `len` bytes takes (a chunk larger than the whole room takes it all).
 fn units(len: usize, cap: u32) -> u32 {
     (len.div_ceil(UNIT) as u32).min(cap)
@@ -331,6 +339,24 @@ mod tests {
             .unwrap();
         assert_eq!(got, (1_000_000..1_040_000).map(byte_at).collect::<Vec<_>>());
         drop(stalled);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_reader_gives_its_connection_back() {
+        // One connection, taken by a span that filled its room and waits for a reader that is
+        // then dropped: the next file still gets the connection.
+        const MIB: u64 = 1 << 20;
+        let budget = Budget::new(1, 0, 16 * MIB);
+        let mut first = ordered(counting_opener(Arc::default(), Arc::default()), 0, 16 * MIB, &budget);
+        assert!(first.next().await.is_some());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(first);
+        let second = ordered(counting_opener(Arc::default(), Arc::default()), 0, MIB, &budget);
+        let got = tokio::time::timeout(Duration::from_secs(10), collect(second))
+            .await
+            .expect("the dropped reader's connection was never given back")
+            .unwrap();
+        assert_eq!(got.len() as u64, MIB);
     }
 
     /// A source of `len` bytes from `offset` in 64 KiB chunks, counting the ranges opened and

@@ -66,7 +66,7 @@ impl Store {
         {
             let known = self.pointers.lock().unwrap_or_else(|e| e.into_inner());
             for e in entries.iter().filter(|e| small(e)) {
-                if found.contains_key(&e.oid) || !asked.insert(e.oid.as_str()) {
+                if !asked.insert(e.oid.as_str()) {
                     continue;
                 }
                 match known.get(&e.oid) {
