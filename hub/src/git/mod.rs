@@ -538,10 +538,10 @@ impl GitClient {
     ) -> Result<ByteStream> {
         if let Some((oid, size)) = object.filter(|o| o.0.len() == 64) {
             let what = format!("downloading {path}");
-            let d = self.download_action(repo, oid, size, false).await?;
+            let d = self.download_action(repo, oid, size, None).await?;
             return match crate::lfs::fetch(&self.http, &d, &what, offset, len).await {
                 Err(e) if e.is_expired() || matches!(e.status(), Some(401 | 403)) => {
-                    let d = self.download_action(repo, oid, size, true).await?;
+                    let d = self.download_action(repo, oid, size, Some(&d.href)).await?;
                     crate::lfs::fetch(&self.http, &d, &what, offset, len).await
                 }
                 read => read,
@@ -565,8 +565,15 @@ impl GitClient {
 
 impl GitClient {
     /// Where to read LFS object `oid`: the batch answer given for it within [`DOWNLOAD_REUSE`],
-    /// else (or when `fresh`) a new one.
-    async fn download_action(&self, repo: &RepoRef, oid: &str, size: u64, fresh: bool) -> Result<crate::lfs::Download> {
+    /// unless that is the URL `refused` (then, or when there is none, a new one: ranges refused
+    /// at once ask for one new answer, not one each).
+    async fn download_action(
+        &self,
+        repo: &RepoRef,
+        oid: &str,
+        size: u64,
+        refused: Option<&str>,
+    ) -> Result<crate::lfs::Download> {
         let slot = self
             .downloads
             .lock()
@@ -576,7 +583,7 @@ impl GitClient {
             .clone();
         let mut known = slot.lock().await;
         if let Some((d, at)) = known.as_ref()
-            && !fresh
+            && refused != Some(d.href.as_str())
             && at.elapsed() < DOWNLOAD_REUSE
         {
             return Ok(d.clone());
