@@ -366,17 +366,6 @@ fn the_destination_token_is_never_sent_to_the_source_host() {
     assert!(!run.output().contains(ALICE), "{}", run.output());
 }
 
-/// The destination's commits on `main`, newest first (their titles).
-fn commit_titles(hub: &Hubsim, repo: &str) -> Vec<String> {
-    let (status, v) = get_json(&format!("{}/api/models/{repo}/commits/main", hub.url), Some(ALICE));
-    assert_eq!(status, 200, "{v}");
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["title"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 /// A repo more than one commit can carry (the server times out a commit of over 40 files) lands
 /// in several commits sized down from the timeouts, is verified, and a re-run commits nothing.
 #[test]
@@ -575,12 +564,7 @@ fn the_hourly_commit_quota_is_waited_for_up_to_max_wait() {
     );
     let first = commit_titles(&dest, "alice/many-copy");
     assert_eq!(first.len(), 2, "the first part landed before the stop: {first:?}");
-    let uploads = |hub: &Hubsim| -> u64 {
-        let stats = hub.stats();
-        let by_status = stats["requests"]["upload"].as_object().cloned().unwrap_or_default();
-        by_status.values().filter_map(|n| n.as_u64()).sum()
-    };
-    let sent = uploads(&dest);
+    let sent = answered(&dest, "upload");
     assert!(sent >= 2, "the two objects were uploaded before the stop");
     let a = args(&dest, "hf:alice/many-copy");
     let again = migrate(&a.iter().map(String::as_str).collect::<Vec<_>>(), &env);
@@ -594,7 +578,7 @@ fn the_hourly_commit_quota_is_waited_for_up_to_max_wait() {
         "{titles:?}"
     );
     assert_eq!(
-        uploads(&dest),
+        answered(&dest, "upload"),
         sent,
         "an object already at the destination was sent again"
     );

@@ -124,10 +124,7 @@ fn a_hundred_thousand_files_from(flavor: &str) {
     assert_eq!(seen.iter().filter(|p| p.starts_with("weights/")).count(), LFS);
     assert_eq!(refusals(&source), 0, "the source answered 429: {}", source.stats());
     assert_eq!(refusals(&dest), 0, "the destination answered 429: {}", dest.stats());
-    let resolves: u64 = source.stats()["requests"]["resolve"]
-        .as_object()
-        .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
-        .unwrap_or(0);
+    let resolves = answered(&source, "resolve");
     assert!(
         resolves <= 2 * LFS as u64,
         "{resolves} resolves: regular files were read one by one"
@@ -150,17 +147,6 @@ fn part_files(title: &str) -> Option<usize> {
     let (range, _) = rest.split_once(" of ")?;
     let (from, to) = range.split_once('-')?;
     Some(to.parse::<usize>().ok()? + 1 - from.parse::<usize>().ok()?)
-}
-
-/// The destination's commit titles on `main`, newest first.
-fn commit_titles(hub: &Hubsim, repo: &str) -> Vec<String> {
-    let (status, v) = get_json(&format!("{}/api/models/{repo}/commits/main", hub.url), Some(ALICE));
-    assert_eq!(status, 200, "{v}");
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["title"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 /// A run killed (SIGKILL) right after the first commit of a series: the destination is left at
@@ -227,14 +213,7 @@ fn a_run_killed_between_commits_resumes_with_the_rest() {
         "the run was not killed after its first commit:\n{}",
         seen.join("\n")
     );
-    let uploads = |hub: &Hubsim| -> u64 {
-        let by_status = hub.stats()["requests"]["upload"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        by_status.values().filter_map(|n| n.as_u64()).sum()
-    };
-    let sent = uploads(&dest);
+    let sent = answered(&dest, "upload");
     assert!(sent >= 2, "the two objects were uploaded before the first commit");
     let before = commit_titles(&dest, "alice/series-copy");
 
@@ -243,7 +222,7 @@ fn a_run_killed_between_commits_resumes_with_the_rest() {
     let (files, _, verified) = summary(&again);
     assert!(verified && files == 1203, "{}", again.output());
     assert_eq!(
-        uploads(&dest),
+        answered(&dest, "upload"),
         sent,
         "an object already at the destination was sent again"
     );
@@ -258,14 +237,6 @@ fn a_run_killed_between_commits_resumes_with_the_rest() {
         1202,
         "files committed twice or not at all: {titles:?}"
     );
-}
-
-/// The requests `hub` answered in route class `class`, whatever their status.
-fn answered(hub: &Hubsim, class: &str) -> u64 {
-    hub.stats()["requests"][class]
-        .as_object()
-        .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
-        .unwrap_or(0)
 }
 
 /// A source read over git (100 regular files or more) serves its LFS objects through the batch

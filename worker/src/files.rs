@@ -275,15 +275,15 @@ pub async fn put_parts(
     // 29.2 s in runs, 21.3 s a part a GET). Parts of a slice (hashed by the coordinator's
     // read-back) go in runs, never so long that the slice has fewer runs than connections (a
     // 110 MiB piece in 16 MiB parts on 8 connections goes one part a GET).
-    let at_once = s.budget.connections();
-    let per_run = if hashes.is_none() {
-        (SPAN.div_ceil(part_size) as usize)
-            .min(urls.len().div_ceil(at_once))
-            .max(1)
+    let connections = s.budget.connections();
+    let (per_run, at_once) = if !t.source_lfs {
+        (1, 1)
+    } else if hashes.is_some() {
+        (1, connections)
     } else {
-        1
+        let per_run = (SPAN.div_ceil(part_size) as usize).min(urls.len().div_ceil(connections));
+        (per_run.max(1), connections)
     };
-    let (per_run, at_once) = if t.source_lfs { (per_run, at_once) } else { (1, 1) };
     let indices: Vec<usize> = (0..urls.len()).collect();
     let runs = indices.chunks(per_run).map(|run| {
         let (open, progress) = (open.clone(), progress.clone());

@@ -183,6 +183,26 @@ pub fn ms_repo(hub: &Hubsim, repo: &str, token: &str) -> Option<bool> {
     (code == 200).then(|| v["Data"]["Visibility"].as_i64().unwrap_or(5) != 5)
 }
 
+/// The requests `hub` answered in route class `class` (e.g. `resolve`, `upload`, `lfs_batch`),
+/// whatever their status.
+pub fn answered(hub: &Hubsim, class: &str) -> u64 {
+    hub.stats()["requests"][class]
+        .as_object()
+        .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// The titles of a Hugging Face hub's commits on `main` of model `repo`, newest first.
+pub fn commit_titles(hub: &Hubsim, repo: &str) -> Vec<String> {
+    let (status, v) = get_json(&format!("{}/api/models/{repo}/commits/main", hub.url), Some(ALICE));
+    assert_eq!(status, 200, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// The report's `files`, `bytes_uploaded`, `verified`.
 pub fn summary(run: &Run) -> (u64, u64, bool) {
     let r = run

@@ -588,8 +588,7 @@ impl GitClient {
         {
             return Ok(d.clone());
         }
-        let entries = self.batch(repo, "download", None, &[(oid.to_string(), size)]).await?;
-        let d = crate::lfs::download_action(&entries[0])?;
+        let d = self.object_download(repo, oid, size).await?;
         *known = Some((d.clone(), std::time::Instant::now()));
         Ok(d)
     }

@@ -173,20 +173,7 @@ impl CatFile {
     pub async fn request(&mut self, oid: &str) -> Result<Option<u64>, GitError> {
         self.stdin.write_all(format!("{oid}\n").as_bytes()).await?;
         self.stdin.flush().await?;
-        let mut header = String::new();
-        self.stdout.read_line(&mut header).await?;
-        if header.trim_end().ends_with("missing") {
-            return Ok(None);
-        }
-        let size = header
-            .split_whitespace()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| GitError {
-                args: "cat-file".into(),
-                message: format!("bad header {header:?}"),
-            })?;
-        Ok(Some(size))
+        read_header(&mut self.stdout).await
     }
 
     /// Reads a whole object body of `size` bytes (for small objects).
@@ -226,6 +213,24 @@ impl CatFile {
     }
 }
 
+/// Reads one `cat-file --batch` answer header: the object's size, `None` when it is missing.
+async fn read_header(stdout: &mut BufReader<tokio::process::ChildStdout>) -> Result<Option<u64>, GitError> {
+    let mut header = String::new();
+    stdout.read_line(&mut header).await?;
+    if header.trim_end().ends_with("missing") {
+        return Ok(None);
+    }
+    let size = header
+        .split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| GitError {
+            args: "cat-file".into(),
+            message: format!("bad header {header:?}"),
+        })?;
+    Ok(Some(size))
+}
+
 /// The contents of the blobs `oids` (`None` for a missing one), in order, read through one
 /// `git cat-file --batch` whose requests are all written at once (no round trip per blob: a
 /// tree of 100,000 small files is read in one pass). For small objects only.
@@ -246,21 +251,11 @@ pub async fn read_blobs(repo: &Path, oids: Vec<String>) -> Result<Vec<Option<Vec
     });
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut header = String::new();
-        stdout.read_line(&mut header).await?;
-        if header.trim_end().ends_with("missing") {
+        let Some(size) = read_header(&mut stdout).await? else {
             out.push(None);
             continue;
-        }
-        let size: usize = header
-            .split_whitespace()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| GitError {
-                args: "cat-file".into(),
-                message: format!("bad header {header:?}"),
-            })?;
-        let mut body = vec![0u8; size + 1];
+        };
+        let mut body = vec![0u8; size as usize + 1];
         stdout.read_exact(&mut body).await?;
         body.pop();
         out.push(Some(body));
