@@ -11,6 +11,8 @@
 # Usage: bench/peers.sh [--quick]   (--quick: 512 MiB + 10 x 40 MiB, for a smoke run)
 #   PEERS_PAIRS="hf-to-hf"        only these hubmigrate pairs, and no peer tools (default: all)
 #   PEERS_FLAGS="--split never"   extra flags for every hubmigrate run
+#   PEERS_SMALL=50                small files in the repo (default 200; under 100 the source is
+#                                 read through the API, not over git)
 # Needs: git, git-lfs, curl and a Python venv with huggingface_hub (.venv from tests/run.sh, or
 # $HUBMIGRATE_VENV); hfms-bridge is installed into that venv when missing.
 # Disk: about 12 GiB free in $TMPDIR (the source, one destination at a time, the snapshot).
@@ -34,15 +36,16 @@ drop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/
 results=()
 record() { results+=("$1|$2"); }
 
+small="${PEERS_SMALL:-200}"
 if [ "$quick" = "--quick" ]; then big=512MiB; mid=40MiB; else big=1536MiB; mid=200MiB; fi
 "$bin/hubsim" seed --data "$work/src" --flavor hf --repo bench/model --lfs-file "model-big.safetensors=$big" \
-  --lfs-files 10 --lfs-size "$mid" --files 200 --file-size 4KiB 2>/dev/null
+  --lfs-files 10 --lfs-size "$mid" --files "$small" --file-size 4KiB 2>/dev/null
 total_mib=$(du -sm "$work/src/lfs" | cut -f1)
 caps=(--conn-rate 40MiB --total-rate 400MiB)
 serve hf "$work/src" "${caps[@]}"; src=$(url "$work/src")
 hf_flags=(--multipart-threshold 64MiB --part-size 16MiB)
 link=$(awk -v m="$total_mib" 'BEGIN { printf "%.1f", m / 400 }')
-echo "repo: ${total_mib} MiB of LFS objects + 200 small files; caps 40 MiB/s per connection, 400 MiB/s in all, on every hub"
+echo "repo: ${total_mib} MiB of LFS objects + $small small files; caps 40 MiB/s per connection, 400 MiB/s in all, on every hub"
 
 hubmigrate() { # label dest-flags...
   local label="$1"; shift

@@ -265,21 +265,13 @@ fn upload_urls_that_expire_before_a_worker_gets_to_them_are_renewed() {
     );
 }
 
-/// Requests of class `class` a hub answered, whatever their status.
-fn answered(hub: &Hubsim, class: &str) -> u64 {
-    let stats = hub.stats();
-    let by_status = stats["requests"][class].as_object().cloned().unwrap_or_default();
-    by_status.values().filter_map(|n| n.as_u64()).sum()
-}
-
-/// A large file is read from the source in ranges of 64 MiB (the Hub counts every resolve
-/// against the user's quota): 150 MiB costs 3 ranged GETs and the ETA probe's one when it goes
-/// to a destination as one PUT stream (ModelScope; 19 GETs of 8 MiB segments before), and when
-/// its pieces go to a Hugging Face destination in 5 MiB parts from several workers (30 before,
-/// one per part). A whole file hashed in parts by one worker still reads one part a GET (see
-/// docs/performance.md).
+/// A large LFS file costs one `/resolve/` a process that reads it (the Hub counts every resolve
+/// against the user's quota: the ranges go where the first resolve led, the CDN), and goes in
+/// ranges of 64 MiB to a destination that takes one PUT stream (ModelScope: 3 ranges for 150
+/// MiB). Before, every range and every part was a resolve: 3 to ModelScope, 30 when the file
+/// went whole to a Hugging Face destination in 5 MiB parts, 10 or more when split in pieces.
 #[test]
-fn a_large_file_is_read_in_64_mib_ranges() {
+fn a_large_file_costs_one_resolve_a_reader_and_goes_in_64_mib_ranges() {
     let src = TempDir::new("src");
     seed(
         src.path(),
@@ -288,10 +280,13 @@ fn a_large_file_is_read_in_64_mib_ranges() {
         &["--lfs-file", "big.bin=150MiB", "--files", "1"],
     );
     let source = Hubsim::start_in("hf", src, &[]);
-    let to_hf = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    let parts = ["--multipart-threshold", "8MiB", "--part-size", "5MiB"];
+    let to_hf_split = Hubsim::start("hf", &parts);
+    let to_hf_whole = Hubsim::start("hf", &parts);
     let to_ms = Hubsim::start("ms", &[]);
-    // One connection a worker: a piece's ten parts are one run (with more connections than
-    // parts, each part is its own GET, for speed).
+    // Split: two workers of one connection each, a piece's ten parts one GET (with more
+    // connections than parts, each part is its own GET, for speed). Whole: one worker hashes
+    // the 30 parts in order, one GET a part.
     let split = [
         "--parallel",
         "--split",
@@ -303,22 +298,34 @@ fn a_large_file_is_read_in_64_mib_ranges() {
         "--streams",
         "1",
     ];
-    for (to, dest, flags) in [("ms", &to_ms, &[][..]), ("hf", &to_hf, &split[..])] {
-        let before = answered(&source, "resolve");
+    let whole = ["--split", "never"];
+    let cases = [
+        ("ms", &to_ms, &[][..], 1, 3..=8),
+        ("hf", &to_hf_split, &split[..], 2, 3..=8),
+        ("hf", &to_hf_whole, &whole[..], 1, 30..=36),
+    ];
+    for (to, dest, flags, readers, gets) in cases {
+        let (resolves_before, cdn_before) = (answered(&source, "resolve"), answered(&source, "download"));
         let run = run_to("hf:alice/wide", to, &source, dest, flags);
         assert_code(&run, 0);
-        assert!(summary(&run).2, "{to}: {}", run.output());
-        // The big file's ranges, the probe, and a few for the two regular files
-        // (.gitattributes and one more).
-        let resolves = answered(&source, "resolve") - before;
-        assert!(resolves <= 8, "{to}: {resolves} resolves for 150 MiB");
+        assert!(summary(&run).2, "{to} {flags:?}: {}", run.output());
+        let resolves = answered(&source, "resolve") - resolves_before;
+        let cdn = answered(&source, "download") - cdn_before;
+        // The ETA probe's process and each worker that reads the big file resolve it once;
+        // the two regular files (.gitattributes and one more) are a resolve each.
         assert!(
-            resolves >= 3,
-            "{to}: {resolves} resolves: fewer than the file's three ranges"
+            resolves <= 1 + readers + 2,
+            "{to} {flags:?}: {resolves} resolves for one 150 MiB file and two small ones"
+        );
+        assert!(
+            gets.contains(&cdn),
+            "{to} {flags:?}: {cdn} GETs of the object's bytes, expected {gets:?}"
         );
     }
-    assert!(
-        answered(&to_hf, "part") >= 30,
-        "the HF destination took the file in 5 MiB parts"
-    );
+    for dest in [&to_hf_split, &to_hf_whole] {
+        assert!(
+            answered(dest, "part") >= 30,
+            "the HF destination took the file in 5 MiB parts"
+        );
+    }
 }

@@ -25,6 +25,9 @@ pub struct HfClient {
     pub(crate) http: Http,
     endpoint: String,
     token: Option<Secret>,
+    /// Where LFS files' `/resolve` URLs lead (the CDN), by pinned URL: one resolve a file, not
+    /// one a range (the Hub counts every `/resolve/` against the user's quota).
+    downloads: crate::lfs::Downloads,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +56,7 @@ impl HfClient {
             http: Http::new()?,
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token,
+            downloads: Default::default(),
         })
     }
 
@@ -241,12 +245,15 @@ impl HfClient {
         Ok(files)
     }
 
-    /// Streams `len` bytes of `path` at `commit` from `offset`.
+    /// Streams `len` bytes of `path` at `commit` from `offset`. An LFS file (`object` names its
+    /// sha256) is resolved once and its ranges read where the Hub sent the first (reused while
+    /// fresh, resolved again when refused there); a regular file is one resolve a range.
     pub async fn download(
         &self,
         repo: &RepoRef,
         commit: &str,
         path: &str,
+        object: Option<(&str, u64)>,
         offset: u64,
         len: u64,
     ) -> Result<ByteStream> {
@@ -254,14 +261,51 @@ impl HfClient {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
         let url = format!("{}/resolve/{}/{}", self.web(repo), enc(commit), enc_path(path));
-        let range = format!("bytes={offset}-{}", offset + len - 1);
         let what = format!("downloading {path}");
+        if object.is_some_and(|(oid, _)| oid.len() == 64) {
+            let locate = || self.locate(&url, &what);
+            return self.downloads.fetch(&self.http, &url, &what, offset, len, locate).await;
+        }
+        let range = format!("bytes={offset}-{}", offset + len - 1);
         // reqwest follows the redirect to the CDN and drops Authorization on a different origin.
         let resp = self
             .http
             .send(&what, || self.auth(self.http.client.get(&url)).header(RANGE, &range))
             .await?;
         ranged_body(resp, offset, len)
+    }
+
+    /// Where the `/resolve` URL `url` of an LFS file leads: the CDN it redirects to, read with
+    /// no credentials (ours are the Hub's alone), or the URL itself with them when the Hub
+    /// answers it without leaving its origin.
+    async fn locate(&self, url: &str, what: &str) -> Result<crate::lfs::Download> {
+        let resp = self
+            .http
+            .send(what, || self.auth(self.http.client.get(url)).header(RANGE, "bytes=0-0"))
+            .await?;
+        let at = resp.url().to_string();
+        // The one byte asked for: read, so the connection goes back to the pool.
+        let _ = resp.bytes().await;
+        if !crate::http::same_origin(&at, &self.endpoint) {
+            return Ok(crate::lfs::Download {
+                href: at,
+                headers: Vec::new(),
+            });
+        }
+        let headers = self
+            .token
+            .iter()
+            .map(|t| {
+                (
+                    "authorization".to_string(),
+                    Secret::new(format!("Bearer {}", t.expose())),
+                )
+            })
+            .collect();
+        Ok(crate::lfs::Download {
+            href: url.to_string(),
+            headers,
+        })
     }
 
     /// `POST /api/repos/create`; `Ok(false)` when the repo exists already.

@@ -149,7 +149,7 @@ impl Hub {
         len: u64,
     ) -> Result<ByteStream> {
         match self {
-            Hub::Hf(c) => c.download(repo, commit, path, offset, len).await,
+            Hub::Hf(c) => c.download(repo, commit, path, object, offset, len).await,
             Hub::Ms(c) => c.download(repo, commit, path, offset, len).await,
             Hub::Git(c) => c.download(repo, commit, path, object, offset, len).await,
         }

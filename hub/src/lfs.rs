@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::hashing::ByteStream;
 use crate::http::Http;
 use crate::redact::Secret;
 use crate::types::UploadAction;
@@ -124,9 +125,80 @@ pub fn download_action(o: &Value) -> Result<Download> {
     })
 }
 
+/// How long a download location is reused. Hubs' presigned URLs live an hour or more; one that
+/// dies sooner is asked for again when the store says it expired.
+const DOWNLOAD_REUSE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The location last given for one object and when; locked while it is asked for, so the
+/// ranges of an object opened at once wait for one answer instead of each asking.
+type DownloadSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Download, std::time::Instant)>>>;
+
+/// Where objects can be read, by key (an oid, a pinned URL), reused for every range of an
+/// object while fresh: one batch call or one `/resolve` an object, not one a range (the Hub
+/// counts both against the user's quotas). Clones share the locations.
+#[derive(Clone, Debug, Default)]
+pub struct Downloads {
+    slots: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, DownloadSlot>>>,
+}
+
+impl Downloads {
+    /// Streams `len` bytes from `offset` of the object `key` names, from where `ask` says it is
+    /// (asked once, reused within [`DOWNLOAD_REUSE`]). A range the store refuses as expired or
+    /// unauthorised asks once more (ranges refused together share one new answer) and is
+    /// tried again there.
+    pub async fn fetch<F, Fut>(
+        &self,
+        http: &Http,
+        key: &str,
+        what: &str,
+        offset: u64,
+        len: u64,
+        ask: F,
+    ) -> Result<ByteStream>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Download>>,
+    {
+        let d = self.location(key, None, &ask).await?;
+        match fetch(http, &d, what, offset, len).await {
+            Err(e) if e.is_expired() || matches!(e.status(), Some(401 | 403)) => {
+                let d = self.location(key, Some(&d.href), &ask).await?;
+                fetch(http, &d, what, offset, len).await
+            }
+            read => read,
+        }
+    }
+
+    /// The location known for `key` while fresh, unless that is the URL `refused` (then, or
+    /// when there is none, a new one from `ask`).
+    async fn location<F, Fut>(&self, key: &str, refused: Option<&str>, ask: &F) -> Result<Download>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Download>>,
+    {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut known = slot.lock().await;
+        if let Some((d, at)) = known.as_ref()
+            && refused != Some(d.href.as_str())
+            && at.elapsed() < DOWNLOAD_REUSE
+        {
+            return Ok(d.clone());
+        }
+        let d = ask().await?;
+        *known = Some((d.clone(), std::time::Instant::now()));
+        Ok(d)
+    }
+}
+
 /// Streams `len` bytes (from `offset`; `len` 0: all of it) of an object from where a download
 /// batch answer said, with the headers it gave for it.
-pub async fn fetch(http: &Http, d: &Download, what: &str, offset: u64, len: u64) -> Result<crate::hashing::ByteStream> {
+pub async fn fetch(http: &Http, d: &Download, what: &str, offset: u64, len: u64) -> Result<ByteStream> {
     let resp = http
         .send(what, || {
             let mut rb = with_headers(http.client.get(&d.href), &d.headers);

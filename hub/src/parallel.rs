@@ -2,8 +2,8 @@
 //! stream in file order, so a destination that takes one PUT stream (ModelScope, Git LFS hosts,
 //! small Hugging Face objects) still gets its bytes in order while the source is read ahead.
 //!
-//! The file is cut into spans of [`SPAN`] bytes, one ranged GET each (the Hugging Face Hub
-//! counts every `/resolve/` request against the user's quota: 16 a GiB, not one per few MiB).
+//! The file is cut into spans of [`SPAN`] bytes, one ranged GET each (16 a GiB, not one per few
+//! MiB: fewer requests and TCP ramps).
 //! Up to `streams` spans of a file are open at once; the head span flows on as its bytes
 //! arrive, and each span ahead reads only as far as its small buffer allows, then waits with
 //! its connection open (TCP's own flow control holds the server back) until the reader gets

@@ -86,6 +86,30 @@ async fn a_download_redirected_to_another_host_carries_no_token() {
     assert_no_token(&b);
 }
 
+/// An LFS file is resolved once: its ranges go straight to where A sent the first, without
+/// the token.
+#[tokio::test]
+async fn an_lfs_file_is_resolved_once_and_its_ranges_go_to_the_cdn_without_the_token() {
+    let b = other_host(|| Reply::new(200).body(b"hello".to_vec()));
+    let cdn = format!("{}/cdn/blob", b.url);
+    let a = Recorder::start(move |_| Reply::redirect(302, &cdn));
+    let hub = hf(&a.url);
+    let oid = "a".repeat(64);
+    for _ in 0..3 {
+        let body = hub
+            .download(&model("hf:acme/m"), "main", "w.bin", Some((&oid, 5)), 0, 5)
+            .await
+            .unwrap();
+        let bytes: Vec<u8> = body.map(|c| c.unwrap().to_vec()).concat().await;
+        assert_eq!(bytes, b"hello");
+    }
+    assert_eq!(a.seen().len(), 1, "A, the hub, resolved the file once: {:?}", a.seen());
+    assert!(a.seen()[0].header("authorization").is_some(), "A gets the token");
+    // The resolve's own 1-byte read, then the three ranges.
+    assert_eq!(b.seen().len(), 4, "{:?}", b.seen());
+    assert_no_token(&b);
+}
+
 #[tokio::test]
 async fn an_lfs_verify_action_on_another_host_gets_no_token() {
     let b = other_host(|| Reply::new(200));

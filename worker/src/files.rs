@@ -238,9 +238,9 @@ fn held_cap(part_size: u64, budget: &Budget) -> u64 {
 }
 
 /// Bytes of the source one ranged GET covers at least when a slice goes in parts: the parts of
-/// a run are read one after the other from the same GET, so a 16 MiB part size costs 16
-/// resolves a GiB instead of 64 (the Hub counts every `/resolve/` request against the user's
-/// quota).
+/// a run are read one after the other from the same GET, so a 16 MiB part size costs 16 GETs a
+/// GiB instead of 64 (the GETs go where the source located the object once: see
+/// `hubmigrate_hub::lfs::Downloads`).
 pub const SPAN: u64 = 64 << 20;
 
 /// PUTs parts `first_part ..` (1-based, `part_size` bytes each, the file's last part shorter) of

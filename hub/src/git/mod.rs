@@ -56,19 +56,10 @@ pub struct GitClient {
     pub(crate) http: Http,
     /// The scratch clone made by [`GitClient::manifest`], shared by clones of this client.
     snapshot: Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>,
-    /// Download actions of LFS objects by oid, reused for every range of an object while
-    /// fresh: one batch call an object, not one a range (the Hub counts batch calls against its
-    /// api quota, the scarcest).
-    downloads: Arc<std::sync::Mutex<HashMap<String, DownloadSlot>>>,
+    /// Download actions of LFS objects by oid: one batch call an object, not one a range (the
+    /// Hub counts batch calls against its api quota, the scarcest).
+    downloads: crate::lfs::Downloads,
 }
-
-/// The download action last given for one object and when; locked while it is asked for, so
-/// the ranges of an object opened at once wait for one batch call instead of each making one.
-type DownloadSlot = Arc<tokio::sync::Mutex<Option<(crate::lfs::Download, std::time::Instant)>>>;
-
-/// How long a download action is reused. Hubs' presigned URLs live an hour or more; one that
-/// dies sooner is asked for again when the store says it expired.
-const DOWNLOAD_REUSE: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl GitClient {
     /// A client for the host at `endpoint` authenticating as `username` with `token`.
@@ -538,14 +529,12 @@ impl GitClient {
     ) -> Result<ByteStream> {
         if let Some((oid, size)) = object.filter(|o| o.0.len() == 64) {
             let what = format!("downloading {path}");
-            let d = self.download_action(repo, oid, size, None).await?;
-            return match crate::lfs::fetch(&self.http, &d, &what, offset, len).await {
-                Err(e) if e.is_expired() || matches!(e.status(), Some(401 | 403)) => {
-                    let d = self.download_action(repo, oid, size, Some(&d.href)).await?;
-                    crate::lfs::fetch(&self.http, &d, &what, offset, len).await
-                }
-                read => read,
-            };
+            return self
+                .downloads
+                .fetch(&self.http, oid, &what, offset, len, || {
+                    self.object_download(repo, oid, size)
+                })
+                .await;
         }
         let mut content = self
             .read_many(commit, &[path])
@@ -564,35 +553,6 @@ impl GitClient {
 }
 
 impl GitClient {
-    /// Where to read LFS object `oid`: the batch answer given for it within [`DOWNLOAD_REUSE`],
-    /// unless that is the URL `refused` (then, or when there is none, a new one: ranges refused
-    /// at once ask for one new answer, not one each).
-    async fn download_action(
-        &self,
-        repo: &RepoRef,
-        oid: &str,
-        size: u64,
-        refused: Option<&str>,
-    ) -> Result<crate::lfs::Download> {
-        let slot = self
-            .downloads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(oid.to_string())
-            .or_default()
-            .clone();
-        let mut known = slot.lock().await;
-        if let Some((d, at)) = known.as_ref()
-            && refused != Some(d.href.as_str())
-            && at.elapsed() < DOWNLOAD_REUSE
-        {
-            return Ok(d.clone());
-        }
-        let d = self.object_download(repo, oid, size).await?;
-        *known = Some((d.clone(), std::time::Instant::now()));
-        Ok(d)
-    }
-
     /// Regular files `paths` at `commit` from the coordinator's clone, in one `git cat-file`
     /// (`COMMIT:PATH` names each blob directly: no listing per file).
     pub async fn read_many(&self, commit: &str, paths: &[&str]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
