@@ -49,6 +49,9 @@ pub struct Report {
     /// Git destinations: the refs left out (hub-managed, or rejected by the host).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refs_skipped: Vec<SkippedRef>,
+    /// What the destination repo got besides the files (visibility, license) and how.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<String>,
     pub status: String,
     pub error: Option<String>,
     pub exit_code: i32,

@@ -70,7 +70,11 @@ pub fn plan_text(p: &Planned, args: &RunArgs) -> String {
         if exists {
             "exists: files are added or updated"
         } else {
-            "will be created with the same visibility"
+            if p.metadata.private && !manifest.private {
+                "will be created private"
+            } else {
+                "will be created with the same visibility"
+            }
         }
     ));
     out.push_str(&format!(
@@ -89,6 +93,9 @@ pub fn plan_text(p: &Planned, args: &RunArgs) -> String {
     }
     for w in &p.warnings {
         out.push_str(&format!("warning {w}\n"));
+    }
+    for m in &p.metadata.notes {
+        out.push_str(&format!("meta    {m}\n"));
     }
     if let Some(git) = &p.git {
         out.push_str(&format!(

@@ -262,6 +262,11 @@ impl PartHashes {
     }
 }
 
+/// The sha256 of `data`, in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
 /// The git blob id of `data`.
 pub fn git_blob_id(data: &[u8]) -> String {
     let mut h = Sha1::new();

@@ -19,6 +19,11 @@ use crate::redact::Secret;
 use crate::reporef::{RepoRef, RepoType};
 use crate::types::{CommitFile, Identity, ListedRepo, RepoState, UploadAction};
 
+/// Whether a repo info's `gated` (`false`, `"auto"` or `"manual"`) says the repo is gated.
+fn is_gated(v: &Value) -> bool {
+    v.as_str().is_some() || v.as_bool() == Some(true)
+}
+
 /// A Hugging Face Hub client.
 #[derive(Clone, Debug)]
 pub struct HfClient {
@@ -148,6 +153,7 @@ impl HfClient {
         match self.get_json("reading repo info", &self.api(repo)).await {
             Ok((v, _)) => Ok(Some(RepoState {
                 private: v["private"].as_bool().unwrap_or(false),
+                gated: is_gated(&v["gated"]),
             })),
             Err(Error::Http { status: 401 | 404, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -183,6 +189,10 @@ impl HfClient {
         struct Info {
             sha: Option<String>,
             private: Option<bool>,
+            #[serde(default)]
+            gated: Value,
+            #[serde(default, rename = "cardData")]
+            card_data: Value,
         }
         let (info, _): (Info, _) = self
             .get_typed("reading the source repo", &url)
@@ -201,13 +211,40 @@ impl HfClient {
         let commit = info
             .sha
             .ok_or_else(|| Error::Protocol("repo info without a sha".into()))?;
+        let gated = is_gated(&info.gated);
+        if gated {
+            self.auth_check(repo).await?;
+        }
         let files = self.list(repo, &commit).await?;
         Ok(Manifest {
             repo: repo.clone(),
             commit,
             private: info.private.unwrap_or(false),
+            gated,
+            license: crate::license::of_card(&info.card_data),
             files,
         })
+    }
+
+    /// `GET /api/{type}s/{id}/auth-check`: whether the token may read the repo's files. A gated
+    /// repo the token has no access to is the user's to fix, before any byte moves.
+    pub async fn auth_check(&self, repo: &RepoRef) -> Result<()> {
+        let url = format!("{}/auth-check", self.api(repo));
+        match self
+            .http
+            .send("checking access to the source", || {
+                self.auth(self.http.client.get(&url))
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Error::Http { status, message, .. }) if is_denied(status) => Err(Error::Auth(format!(
+                "{repo} is gated and this token has no access to its files ({message}); ask for access \
+                 on the repo's page, then give the token of an account that has it{}",
+                if self.token.is_none() { " (none was given)" } else { "" }
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every file at `commit`, following the tree listing's `Link` pages.

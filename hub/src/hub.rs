@@ -61,6 +61,11 @@ impl Hub {
             deletes_repos: hf,
             git_user_is_account: hf,
             max_object_size: hf.then_some(crate::types::HF_MAX_LFS_OBJECT),
+            made_files: if matches!(self, Hub::Ms(_)) {
+                &["README.md"]
+            } else {
+                &[]
+            },
         }
     }
 
@@ -192,9 +197,14 @@ impl Hub {
         crate::lfs::fetch(http, d, "reading an object back from the destination", offset, len).await
     }
 
-    /// Creates the repo with this visibility; `Ok(false)` when it already existed.
-    pub async fn create_repo(&self, repo: &RepoRef, private: bool) -> Result<bool> {
-        dispatch!(self, c => c.create_repo(repo, private).await)
+    /// Creates the repo with this visibility (and `license`, where the hub keeps one beside
+    /// the files: ModelScope); `Ok(false)` when it already existed.
+    pub async fn create_repo(&self, repo: &RepoRef, private: bool, license: Option<&str>) -> Result<bool> {
+        match self {
+            Hub::Hf(c) => c.create_repo(repo, private).await,
+            Hub::Ms(c) => c.create_repo(repo, private, license).await,
+            Hub::Git(c) => c.create_repo(repo, private).await,
+        }
     }
 
     /// Asks the object store which objects (sha256, size) it needs, and how to send them.

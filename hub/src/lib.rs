@@ -14,6 +14,7 @@
 //! | [`reporef`], [`manifest`], [`redact`], [`error`] | references, listings, secrets, the error type |
 
 pub(crate) mod body;
+pub mod card;
 pub mod commits;
 pub mod error;
 pub mod git;
@@ -22,6 +23,7 @@ pub(crate) mod hf;
 pub mod http;
 pub mod hub;
 pub(crate) mod lfs;
+pub mod license;
 pub mod manifest;
 pub mod ms;
 pub(crate) mod pages;

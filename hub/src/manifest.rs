@@ -25,10 +25,22 @@ pub struct Manifest {
     /// The pinned commit every byte is read at.
     pub commit: String,
     pub private: bool,
+    /// Gated (Hugging Face): its files are read only by users granted access, so its copy is
+    /// private.
+    pub gated: bool,
+    /// The license as the source names it (a Hugging Face license id, ModelScope's `License`),
+    /// when it says one.
+    pub license: Option<String>,
     pub files: Vec<FileEntry>,
 }
 
 impl Manifest {
+    /// Whether the copy must be private: the source is private, or gated (a public copy would
+    /// hand its files to anyone, past the gate).
+    pub fn copy_private(&self) -> bool {
+        self.private || self.gated
+    }
+
     /// Sum of file sizes.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()

@@ -54,9 +54,11 @@ impl CommitFile {
 }
 
 /// A repo's existence and visibility.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RepoState {
     pub private: bool,
+    /// Gated (Hugging Face): its files are read only by users granted access.
+    pub gated: bool,
 }
 
 /// What a hub can do. Code outside this crate asks these instead of matching on the platform.
@@ -80,6 +82,9 @@ pub struct Capabilities {
     /// The largest object it takes the way hubmigrate uploads (Hugging Face's LFS path: 50 GB,
     /// storage-limits.md; larger files need Xet), when it has a documented one.
     pub max_object_size: Option<u64>,
+    /// Files the hub writes into a repo it creates (ModelScope's template card), besides
+    /// `.gitattributes`: a copy that holds one the source lacks is no different for it.
+    pub made_files: &'static [&'static str],
 }
 
 /// The largest object the Hugging Face Hub takes over its LFS path (storage-limits.md).

@@ -86,10 +86,10 @@ async fn create_repos_and_permissions() {
         (model("acme/org-model"), true),
     ] {
         assert_eq!(alice.repo_state(&repo).await.unwrap(), None, "{repo}");
-        assert!(alice.create_repo(&repo, private).await.unwrap(), "{repo}");
-        assert!(!alice.create_repo(&repo, private).await.unwrap(), "{repo}");
+        assert!(alice.create_repo(&repo, private, None).await.unwrap(), "{repo}");
+        assert!(!alice.create_repo(&repo, private, None).await.unwrap(), "{repo}");
         // The second create does not change visibility.
-        assert!(!alice.create_repo(&repo, !private).await.unwrap(), "{repo}");
+        assert!(!alice.create_repo(&repo, !private, None).await.unwrap(), "{repo}");
         let st = alice.repo_state(&repo).await.unwrap().expect("exists");
         assert_eq!(st.private, private, "{repo}");
         let m = alice.manifest(&repo, None).await.unwrap();
@@ -111,7 +111,7 @@ async fn create_repos_and_permissions() {
         (&bob, dataset("alice/bobs-ds")),
         (&client(&hub, CAROL), model("carol/mine")),
     ] {
-        match c.create_repo(&repo, false).await {
+        match c.create_repo(&repo, false, None).await {
             Err(Error::Auth(m)) => {
                 assert!(!m.contains(BOB) && !m.contains(CAROL), "{m}");
             }
@@ -137,7 +137,10 @@ async fn create_repos_and_permissions() {
         repo_type: RepoType::Space,
         ..model("alice/s")
     };
-    assert!(matches!(alice.create_repo(&studio, false).await, Err(Error::Input(_))));
+    assert!(matches!(
+        alice.create_repo(&studio, false, None).await,
+        Err(Error::Input(_))
+    ));
 }
 
 /// Uploads `lfs` through the batch API and commits them with `inline`; returns the commit.
@@ -188,7 +191,7 @@ async fn upload_list_and_download() {
         ("weights/small.safetensors", content(70_000, 3)),
     ];
     for repo in [model("alice/up"), dataset("alice/up-ds")] {
-        assert!(alice.create_repo(&repo, true).await.unwrap());
+        assert!(alice.create_repo(&repo, true, None).await.unwrap());
         let commit = upload(&alice, &repo, &inline, &lfs).await;
         assert_eq!(commit.len(), 40, "{commit}");
 
@@ -242,7 +245,7 @@ async fn upload_list_and_download() {
     }
     // A second repo reusing the objects: they are stored globally already.
     let other = model("alice/up2");
-    alice.create_repo(&other, false).await.unwrap();
+    alice.create_repo(&other, false, None).await.unwrap();
     let objects: Vec<(String, u64)> = lfs.iter().map(|(_, d)| (sha(d), d.len() as u64)).collect();
     let actions = alice.prepare_uploads(&other, "master", &objects).await.unwrap();
     assert!(actions.iter().all(|a| *a == UploadAction::Present));
@@ -304,7 +307,7 @@ async fn large_commit_goes_in_batches() {
     let hub = Hubsim::start("ms", &[]);
     let alice = client(&hub, ALICE);
     let repo = model("alice/batched");
-    alice.create_repo(&repo, false).await.unwrap();
+    alice.create_repo(&repo, false, None).await.unwrap();
     let files: Vec<CommitFile> = (0..600)
         .map(|i| CommitFile::Inline {
             path: format!("d{}/f-{i}.txt", i % 7),
@@ -424,7 +427,7 @@ async fn survives_injected_faults() {
     let m = alice.manifest(&model("alice/many"), None).await.unwrap();
     assert_eq!(m.files.len(), many.len());
     let repo = model("alice/flaky");
-    assert!(alice.create_repo(&repo, false).await.unwrap());
+    assert!(alice.create_repo(&repo, false, None).await.unwrap());
     let files: Vec<CommitFile> = (0..600)
         .map(|i| CommitFile::Inline {
             path: format!("f-{i}.txt"),

@@ -218,6 +218,14 @@ pub struct SeedArgs {
     /// Make the repo private.
     #[arg(long)]
     pub private: bool,
+    /// Gate the repo (Hugging Face flavor): users outside its namespace need to be granted
+    /// access to read its files.
+    #[arg(long, value_parser = ["auto", "manual"])]
+    pub gated: Option<String>,
+    /// The repo's license: a README.md whose front matter says `license: ID` (and, on the
+    /// ModelScope flavor, the repo's `License` field).
+    #[arg(long, value_name = "ID")]
+    pub license: Option<String>,
     /// Write the list of files (path, size, sha256, lfs) as JSON to this file.
     #[arg(long)]
     pub manifest: Option<PathBuf>,

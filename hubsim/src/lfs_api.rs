@@ -100,7 +100,12 @@ pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, b
         max_object_size: ctx.hub.cfg.max_lfs_object_size,
     };
     Ok(batch_with(&ctx.hub, id, parts, body, policy, |upload| async move {
-        ctx.access(id, upload).await.map(|_| ()).map_err(|e| {
+        let verdict = if upload {
+            ctx.access(id, true).await
+        } else {
+            ctx.read_files(id).await
+        };
+        verdict.map(|_| ()).map_err(|e| {
             let mut resp = e.into_response();
             if resp.status() == StatusCode::UNAUTHORIZED {
                 resp.headers_mut()

@@ -207,6 +207,19 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         path: ".gitattributes".into(),
         data: attrs.into_bytes(),
     }];
+    if let Some(license) = &args.license {
+        let data = format!("---\nlicense: {license}\n---\n\n# {}\n", args.repo).into_bytes();
+        manifest.push(ManifestEntry {
+            path: "README.md".into(),
+            size: data.len() as u64,
+            sha256: crate::util::sha256_hex(&data),
+            lfs: false,
+        });
+        ops.push(Op::Put {
+            path: "README.md".into(),
+            data,
+        });
+    }
     let mut oid_iter = oids.iter();
     for (path, size, is_lfs) in &files {
         if *is_lfs {
@@ -256,11 +269,16 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             id: random_hex(12),
             num_id: random_u64() % 1_000_000_000,
             private: args.private,
-            gated: None,
+            gated: args.gated.clone(),
+            granted: Default::default(),
             created: now_secs(),
             default_branch: branch.into(),
             next_pr: 1,
-            extra: Default::default(),
+            extra: args
+                .license
+                .iter()
+                .map(|l| ("license".to_string(), serde_json::json!(l)))
+                .collect(),
         };
         let _guard = store.lock(&id).await;
         store.create(&id, &meta, Vec::new(), "system", "initial commit").await?;

@@ -264,10 +264,10 @@ def assert_ms_error(resp: requests.Response, statuses: Iterable[int], code: int 
     return body
 
 
-def ms_create_model(url: str, token: str, repo: str, visibility: int = 5) -> requests.Response:
+def ms_create_model(url: str, token: str, repo: str, visibility: int = 5, license: str = "Apache-2.0") -> requests.Response:
     owner, name = repo.split("/")
     return requests.post(f"{url}/api/v1/models", headers=ms_headers(token),
-                         json={"Path": owner, "Name": name, "Visibility": visibility, "License": "Apache-2.0"},
+                         json={"Path": owner, "Name": name, "Visibility": visibility, "License": license},
                          timeout=TIMEOUT)
 
 

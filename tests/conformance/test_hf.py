@@ -21,10 +21,11 @@ import pytest
 import requests
 
 import hubsim
-from huggingface_hub import CommitOperationAdd
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 from huggingface_hub import lfs as hf_lfs
 from huggingface_hub.errors import (
     BadRequestError,
+    GatedRepoError,
     HfHubHTTPError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
@@ -846,6 +847,124 @@ def test_update_repo_settings_visibility(alice, anon, bob, hf_hub, repo_name, tm
     assert alice.repo_info(repo_id).private is True
     with pytest.raises(RepositoryNotFoundError):
         anon.repo_info(repo_id)
+
+
+def test_gated_repo_is_closed_until_access_is_granted(alice, anon, bob, hf_hub, repo_name, tmp_path):
+    """The Hub's gate: info, listing and the model card stay public; files, auth-check and git
+    need access, refused with GatedRepo (401 anonymous, 403 signed in) until the owner grants it."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"# card\n", path_in_repo="README.md", repo_id=repo_id)
+    alice.upload_file(path_or_fileobj=b"w" * 2048, path_in_repo="w.bin", repo_id=repo_id)
+    alice.update_repo_settings(repo_id, gated="manual")
+    assert anon.repo_info(repo_id).gated == "manual"
+    assert {f for f in anon.list_repo_files(repo_id)} >= {"README.md", "w.bin"}
+    card = anon.hf_hub_download(repo_id, "README.md", cache_dir=tmp_path / "card")
+    assert pathlib.Path(card).read_bytes() == b"# card\n"
+
+    with pytest.raises(GatedRepoError, match="you are not in the authorized list"):
+        bob.hf_hub_download(repo_id, "w.bin", cache_dir=tmp_path / "b")
+    with pytest.raises(GatedRepoError):
+        bob.auth_check(repo_id)
+    with pytest.raises(GatedRepoError, match="Please log in"):
+        anon.hf_hub_download(repo_id, "w.bin", cache_dir=tmp_path / "a")
+    r = raw("GET", f"{hf_hub.url}/{repo_id}/resolve/main/w.bin")
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (401, "GatedRepo")
+    r = raw("GET", f"{hf_hub.url}/{repo_id}/resolve/main/w.bin", BOB)
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (403, "GatedRepo")
+    batch = {"operation": "download", "transfers": ["basic"], "objects": [{"oid": hashlib.sha256(b"w" * 2048).hexdigest(), "size": 2048}]}
+    r = raw("POST", f"{hf_hub.url}/{repo_id}.git/info/lfs/objects/batch", BOB, json=batch)
+    assert r.status_code == 403, r.text
+
+    # Only a writer of the repo's namespace grants access, once.
+    with pytest.raises(HfHubHTTPError):
+        bob.grant_access(repo_id, "bob")
+    alice.grant_access(repo_id, "bob")
+    with pytest.raises(HfHubHTTPError, match="already has access"):
+        alice.grant_access(repo_id, "bob")
+    bob.auth_check(repo_id)
+    got = bob.hf_hub_download(repo_id, "w.bin", cache_dir=tmp_path / "b2")
+    assert pathlib.Path(got).read_bytes() == b"w" * 2048
+    alice.auth_check(repo_id)
+    # A repo that is not gated grants nothing.
+    alice.update_repo_settings(repo_id, gated=False)
+    with pytest.raises(HfHubHTTPError, match="is not gated"):
+        alice.grant_access(repo_id, "bob")
+
+
+def test_card_metadata_is_served_and_validated(alice, hf_hub, repo_name):
+    """README.md's front matter is the repo's cardData (and license tags); a card naming a license
+    the Hub does not know is refused, by validate-yaml and by a commit alike."""
+    from huggingface_hub import ModelCard
+
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"---\nlicense: mit\nlanguage: en\n---\n# M\n", path_in_repo="README.md", repo_id=repo_id)
+    info = alice.model_info(repo_id)
+    assert info.card_data.license == "mit"
+    assert "license:mit" in info.tags
+    ModelCard("---\nlicense: cc-by-nc-4.0\n---\n# ok\n").validate()
+    with pytest.raises(ValueError, match='- Error: "license" must be one of'):
+        ModelCard("---\nlicense: MIT\n---\n# M\n").validate()
+    # The client asks validate-yaml before it commits a card: the JSON answer's errors stop it.
+    with pytest.raises(ValueError, match="Invalid metadata in README.md"):
+        alice.upload_file(path_or_fileobj=b"---\nlicense: Apache License 2.0\n---\n", path_in_repo="README.md", repo_id=repo_id)
+    # A commit that carries such a card anyway is refused by the Hub itself.
+    card = base64.b64encode(b"---\nlicense: MIT\n---\n").decode()
+    r = ndjson_commit(hf_hub.url, repo_id, [
+        {"key": "header", "value": {"summary": "bad card"}},
+        {"key": "file", "value": {"path": "README.md", "content": card, "encoding": "base64"}},
+    ], ALICE)
+    assert r.status_code == 400 and '"license" must be one of' in r.json()["error"], r.text
+    assert alice.model_info(repo_id).card_data.license == "mit"
+
+
+def test_deleting_a_folder_by_its_name_as_a_file(alice, repo_name):
+    """The Hub takes a file deletion naming a folder (\"1\" for \"1/\") as the folder's (since 2024-04)."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.create_commit(repo_id, [CommitOperationAdd("1/a.txt", b"a"), CommitOperationAdd("1/b/c.txt", b"c")], commit_message="add")
+    alice.create_commit(repo_id, [CommitOperationDelete("1")], commit_message="delete")
+    assert not [f for f in alice.list_repo_files(repo_id) if f.startswith("1/")]
+
+
+def test_request_ids_one_segment_ids_and_short_commit_ids(alice, hf_hub, repo_name, tmp_path):
+    """Every answer carries the Hub's X-Request-Id (the client quotes it in errors, the trace id it
+    sent echoed); a repo id without a namespace is RepoNotFound; a 7-hex commit prefix is a revision."""
+    with pytest.raises(RepositoryNotFoundError, match=r"Request ID: Root=1-[0-9a-f]{8}-[0-9a-f]{24};"):
+        alice.model_info(f"alice/{repo_name}-missing")
+    r = raw("GET", f"{hf_hub.url}/api/models/gpt2", ALICE, headers={"X-Amzn-Trace-Id": "trace-1"})
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (404, "RepoNotFound"), r.text
+    assert r.headers["X-Request-Id"].endswith(";trace-1"), r.headers
+    with pytest.raises(RepositoryNotFoundError):
+        alice.model_info("gpt2")
+
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    first = alice.upload_file(path_or_fileobj=b"one\n", path_in_repo="v.txt", repo_id=repo_id).oid
+    alice.upload_file(path_or_fileobj=b"two\n", path_in_repo="v.txt", repo_id=repo_id)
+    assert alice.model_info(repo_id, revision=first[:7]).sha == first
+    got = alice.hf_hub_download(repo_id, "v.txt", revision=first[:7], cache_dir=tmp_path / "c")
+    assert pathlib.Path(got).read_bytes() == b"one\n"
+    alice.create_tag(repo_id, tag="v1", revision=first[:7])
+    assert alice.model_info(repo_id, revision="v1").sha == first
+
+
+def test_repo_ids_ignore_case(alice, anon, hf_hub, repo_name, tmp_path):
+    """The Hub's repo ids are case-insensitive: the API answers for the stored id, /resolve sends a
+    relative 307 there, and a name differing only in case is taken. The initial commit is the creator's."""
+    repo_id = f"alice/{repo_name}"
+    shouting = f"ALICE/{repo_name.upper()}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"case\n", path_in_repo="f.txt", repo_id=repo_id)
+    assert alice.model_info(shouting).id == repo_id
+    r = raw("GET", f"{hf_hub.url}/{shouting}/resolve/main/f.txt")
+    assert r.status_code == 307 and r.headers["Location"] == f"/{repo_id}/resolve/main/f.txt", r.headers
+    got = anon.hf_hub_download(shouting, "f.txt", cache_dir=tmp_path / "c")
+    assert pathlib.Path(got).read_bytes() == b"case\n"
+    with pytest.raises(HfHubHTTPError, match="already created"):
+        alice.create_repo(f"alice/{repo_name.upper()}")
+    assert alice.list_repo_commits(repo_id)[-1].authors == ["alice"]
 
 
 @pytest.mark.parametrize("repo_type", ["model", "dataset"])

@@ -42,7 +42,8 @@ def ms(tmp_path_factory):
 
 
 # Repos made through the API may hold the hub's own .gitattributes, as real ModelScope repos do.
-HUB_FILES = {".gitattributes"}
+# Files ModelScope itself puts in a new repo (a model also gets its template card, README.md).
+HUB_FILES = {".gitattributes", "README.md"}
 
 
 def unique(prefix: str) -> str:
@@ -70,11 +71,12 @@ def tree_files(root: str | pathlib.Path) -> dict[str, bytes]:
 
 
 def assert_snapshot(root, expected: dict[str, str]) -> None:
-    """Downloaded snapshot at ROOT holds exactly EXPECTED (path -> sha256); extra dotfiles are tolerated."""
+    """Downloaded snapshot at ROOT holds exactly EXPECTED (path -> sha256); extra dotfiles and the hub's
+    own files (a new model's template card) are tolerated."""
     got = tree_files(root)
     missing = sorted(set(expected) - set(got))
     assert not missing, f"{len(missing)} files missing from the snapshot, e.g. {missing[:5]}"
-    extra = sorted(p for p in set(got) - set(expected) if not pathlib.PurePosixPath(p).name.startswith("."))
+    extra = sorted(p for p in set(got) - set(expected) - HUB_FILES if not pathlib.PurePosixPath(p).name.startswith("."))
     assert not extra, f"unexpected files in the snapshot: {extra[:5]}"
     bad = [p for p, digest in expected.items() if sha256(got[p]) != digest]
     assert not bad, f"sha256 mismatch for {bad[:5]}"
@@ -261,7 +263,7 @@ def test_private_repo_content_hidden_from_others(ms):
 def test_upload_folder_listing_sizes_and_hashes(ms, uploaded_model):
     repo, files = uploaded_model
     listed = {f.path: f for f in api().list_repo_files(repo, "model") if f.type != "tree"}
-    assert set(listed) - HUB_FILES == set(files), f"listing differs: {sorted(set(listed) ^ set(files))}"
+    assert set(listed) - HUB_FILES == set(files) - HUB_FILES, f"listing differs: {sorted(set(listed) ^ set(files))}"
     for path, content in files.items():
         assert listed[path].size == len(content), path
         assert listed[path].sha256 == sha256(content), path
@@ -269,7 +271,7 @@ def test_upload_folder_listing_sizes_and_hashes(ms, uploaded_model):
     assert {p: legacy[p] for p in files} == {p: len(c) for p, c in files.items()}
 
     raw = hubraw.ms_list_raw(ms.url, ALICE, repo)
-    blobs = {e["Path"]: e for e in raw if e["Type"] == "blob" and e["Path"] not in HUB_FILES}
+    blobs = {e["Path"]: e for e in raw if e["Type"] == "blob" and (e["Path"] not in HUB_FILES or e["Path"] in files)}
     assert set(blobs) == set(files)
     for path, entry in blobs.items():
         assert entry["Sha256"] == sha256(files[path]), f"{path}: Sha256 must be the lowercase content hash"
@@ -436,8 +438,8 @@ def test_dataset_upload_and_downloads(ms, tmp_path):
     api().create_repo(repo, repo_type="dataset", visibility="public")
     api().upload_folder(repo_id=repo, folder_path=str(folder), repo_type="dataset")
 
-    listed = {f.path: f for f in api().list_repo_files(repo, "dataset") if f.type != "tree" and f.path not in HUB_FILES}
-    assert set(listed) == set(files)
+    listed = {f.path: f for f in api().list_repo_files(repo, "dataset") if f.type != "tree"}
+    assert set(listed) - {".gitattributes"} == set(files)
     assert all(listed[p].size == len(c) and listed[p].sha256 == sha256(c) for p, c in files.items())
     raw = {e["Path"]: e for e in hubraw.ms_list_raw(ms.url, ALICE, repo, "dataset") if e["Type"] == "blob"}
     assert raw["train.jsonl"]["IsLFS"] is True and raw["images/cat one.png"]["IsLFS"] is True
@@ -666,7 +668,7 @@ def test_auxiliary_routes(ms, uploaded_model):
     # Repo deletion through the API is refused, as on the real service (§11), and the repo stays.
     before = hubraw.ms_state(ms.url, ALICE, repo)
     r = requests.delete(f"{ms.url}/api/v1/models/{repo}", headers=ms_headers(ALICE), timeout=TIMEOUT)
-    body = assert_ms_error(r, range(400, 500))
+    body = assert_ms_error(r, {401})
     assert "no longer supports deletion" in body["Message"]
     assert hubraw.ms_state(ms.url, ALICE, repo) == before
 
@@ -700,3 +702,49 @@ def test_delete_files_through_commit(ms):
             "encoding": ""}
     assert_ms_error(hubraw.ms_commit_raw(ms.url, ALICE, repo, [gone]), {400, 404})
     assert hubraw.ms_state(ms.url, ALICE, repo) == before
+
+
+def test_a_new_model_holds_the_template_card_naming_its_license(ms):
+    repo = f"alice/{unique('card')}"
+    r = hubraw.ms_create_model(ms.url, ALICE, repo, 5, license="MIT")
+    assert_ms_ok(r)
+    files = {f[0] for f in hubraw.ms_files(ms.url, ALICE, repo)}
+    assert files == {".gitattributes", "README.md"}, files
+    card = requests.get(hubraw.ms_download_url(ms.url, repo, "README.md"), headers=ms_headers(ALICE), timeout=TIMEOUT)
+    assert card.text.startswith("---\nlicense: MIT\n---\n"), card.text
+    data = assert_ms_ok(requests.get(f"{ms.url}/api/v1/models/{repo}", headers=ms_headers(ALICE), timeout=TIMEOUT))["Data"]
+    assert data["License"] == "MIT"
+
+
+def test_a_branch_with_a_slash_takes_commits_sent_unescaped(ms, tmp_path):
+    """The SDKs put the revision into the commit URL unescaped: `dev/x` arrives as two segments."""
+    repo = f"alice/{unique('slash')}"
+    hubraw.ms_create(ms.url, ALICE, repo)
+    hubraw.ms_commit(ms.url, ALICE, repo, "base", files={"a.txt": b"a\n"})
+    # A branch with a slash, made over git (the API has no branch route), then committed to.
+    env = hubsim.git_env(tmp_path / "home", ALICE)
+    clone = tmp_path / "clone"
+    hubsim.git("clone", f"{ms.url}/{repo}.git", str(clone), env=env)
+    hubsim.git("push", "origin", "HEAD:refs/heads/dev/x", cwd=clone, env=env)
+    r = hubraw.ms_commit_raw(ms.url, ALICE, repo, [hubraw.ms_action_create("b.txt", b"b\n")], revision="dev/x")
+    assert_ms_ok(r)
+    on_branch = {e["Path"] for e in hubraw.ms_list_raw(ms.url, ALICE, repo, Revision="dev/x") if e["Type"] == "blob"}
+    assert "b.txt" in on_branch
+
+
+def test_git_lfs_pushes_a_new_object(ms, tmp_path):
+    """The real git-lfs pushes a new LFS object: the batch answer's verify action is served."""
+    repo = f"alice/{unique('lfs-push')}"
+    hubraw.ms_create(ms.url, ALICE, repo)
+    env = hubsim.git_env(tmp_path / "home", ALICE)
+    clone = tmp_path / "clone"
+    hubsim.git("clone", f"{ms.url}/{repo}.git", str(clone), env=env)
+    blob = hubraw.payload(300_000, "git-lfs-push")
+    (clone / "w.bin").write_bytes(blob)
+    hubsim.git("add", "w.bin", cwd=clone, env=env)
+    hubsim.git("commit", "-q", "-m", "an LFS object over git", cwd=clone, env=env)
+    hubsim.git("push", "origin", "master", cwd=clone, env=env)
+    listed = {f[0]: f for f in hubraw.ms_files(ms.url, ALICE, repo)}
+    assert "w.bin" in listed
+    got = requests.get(hubraw.ms_download_url(ms.url, repo, "w.bin"), headers=ms_headers(ALICE), timeout=TIMEOUT)
+    assert sha256(got.content) == sha256(blob)

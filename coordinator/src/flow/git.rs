@@ -93,6 +93,7 @@ pub async fn git_manifest(side: &Side, revision: Option<&str>, original: &Side) 
         && let Ok(Some(state)) = original.hub.repo_state(&original.repo).await
     {
         m.private = state.private;
+        m.gated = state.gated;
     }
     Ok(m)
 }
@@ -151,6 +152,8 @@ pub async fn plan_git_dest(
         repo: repo.clone(),
         commit: snapshot.commit.clone(),
         private,
+        gated: false,
+        license: None,
         files,
     };
     let tips: Vec<String> = pushes.iter().map(|(o, _)| o.clone()).collect();

@@ -20,6 +20,7 @@ pub(crate) mod eta;
 pub(crate) mod git;
 pub(crate) mod limits;
 pub(crate) mod manifest;
+pub(crate) mod metadata;
 pub mod plan;
 pub(crate) mod planned;
 pub(crate) mod prepare;
@@ -131,6 +132,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
         report.bytes = p.manifest.total_bytes();
         report.chunks = p.plan.chunks.len();
         report.eta_secs = p.eta.as_secs_f64();
+        report.metadata = p.metadata.notes.clone();
         self.observer.planned(&p, args);
         if args.dry_run {
             return Ok(());
@@ -139,7 +141,7 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
         // 4. Prepare the destination.
         self.observer
             .step(Step::Preparing, "creating or checking the destination");
-        prepare::ensure_repo(&p.sides, p.manifest.private, p.dest_exists).await?;
+        prepare::ensure_repo(&p.sides, &p.metadata, p.dest_exists).await?;
         if p.git.is_some() {
             return self.git_destination(&p, report).await;
         }
@@ -156,7 +158,15 @@ impl<'a, R: Runtime, O: Observer> Pipeline<'a, R, O> {
             .filter(|r| r.outcome() == pb::FileOutcome::AlreadyPresent)
             .count();
 
-        // 6. Commit, then 7. verify.
+        // 6. Commit (the card naming the license the destination reads), then 7. verify.
+        if let Some(before) = metadata::rewrite_card(&p.metadata, &mut results) {
+            let after = &results[metadata::CARD].sha256;
+            tracing::info!(source_sha256 = %before, sha256 = %after, "{} names the license the destination reads", metadata::CARD);
+            report.metadata.push(format!(
+                "{} rewritten: sha256 {before} at the source, {after} here",
+                metadata::CARD
+            ));
+        }
         self.observer.step(Step::Committing, "writing the destination commit");
         let committed = commit::commit(&p.sides, &p.manifest, &p.tasks, &mut results, &p.branch).await?;
         report.bytes_uploaded += committed.inline_bytes;

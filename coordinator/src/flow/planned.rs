@@ -33,6 +33,8 @@ pub struct Planned {
     pub model: eta::Model,
     /// What the hubs recommend that this migration exceeds (said in the plan).
     pub warnings: Vec<String>,
+    /// The destination repo's visibility and license.
+    pub metadata: super::metadata::Carried,
 }
 
 impl Planned {
@@ -132,7 +134,9 @@ pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned,
         sides.source.token.is_none(),
         sides.dest.repo.platform,
     );
+    let metadata = super::metadata::carried(&manifest, sides.source.repo.platform, sides.dest.repo.platform);
     Ok(Ok(Planned {
+        metadata,
         sides,
         manifest,
         tasks,

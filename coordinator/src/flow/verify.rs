@@ -32,8 +32,9 @@ struct At<'a> {
 pub enum Extras {
     /// A migration adds or updates files; others may stay.
     Allowed,
-    /// Two repos said to be copies hold the same paths.
-    Mismatch,
+    /// Two repos said to be copies hold the same paths (but `.gitattributes` and the files the
+    /// destination hub makes in a new repo, listed here).
+    Mismatch(&'static [&'static str]),
 }
 
 /// Compares `expected` (read at `source`) with `found` (read at `dest`).
@@ -74,10 +75,11 @@ async fn compare(
         }
         out.push(differs);
     }
-    if extras == Extras::Mismatch {
+    if let Extras::Mismatch(made) = extras {
         let in_src: HashSet<&str> = expected.iter().map(|f| f.path.as_str()).collect();
         for d in found {
-            if !in_src.contains(d.path.as_str()) && d.path != ".gitattributes" {
+            let hubs = d.path == ".gitattributes" || made.contains(&d.path.as_str());
+            if !in_src.contains(d.path.as_str()) && !hubs {
                 out.push(mismatch(
                     &d.path,
                     "extra",
@@ -138,7 +140,8 @@ pub async fn repos(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec
         commit: &dest.commit,
         inline: None,
     };
-    compare(&src.files, &dest.files, source, at_dest, Extras::Mismatch).await
+    let made = sides.dest.hub.capabilities().made_files;
+    compare(&src.files, &dest.files, source, at_dest, Extras::Mismatch(made)).await
 }
 
 /// Reads every file `dest` lists at `commit` back whole (streamed, `PARALLEL_READS` at a time)
@@ -213,7 +216,8 @@ fn expected_files(tasks: &[pb::FileTask], results: &HashMap<String, pb::FileResu
             let oid = r.and_then(|r| some(&r.git_oid)).or_else(|| some(&t.git_oid));
             FileEntry {
                 path: t.path.clone(),
-                size: t.size,
+                // A regular file's size is what was committed (README.md may be rewritten).
+                size: r.filter(|_| !t.lfs).map_or(t.size, |r| r.size),
                 lfs: t.lfs,
                 sha256: sha,
                 git_oid: oid,
@@ -364,7 +368,7 @@ mod tests {
             .unwrap();
         let kinds: Vec<(&str, &str)> = m.iter().map(|m| (m.path.as_str(), m.kind)).collect();
         assert_eq!(kinds, [("b", "size"), ("c", "missing"), ("d", "hash")]);
-        let m = compare(&expected, &found, at(&a), at(&b), Extras::Mismatch)
+        let m = compare(&expected, &found, at(&a), at(&b), Extras::Mismatch(&[]))
             .await
             .unwrap();
         assert_eq!(m.last().map(|m| (m.path.as_str(), m.kind)), Some(("e", "extra")));

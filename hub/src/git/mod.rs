@@ -194,6 +194,7 @@ impl GitClient {
         if let Some(p) = self.project(repo).await? {
             return Ok(Some(RepoState {
                 private: p["visibility"].as_str() != Some("public"),
+                gated: false,
             }));
         }
         let anonymous = Remote {
@@ -204,10 +205,13 @@ impl GitClient {
             },
         };
         if local::ls_remote(&anonymous).await.is_ok() {
-            return Ok(Some(RepoState { private: false }));
+            return Ok(Some(RepoState::default()));
         }
         match local::ls_remote(&self.remote(repo)).await {
-            Ok(_) => Ok(Some(RepoState { private: true })),
+            Ok(_) => Ok(Some(RepoState {
+                private: true,
+                gated: false,
+            })),
             Err(Error::Git { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -333,6 +337,8 @@ impl GitClient {
             repo: repo.clone(),
             commit,
             private,
+            gated: false,
+            license: None,
             files,
         })
     }

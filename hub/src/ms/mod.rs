@@ -211,11 +211,17 @@ impl MsClient {
     /// Visibility of `repo` from the legacy metadata route (`Visibility` 5 public, 1 private,
     /// 3 internal, taken as private); `None` when missing or invisible.
     pub async fn repo_state(&self, repo: &RepoRef) -> Result<Option<RepoState>> {
+        Ok(self.info(repo).await?.map(|v| RepoState {
+            private: private_of(&v),
+            gated: false,
+        }))
+    }
+
+    /// The repo's metadata record (`Data`), `None` when missing or invisible.
+    async fn info(&self, repo: &RepoRef) -> Result<Option<Value>> {
         let url = self.api(repo)?;
         match self.get_json("reading repo info", &url).await {
-            Ok(v) => Ok(Some(RepoState {
-                private: private_of(data(&v)),
-            })),
+            Ok(v) => Ok(Some(data(&v).clone())),
             Err(Error::Http { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -278,8 +284,8 @@ impl MsClient {
     pub async fn manifest(&self, repo: &RepoRef, revision: Option<&str>) -> Result<Manifest> {
         let rev = revision.unwrap_or("master");
         let commit = self.head(repo, rev).await?;
-        let private = match self.repo_state(repo).await? {
-            Some(s) => s.private,
+        let info = match self.info(repo).await? {
+            Some(info) => info,
             None => {
                 return Err(Error::Input(format!(
                     "{repo} was not found on {} or is not visible with this token",
@@ -291,7 +297,13 @@ impl MsClient {
         Ok(Manifest {
             repo: repo.clone(),
             commit,
-            private,
+            private: private_of(&info),
+            gated: false,
+            license: info["License"]
+                .as_str()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
             files,
         })
     }
@@ -330,9 +342,11 @@ impl MsClient {
         ranged_body(resp, offset, len)
     }
 
-    /// `POST /api/v1/models` (JSON) or `POST /api/v1/datasets` (multipart form); `Ok(false)`
+    /// `POST /api/v1/models` (JSON) or `POST /api/v1/datasets` (multipart form) with `license`
+    /// as its `License` (`Other` when none is known: a license is never invented); `Ok(false)`
     /// when the repo exists already.
-    pub async fn create_repo(&self, repo: &RepoRef, private: bool) -> Result<bool> {
+    pub async fn create_repo(&self, repo: &RepoRef, private: bool, license: Option<&str>) -> Result<bool> {
+        let license = license.unwrap_or("Other");
         let kind = Self::kind(repo)?;
         let visibility = if private { 1 } else { 5 };
         let url = format!("{}/api/v1/{kind}", self.endpoint);
@@ -340,7 +354,7 @@ impl MsClient {
         let result = if kind == "models" {
             let body = json!({
                 "Path": repo.namespace, "Name": repo.name, "Visibility": visibility,
-                "License": "Apache-2.0",
+                "License": license,
             });
             self.send_coded(what, || self.post(&url).json(&body), |e, _| e.is_retryable())
                 .await
@@ -350,7 +364,7 @@ impl MsClient {
                 ("Owner", repo.namespace.as_str()),
                 ("Name", repo.name.as_str()),
                 ("Visibility", vis.as_str()),
-                ("License", "Apache-2.0"),
+                ("License", license),
             ];
             let b = boundary(&fields.map(|f| f.1));
             let body = multipart_body(&b, &fields);

@@ -333,6 +333,7 @@ pub async fn create(store: &Store, id: &RepoId, visibility: Visibility) -> Resul
             num_id: next_num_id(store).await?,
             private: true,
             gated: None,
+            granted: Default::default(),
             created: now_secs(),
             default_branch: "main".into(),
             next_pr: 1,

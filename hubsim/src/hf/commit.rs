@@ -355,6 +355,20 @@ async fn build_ops(ctx: &Ctx, id: &RepoId, tree: &Tree, lines: &[Line]) -> HfRes
                 if path == ".gitattributes" {
                     attrs = Some(String::from_utf8_lossy(content).into_owned());
                 }
+                if path == "README.md" {
+                    let verdict = super::card::validate(&String::from_utf8_lossy(content));
+                    if !verdict.errors.is_empty() {
+                        return Err(HfError::bad_request(format!(
+                            "Invalid metadata in README.md.\n{}",
+                            verdict
+                                .errors
+                                .iter()
+                                .map(|e| format!("- {e}"))
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        )));
+                    }
+                }
                 ops.push(Op::Put {
                     path: path.clone(),
                     data: content.clone(),
@@ -381,7 +395,8 @@ async fn build_ops(ctx: &Ctx, id: &RepoId, tree: &Tree, lines: &[Line]) -> HfRes
             }
             Line::Delete { path, folder } => {
                 match tree.get(path) {
-                    Some(e) if e.is_dir == *folder => {}
+                    // A file deletion naming a folder deletes the folder (the Hub since 2024-04).
+                    Some(e) if e.is_dir == *folder || e.is_dir => {}
                     _ if *folder => {
                         return Err(HfError::new(
                             StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 //! by hand on the raw path because revisions arrive percent-encoded (`refs%2Fpr%2F1`) and must be
 //! decoded per segment, after routing.
 
+mod card;
 pub(crate) mod commit;
 mod error;
 mod listing;
@@ -61,6 +62,35 @@ impl Ctx {
         Ok(meta)
     }
 
+    /// The repo's metadata if the caller may read its files: [`Ctx::access`], then a gated
+    /// repo's gate. Its namespace's members and the users granted access pass; others get the
+    /// Hub's `GatedRepo` answer, 401 when anonymous, 403 otherwise, naming the repo.
+    pub async fn read_files(&self, id: &RepoId) -> HfResult<RepoMeta> {
+        let meta = self.access(id, false).await?;
+        if meta.gated.is_none() {
+            return Ok(meta);
+        }
+        let kind = id.kind.as_str();
+        match self.caller.principal() {
+            Some(p) if self.hub.users.belongs(p, &id.ns) || meta.granted.contains(&p.name) => Ok(meta),
+            None => Err(HfError::new(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Access to {kind} {} is restricted. You must have access to it and be authenticated to access it. Please log in.",
+                    id.full()
+                ),
+            )
+            .code("GatedRepo")),
+            Some(_) => Err(HfError::forbidden(format!(
+                "Access to {kind} {} is restricted and you are not in the authorized list. Visit https://huggingface.co/{}{} to ask for access.",
+                id.full(),
+                id.kind.url_prefix(),
+                id.full()
+            ))
+            .code("GatedRepo")),
+        }
+    }
+
     /// The git smart HTTP verdict of the HF and ModelScope flavors: an unknown token or an
     /// anonymous caller without access is challenged, others get the API's status.
     pub async fn git_access(&self, id: &RepoId, write: bool) -> crate::githttp::Access {
@@ -71,7 +101,12 @@ impl Ctx {
                 message: "Invalid username or password.".into(),
             };
         }
-        match self.access(id, write).await {
+        let verdict = if write {
+            self.access(id, true).await
+        } else {
+            self.read_files(id).await
+        };
+        match verdict {
             Ok(_) => Access::Allow {
                 user: self.caller.principal().map(|p| p.name.clone()),
             },
@@ -116,6 +151,9 @@ enum Route {
     LfsBatch(RepoId),
     LfsVerify(RepoId),
     Git { id: RepoId, service: String },
+    AuthCheck(RepoId),
+    GrantAccess(RepoId),
+    NoRepo,
 }
 
 fn decode(seg: &str) -> String {
@@ -136,6 +174,9 @@ fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
         ["api", kind] if m == Method::GET && RepoKind::from_plural(kind).is_some() => {
             Ok(Route::ListRepos(RepoKind::from_plural(kind).ok_or(nf)?))
         }
+        // A repo id without a namespace (`gpt2`): the Hub's canonical repos moved under orgs, and
+        // hubsim has none of them.
+        ["api", kind, _name] if RepoKind::from_plural(kind).is_some() => Ok(Route::NoRepo),
         ["api", kind, ns, name, rest @ ..] => {
             let kind = RepoKind::from_plural(kind).ok_or(nf)?;
             let id = RepoId::new(kind, &decode(ns), &decode(name)).map_err(|_| nf)?;
@@ -175,6 +216,8 @@ fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> 
         },
         (Method::POST, ["paths-info", rev]) => Route::PathsInfo { id, rev: decode(rev) },
         (Method::GET, ["refs"]) => Route::Refs(id),
+        (Method::GET, ["auth-check"]) => Route::AuthCheck(id),
+        (Method::POST, ["user-access-request", "grant"]) => Route::GrantAccess(id),
         (Method::GET, ["commits", rev]) => Route::Commits { id, rev: decode(rev) },
         (Method::POST, ["preupload", rev]) => Route::Preupload { id, rev: decode(rev) },
         (Method::POST, ["commit", rev]) => Route::Commit { id, rev: decode(rev) },
@@ -205,12 +248,79 @@ fn parse_web(m: Method, id: RepoId, git_suffix: bool, rest: &[&str]) -> Result<R
     })
 }
 
+impl Route {
+    /// The repo the route names, if any.
+    fn id_mut(&mut self) -> Option<&mut RepoId> {
+        match self {
+            Route::Info { id, .. }
+            | Route::Settings(id)
+            | Route::Tree { id, .. }
+            | Route::PathsInfo { id, .. }
+            | Route::Refs(id)
+            | Route::Commits { id, .. }
+            | Route::Preupload { id, .. }
+            | Route::Commit { id, .. }
+            | Route::Branch { id, .. }
+            | Route::Tag { id, .. }
+            | Route::Resolve { id, .. }
+            | Route::LfsBatch(id)
+            | Route::LfsVerify(id)
+            | Route::Git { id, .. }
+            | Route::AuthCheck(id)
+            | Route::GrantAccess(id) => Some(id),
+            Route::Whoami
+            | Route::CreateRepo
+            | Route::DeleteRepo
+            | Route::ValidateYaml
+            | Route::CompleteMultipart
+            | Route::ListRepos(_)
+            | Route::NoRepo => None,
+        }
+    }
+}
+
+/// A 307 to the same URL with the repo's stored id in place of `asked` (a relative `Location`,
+/// as the Hub sends).
+fn moved(raw_path: &str, asked: &RepoId, found: &RepoId) -> Response {
+    let mut segs: Vec<String> = raw_path.split('/').map(str::to_string).collect();
+    let at = if asked.kind == RepoKind::Model { 1 } else { 2 };
+    if segs.len() > at + 1 {
+        segs[at] = found.ns.clone();
+        segs[at + 1] = found.name.clone();
+    }
+    let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&segs.join("/")) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    resp
+}
+
 /// The flavor's router: one handler that parses and dispatches every request.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new().fallback(dispatch).with_state(hub)
 }
 
-async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
+/// Every answer carries an `X-Request-Id` as the Hub's do: `Root=1-<unix secs, hex>-<24 hex>`,
+/// then `;` and the client's `X-Amzn-Trace-Id` when it sent one (huggingface_hub sends one and
+/// quotes the id in its errors).
+async fn dispatch(state: State<Arc<Hub>>, req: Request) -> Response {
+    let trace = req
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut resp = answer(state, req).await;
+    let mut id = format!("Root=1-{:08x}-{}", crate::util::now_secs(), crate::util::random_hex(12));
+    if let Some(t) = trace {
+        id = format!("{id};{t}");
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn answer(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = match parse(&method, &path) {
@@ -224,6 +334,22 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     let caller = hub.users.caller(crate::http::token(req.headers(), false).as_deref());
     if matches!(caller, Caller::Invalid) && !matches!(route, Route::Git { .. }) {
         return crate::http::closing(HfError::invalid_token().into_response());
+    }
+    // Repo ids ignore case: an API route answers for the stored repo, a web route is sent
+    // there (a relative 307, as the Hub answers `/resolve` in the wrong case).
+    let mut route = route;
+    let web = matches!(route, Route::Resolve { .. });
+    if let Some(id) = route.id_mut() {
+        match hub.store.canonical(id).await {
+            Ok(Some(found)) if found != *id => {
+                if web {
+                    return moved(&path, id, &found);
+                }
+                *id = found;
+            }
+            Ok(_) => {}
+            Err(e) => return crate::http::closing(HfError::from(e).into_response()),
+        }
     }
     let (parts, body) = req.into_parts();
     // Read API bodies before answering, even when the answer is an error: a server that answers
@@ -251,10 +377,16 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
         Route::Settings(id) => repos::settings(ctx, &id, body).await,
         Route::ListRepos(kind) => repos::list(ctx, kind, query).await,
         Route::Info { id, rev } => repos::info(ctx, &id, rev.as_deref(), query).await,
-        Route::ValidateYaml => Ok(axum::Json(serde_json::json!({"errors": [], "warnings": []})).into_response()),
+        Route::ValidateYaml => repos::validate_yaml(ctx, parts, body).await,
         Route::Tree { id, rev, path } => listing::tree(ctx, &id, &rev, &path, query).await,
         Route::PathsInfo { id, rev } => listing::paths_info(ctx, &id, &rev, parts, body).await,
         Route::Refs(id) => listing::refs(ctx, &id, query).await,
+        Route::NoRepo => Err(HfError::repo_not_found(ctx.caller.principal().is_none())),
+        Route::AuthCheck(id) => {
+            ctx.read_files(&id).await?;
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], "OK").into_response())
+        }
+        Route::GrantAccess(id) => repos::grant_access(ctx, &id, body).await,
         Route::Commits { id, rev } => listing::commits(ctx, &id, &rev, query).await,
         Route::Branch { id, name } => listing::branch(ctx, &id, &name, &parts.method, body).await,
         Route::Tag { id, name } => listing::tag(ctx, &id, &name, &parts.method, body).await,

@@ -99,6 +99,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
         num_id: random_u64() % 1_000_000_000,
         private,
         gated: None,
+        granted: Default::default(),
         created: now_secs(),
         default_branch: "main".into(),
         next_pr: 1,
@@ -107,12 +108,15 @@ pub async fn create(ctx: &Ctx, body: Body) -> HfResult {
     let url = repo_url(&ctx.hub, &id);
     let _guard = ctx.hub.store.lock(&id).await;
     let files = vec![(".gitattributes".to_string(), kind.default_gitattributes().into_bytes())];
-    match ctx
-        .hub
-        .store
-        .create(&id, &meta, files, "system", "initial commit")
-        .await
-    {
+    // Repo ids ignore case: `Alice/Model` exists when `alice/model` does.
+    let created = match ctx.hub.store.canonical(&id).await? {
+        Some(_) => Err(StoreError::Exists),
+        None => {
+            let author = ctx.caller.principal().map_or("system", |p| p.name.as_str());
+            ctx.hub.store.create(&id, &meta, files, author, "initial commit").await
+        }
+    };
+    match created {
         Ok(_) => {
             ctx.hub
                 .store
@@ -191,6 +195,54 @@ pub async fn settings(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     ctx.hub.store.save_meta(id, &meta).await?;
     tracing::info!(repo = %id, private = meta.private, "updated settings");
     Ok(Json(json!({})).into_response())
+}
+
+/// `POST /api/{type}s/{id}/user-access-request/grant {"user": NAME}`: a writer of the repo's
+/// namespace lets a user read a gated repo, answered as the Hub does.
+pub async fn grant_access(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
+    let req: Value = parse_json(&read_body(&ctx.hub, body).await?)?;
+    let _guard = ctx.hub.store.lock(id).await;
+    let mut meta = ctx.access(id, true).await.map_err(|e| {
+        if e.status == StatusCode::FORBIDDEN {
+            HfError::forbidden("You have read access but not the required permissions for this operation")
+        } else {
+            e
+        }
+    })?;
+    if meta.gated.is_none() {
+        return Err(
+            HfError::bad_request(format!("{} {} is not gated", id.kind.as_str(), id.full())).code("RepoNotGated"),
+        );
+    }
+    let user = req
+        .get("user")
+        .and_then(Value::as_str)
+        .ok_or_else(|| HfError::bad_request("* Invalid input: expected string, received undefined * at user"))?;
+    if !ctx.hub.users.is_user(user) {
+        return Err(HfError::new(StatusCode::NOT_FOUND, "User not found"));
+    }
+    if !meta.granted.insert(user.to_string()) {
+        return Err(HfError::bad_request("That user already has access to the repo"));
+    }
+    ctx.hub.store.save_meta(id, &meta).await?;
+    tracing::info!(repo = %id, user, "granted access to the gated repo");
+    Ok(Json(json!({})).into_response())
+}
+
+/// `POST /api/validate-yaml {"content", "repoType"}`: a card's metadata checked as a commit
+/// writing it would be (see [`super::card`]).
+pub async fn validate_yaml(ctx: &Ctx, parts: &axum::http::request::Parts, body: Body) -> HfResult {
+    let req: Value = parse_json(&read_body(&ctx.hub, body).await?)?;
+    let content = req
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| HfError::bad_request("* Invalid input: expected string, received undefined * at content"))?;
+    let plain = parts
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/plain"));
+    Ok(super::card::answer(&super::card::validate(content), plain).1)
 }
 
 const LIST_PAGE: usize = 1000;
@@ -280,6 +332,16 @@ pub async fn info(ctx: &Ctx, id: &RepoId, rev: Option<&str>, query: Option<&str>
         })
         .collect();
     let used: u64 = tree.files().map(|e| e.size).sum();
+    let card = match tree.get("README.md").filter(|e| !e.is_dir && e.lfs.is_none()) {
+        Some(e) => ctx
+            .hub
+            .store
+            .read_blob(id, &e.oid)
+            .await?
+            .and_then(|b| super::card::card_data(&b)),
+        None => None,
+    };
+    let tags = card.as_ref().map(super::card::license_tags).unwrap_or_default();
     let mut v = json!({
         "_id": meta.id,
         "id": id.full(),
@@ -292,11 +354,14 @@ pub async fn info(ctx: &Ctx, id: &RepoId, rev: Option<&str>, query: Option<&str>
         "disabled": false,
         "downloads": 0,
         "likes": 0,
-        "tags": [],
+        "tags": tags,
         "siblings": siblings,
         "usedStorage": used,
         "xetEnabled": false,
     });
+    if let Some(c) = card {
+        v["cardData"] = c;
+    }
     match id.kind {
         RepoKind::Model => v["modelId"] = json!(id.full()),
         RepoKind::Space => v["sdk"] = meta.extra.get("sdk").cloned().unwrap_or(Value::Null),

@@ -16,7 +16,13 @@ fn set(resp: &mut Response<Body>, name: &'static str, value: &str) {
 
 /// Answers `HEAD`/`GET {prefix}{ns}/{name}/resolve/{rev}/{path}`.
 pub async fn resolve(ctx: &Ctx, id: &RepoId, rev: &str, path: &str, parts: &axum::http::request::Parts) -> HfResult {
-    ctx.access(id, false).await?;
+    // The root README.md (the model card) is readable by anyone who can see the repo, gated or
+    // not: users read it before asking for access.
+    if path == "README.md" {
+        ctx.access(id, false).await?;
+    } else {
+        ctx.read_files(id).await?;
+    }
     let commit = ctx.commit_of(id, rev).await?;
     let tree = ctx.hub.store.tree(id, &commit).await?;
     let entry = tree

@@ -99,6 +99,7 @@ enum Route {
     Commit(RepoId, String),
     Git(RepoId, String),
     GitLfsBatch(RepoId),
+    GitLfsVerify(RepoId),
 }
 
 fn decode(s: &str) -> String {
@@ -132,7 +133,11 @@ fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
         (M::POST, ["api", "v1", "datasets"]) => Route::CreateDataset,
         (M::GET, ["api", "v1", "repos", "internalAccelerationInfo"]) => Route::NoAcceleration,
         (M::POST, ["api", "v1", "repos", k, o, n, "info", "lfs", "objects", "batch"]) => Route::LfsBatch(id(k, o, n)?),
-        (M::POST, ["api", "v1", "repos", k, o, n, "commit", branch]) => Route::Commit(id(k, o, n)?, decode(branch)),
+        // The SDKs put the branch in unescaped: `a/b` arrives as two segments.
+        (M::POST, ["api", "v1", "repos", k, o, n, "commit", branch @ ..]) if !branch.is_empty() => Route::Commit(
+            id(k, o, n)?,
+            branch.iter().map(|s| decode(s)).collect::<Vec<_>>().join("/"),
+        ),
         (M::GET, ["api", "v1", "datasets", num, "repo", "tree"]) if num.bytes().all(|b| b.is_ascii_digit()) => {
             Route::TreeById(num.parse().map_err(|_| StatusCode::NOT_FOUND)?)
         }
@@ -159,6 +164,9 @@ fn parse(method: &Method, raw: &str) -> Result<Route, StatusCode> {
                 (M::GET, ["info", "refs"]) => Route::Git(repo, "info/refs".into()),
                 (M::POST, [svc @ ("git-upload-pack" | "git-receive-pack")]) => Route::Git(repo, (*svc).into()),
                 (M::POST, ["info", "lfs", "objects", "batch"]) if name.ends_with(".git") => Route::GitLfsBatch(repo),
+                // The verify action the batch answer offers (`locks/verify` stays 404: git-lfs
+                // then pushes without locking, as against any host without the locking API).
+                (M::POST, ["info", "lfs", "objects", "verify"]) if name.ends_with(".git") => Route::GitLfsVerify(repo),
                 _ => return Err(StatusCode::NOT_FOUND),
             }
         }
@@ -180,7 +188,12 @@ async fn dispatch(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     };
     let caller = hub.users.caller(crate::http::token(req.headers(), true).as_deref());
     let open = matches!(route, Route::Me | Route::OpenList(_) | Route::OpenGet(_));
-    if matches!(caller, Caller::Invalid) && !matches!(route, Route::Login | Route::Git(..) | Route::GitLfsBatch(_)) {
+    if matches!(caller, Caller::Invalid)
+        && !matches!(
+            route,
+            Route::Login | Route::Git(..) | Route::GitLfsBatch(_) | Route::GitLfsVerify(_)
+        )
+    {
         let e = MsError::new(
             StatusCode::UNAUTHORIZED,
             "Invalid authentication, please check your Authorization header",
@@ -254,6 +267,15 @@ async fn handle(ctx: &Ctx, route: Route, parts: axum::http::request::Parts, body
                 .await
                 .map_err(|e| MsError::new(e.status, e.message))
         }
+        Route::GitLfsVerify(id) => {
+            let hctx = crate::hf::Ctx {
+                hub: ctx.hub.clone(),
+                caller: ctx.caller.clone(),
+            };
+            crate::lfs_api::verify(&hctx, &id, body)
+                .await
+                .map_err(|e| MsError::new(e.status, e.message))
+        }
     }
 }
 
@@ -270,6 +292,7 @@ pub fn route_class(method: &Method, raw_path: &str) -> RouteClass {
     match parse(method, raw_path) {
         Ok(Route::Download(_)) => RouteClass::Resolve,
         Ok(Route::LfsBatch(_) | Route::GitLfsBatch(_)) => RouteClass::LfsBatch,
+        Ok(Route::GitLfsVerify(_)) => RouteClass::LfsVerify,
         Ok(Route::Commit(..)) => RouteClass::Commit,
         Ok(Route::Git(_, service)) if service == "git-receive-pack" => RouteClass::GitPush,
         Ok(Route::Git(..)) => RouteClass::Git,

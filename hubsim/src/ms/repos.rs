@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
@@ -24,6 +25,17 @@ fn visibility(meta: &RepoMeta) -> i64 {
         .unwrap_or(if meta.private { PRIVATE } else { PUBLIC })
 }
 
+/// The card ModelScope puts in a new model (its default template, as found in mirrored
+/// ModelScope repos): front matter naming the license as given at creation, and a note that the
+/// card is still the template.
+fn model_card_template(owner: &str, name: &str, license: &str) -> String {
+    format!(
+        "---\nlicense: {license}\n---\n###### 该模型当前使用的是默认介绍模版，处于“预发布”阶段，页面仅限所有者可见。\n\
+         ###### 请根据[模型贡献文档说明](https://www.modelscope.cn/docs/%E5%A6%82%E4%BD%95%E6%92%B0%E5%86%99%E5%A5%BD%E7%94%A8%E7%9A%84%E6%A8%A1%E5%9E%8B%E5%8D%A1%E7%89%87)，及时完善模型卡片内容。ModelScope平台将在模型卡片完善后展示。谢谢您的理解。\n\n\
+         #### Clone with HTTP\n```bash\n git clone https://www.modelscope.cn/{owner}/{name}.git\n```\n"
+    )
+}
+
 /// Creates a repo after the permission and existence checks both create routes share.
 async fn create(ctx: &Ctx, kind: RepoKind, owner: &str, name: &str, vis: i64, license: &str) -> MsResult {
     ctx.require_write(owner)?;
@@ -41,13 +53,20 @@ async fn create(ctx: &Ctx, kind: RepoKind, owner: &str, name: &str, vis: i64, li
         num_id: 1000 + random_u64() % 1_000_000_000,
         private: vis != PUBLIC,
         gated: None,
+        granted: Default::default(),
         created: now_secs(),
         default_branch: "master".into(),
         next_pr: 1,
         extra,
     };
     let _guard = ctx.hub.store.lock(&id).await;
-    let files = vec![(".gitattributes".to_string(), kind.default_gitattributes().into_bytes())];
+    let mut files = vec![(".gitattributes".to_string(), kind.default_gitattributes().into_bytes())];
+    if kind == RepoKind::Model {
+        files.push((
+            "README.md".to_string(),
+            model_card_template(owner, name, license).into_bytes(),
+        ));
+    }
     match ctx
         .hub
         .store
@@ -133,7 +152,7 @@ pub async fn info(ctx: &Ctx, id: &RepoId, q: &[(String, String)]) -> MsResult {
 
 /// A repo as the legacy routes describe it (info, and each entry of the owner listings).
 fn legacy_entry(id: &RepoId, meta: &RepoMeta, updated: u64) -> Value {
-    let license = meta.extra.get("license").cloned().unwrap_or(json!("Apache-2.0"));
+    let license = meta.extra.get("license").cloned().unwrap_or(json!(""));
     let mut data = json!({
         "Id": meta.num_id, "Name": id.name, "Path": id.ns, "Owner": id.ns, "Namespace": id.ns,
         "ChineseName": "", "Visibility": visibility(meta), "ProtectedMode": 2, "ApprovalMode": 2,
@@ -234,7 +253,8 @@ pub async fn legacy_list_datasets(ctx: &Ctx, q: &[(String, String)]) -> MsResult
 /// `DELETE /api/v1/{models|datasets}/{owner}/{name}`: refused for API tokens, as in production.
 pub async fn delete(ctx: &Ctx, id: &RepoId) -> MsResult {
     ctx.access(id, true).await?;
-    Err(MsError::forbidden(
+    Err(MsError::new(
+        StatusCode::UNAUTHORIZED,
         "the current token no longer supports deletion operations. Please go to the site page : https://www.modelscope.cn to delete",
     ))
 }
@@ -254,7 +274,7 @@ pub async fn dataset_by_num(ctx: &Ctx, num: u64) -> MsResult<RepoId> {
 fn open_entry(id: &RepoId, meta: &RepoMeta, size: u64) -> Value {
     let mut v = json!({
         "id": id.full(), "display_name": id.name, "description": "", "downloads": 0, "likes": 0,
-        "license": meta.extra.get("license").cloned().unwrap_or(json!("Apache-2.0")),
+        "license": meta.extra.get("license").cloned().unwrap_or(json!("")),
         "tasks": [], "tags": [], "created_at": iso8601(meta.created).replace(".000", ""),
         "last_modified": iso8601(meta.created).replace(".000", ""), "file_size": size,
         "private": meta.private, "gated": meta.gated.is_some(),

@@ -47,6 +47,9 @@ pub struct RepoMeta {
     /// `None` (not gated), `"auto"` or `"manual"`.
     #[serde(default)]
     pub gated: Option<String>,
+    /// Users given access to the gated repo besides its namespace's members.
+    #[serde(default)]
+    pub granted: std::collections::BTreeSet<String>,
     pub created: u64,
     pub default_branch: String,
     /// Next pull-request number (`refs/pr/N`).
@@ -367,6 +370,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The stored repo whose id is `id` ignoring ASCII case (the Hub's repo ids are
+    /// case-insensitive): `id` itself when it is stored.
+    pub async fn canonical(&self, id: &RepoId) -> Result<Option<RepoId>, StoreError> {
+        if self.meta(id).await?.is_some() {
+            return Ok(Some(id.clone()));
+        }
+        let base = self.kind_root(id.kind);
+        for ns in read_names(&base).await? {
+            if !ns.eq_ignore_ascii_case(&id.ns) {
+                continue;
+            }
+            for name in read_names(&base.join(&ns)).await? {
+                if let Some(stem) = name.strip_suffix(".git")
+                    && stem.eq_ignore_ascii_case(&id.name)
+                    && let Ok(found) = RepoId::new(id.kind, &ns, stem)
+                    && self.meta(&found).await?.is_some()
+                {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
 async fn read_names(dir: &Path) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     let mut rd = match tokio::fs::read_dir(dir).await {
@@ -451,6 +480,7 @@ mod tests {
             num_id: 1,
             private: false,
             gated: None,
+            granted: Default::default(),
             created: 0,
             default_branch: "main".into(),
             next_pr: 1,

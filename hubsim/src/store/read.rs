@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::*;
 
 impl Store {
-    /// Resolves a client revision (branch, tag, full ref or 40-hex commit id) to a commit id.
+    /// Resolves a client revision (branch, tag, full ref, 40-hex commit id, or a unique prefix of
+    /// one of at least 7 hex digits, as the Hub takes) to a commit id.
     pub async fn resolve(&self, id: &RepoId, rev: &str) -> Result<Option<String>, StoreError> {
         if check_rev(rev).is_err() {
             return Ok(None);
@@ -15,6 +16,8 @@ impl Store {
         let dir = self.repo_dir(id);
         let candidates: Vec<String> = if crate::util::is_hex(rev, 40) || rev.starts_with("refs/") {
             vec![rev.to_string()]
+        } else if (7..40).any(|n| crate::util::is_hex(rev, n)) {
+            vec![format!("refs/heads/{rev}"), format!("refs/tags/{rev}"), rev.to_string()]
         } else {
             vec![format!("refs/heads/{rev}"), format!("refs/tags/{rev}")]
         };
