@@ -1,7 +1,8 @@
 //! End to end: what a repo carries besides its files. A gated Hugging Face source migrates only
 //! with a token that may read it, and its copy is private; a license travels under the name the
 //! destination has for it (ModelScope's `License`, Hugging Face's card front matter), and one the
-//! source does not name is reported, never invented.
+//! source does not name is reported, never invented. A source named by its old id (moved) or in
+//! another case is found where the hub sends it.
 
 mod common;
 use common::*;
@@ -149,4 +150,67 @@ fn a_license_the_source_does_not_name_is_reported_and_not_invented() {
     let run = run_to("hf:alice/none", "ms", &hf, &ms, &[]);
     assert_code(&run, 0);
     assert_eq!(ms_record(&ms, "models/alice/none")["License"], "Other");
+}
+
+#[test]
+fn a_moved_source_and_one_named_in_another_case_are_found() {
+    let src = TempDir::new("src");
+    let files = seed(
+        src.path(),
+        "hf",
+        "alice/old",
+        &["--lfs-files", "1", "--lfs-size", "1MiB", "--files", "2"],
+    );
+    let hf = Hubsim::start_in("hf", src, &[]);
+    let body = r#"{"fromRepo": "alice/old", "toRepo": "alice/renamed", "type": "model"}"#;
+    let url = format!("{}/api/repos/move", hf.url);
+    let out = curl(
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+            &url,
+        ],
+        Some(ALICE),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "the move");
+    for (name, source) in [("by-old-id", "hf:alice/old"), ("by-case", "hf:ALICE/Renamed")] {
+        let ms = Hubsim::start("ms", &[]);
+        let dest = format!("ms:alice/{name}");
+        let run = migrate(
+            &[
+                "run",
+                "--source",
+                source,
+                "--dest",
+                &dest,
+                "--source-endpoint",
+                &hf.url,
+                "--dest-endpoint",
+                &ms.url,
+            ],
+            &[("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
+        );
+        assert_code(&run, 0);
+        assert!(summary(&run).2, "{source}: {}", run.output());
+        // The run verified every file; the listing shows the LFS object by its sha256 too.
+        let url = format!(
+            "{}/api/v1/models/alice/{name}/repo/files?Revision=master&Recursive=True",
+            ms.url
+        );
+        let (code, listing) = get_json(&url, Some(ALICE));
+        assert_eq!(code, 200, "{listing}");
+        let listed = listing["Data"]["Files"].to_string();
+        for f in files.iter().filter(|f| f.lfs) {
+            assert!(listed.contains(&f.sha256), "{source}: {} missing from {listed}", f.path);
+        }
+    }
 }

@@ -55,13 +55,15 @@ impl Manifest {
     }
 }
 
-/// Rejects unsafe paths from a listing: empty, absolute, `..` or `.` segments, NUL, backslashes.
+/// Rejects unsafe paths from a listing: empty, absolute, `..` or `.` segments (split on `/` or
+/// `\`), NUL. A backslash is an ordinary character of a name on the hubs (the Hub stores
+/// `a\b.txt`), and nothing here writes a path to disk, so such a file migrates.
 pub fn check_path(p: &str) -> Result<()> {
     let bad = p.is_empty()
         || p.starts_with('/')
         || p.contains('\0')
-        || p.contains('\\')
-        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        || p.split(['/', '\\']).any(|s| s == "." || s == "..");
     if bad {
         return Err(Error::Protocol(format!(
             "the source listing has an unsafe path {p:?}; refusing to migrate it"
@@ -209,7 +211,8 @@ mod tests {
             "..",
             "a//b",
             "a\0b",
-            "a\\b",
+            "a\\..\\b",
+            "..\\ddd",
             "a\nb",
             "a\tb",
             "a\u{7f}",
@@ -217,5 +220,6 @@ mod tests {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
         assert!(check_path("dir with space/ünï [1].txt").is_ok());
+        assert!(check_path("windows\\style.txt").is_ok());
     }
 }

@@ -94,8 +94,15 @@ async fn create_repos_and_permissions() {
         assert_eq!(st.private, private, "{repo}");
         let m = alice.manifest(&repo, None).await.unwrap();
         assert_eq!(m.private, private);
-        assert_eq!(m.files.len(), 1, "a new repo holds .gitattributes");
-        assert_eq!(m.files[0].path, ".gitattributes");
+        // A new repo holds .gitattributes, and a model ModelScope's template card too.
+        let mut made: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        made.sort();
+        let expected: &[&str] = if repo.repo_type == RepoType::Model {
+            &[".gitattributes", "README.md"]
+        } else {
+            &[".gitattributes"]
+        };
+        assert_eq!(made, expected, "{repo}");
     }
     // Private repos are invisible to others; public ones are not.
     let bob = client(&hub, BOB);
@@ -316,7 +323,7 @@ async fn large_commit_goes_in_batches() {
         .collect();
     let commit = alice.commit(&repo, "master", "many files", &files).await.unwrap();
     let listed = alice.list(&repo, &commit).await.unwrap();
-    assert_eq!(listed.len(), 601);
+    assert_eq!(listed.len(), 600 + 2, "the files, .gitattributes and the template card");
     for f in &files {
         let CommitFile::Inline { path, content } = f else {
             unreachable!()
@@ -435,7 +442,7 @@ async fn survives_injected_faults() {
         })
         .collect();
     let commit = alice.commit(&repo, "master", "flaky", &files).await.unwrap();
-    assert_eq!(alice.list(&repo, &commit).await.unwrap().len(), 601);
+    assert_eq!(alice.list(&repo, &commit).await.unwrap().len(), 600 + 2);
 }
 
 #[tokio::test]

@@ -49,6 +49,18 @@ struct BatchRequest {
     #[serde(default)]
     transfers: Vec<String>,
     objects: Vec<BatchObject>,
+    /// The ref the objects are for (`{"name": ...}`); huggingface_hub leaves it out when it
+    /// uploads for a pull request.
+    #[serde(default, rename = "ref")]
+    for_ref: Option<Value>,
+}
+
+/// What a well-formed batch request asks, for the flavor's access check.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked {
+    pub upload: bool,
+    /// An upload for a pull request (no ref, or `refs/pr/N`), not for a branch.
+    pub for_pr: bool,
 }
 
 fn repo_key(id: &RepoId) -> String {
@@ -99,11 +111,11 @@ pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, b
         verify: true,
         max_object_size: ctx.hub.cfg.max_lfs_object_size,
     };
-    Ok(batch_with(&ctx.hub, id, parts, body, policy, |upload| async move {
-        let verdict = if upload {
-            ctx.access(id, true).await
-        } else {
-            ctx.read_files(id).await
+    Ok(batch_with(&ctx.hub, id, parts, body, policy, |asked| async move {
+        let verdict = match asked {
+            Asked { upload: false, .. } => ctx.read_files(id).await,
+            Asked { for_pr: true, .. } => ctx.access_for_pr(id).await,
+            Asked { .. } => ctx.access(id, true).await,
         };
         verdict.map(|_| ()).map_err(|e| {
             let mut resp = e.into_response();
@@ -119,8 +131,8 @@ pub async fn batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Parts, b
     .await)
 }
 
-/// The batch API with the flavor's `policy`; `access` (called with "is this an upload") answers
-/// the flavor's refusal, if any, once the request is known to be well-formed.
+/// The batch API with the flavor's `policy`; `access` (told what is asked) answers the flavor's
+/// refusal, if any, once the request is known to be well-formed.
 pub async fn batch_with<F, Fut>(
     hub: &Hub,
     id: &RepoId,
@@ -130,7 +142,7 @@ pub async fn batch_with<F, Fut>(
     access: F,
 ) -> Response
 where
-    F: FnOnce(bool) -> Fut,
+    F: FnOnce(Asked) -> Fut,
     Fut: Future<Output = Result<(), Response>>,
 {
     let bytes = match read_body(hub, body).await {
@@ -156,7 +168,9 @@ where
             );
         }
     };
-    if let Err(resp) = access(upload).await {
+    let ref_name = req.for_ref.as_ref().and_then(|r| r["name"].as_str());
+    let for_pr = upload && ref_name.is_none_or(|r| r.starts_with("refs/pr/"));
+    if let Err(resp) = access(Asked { upload, for_pr }).await {
         return resp;
     }
     let multipart_ok = policy.multipart && req.transfers.iter().any(|t| t == "multipart");

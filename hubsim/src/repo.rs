@@ -203,8 +203,13 @@ pub fn check_path(p: &str) -> Result<(), String> {
     if p.starts_with('/') {
         return Err(format!("invalid path {p:?}: must be relative"));
     }
-    if p.contains('\0') || p.contains('\n') || p.contains('\r') || p.contains('\\') {
+    if p.contains('\0') || p.contains('\n') || p.contains('\r') {
         return Err(format!("invalid path {p:?}: contains a forbidden character"));
+    }
+    // A backslash is an ordinary character of a name (the Hub stores `a\b.txt`), but not a
+    // way to climb out of the repo (`..\ddd` is refused).
+    if p.split('\\').any(|s| s == "." || s == "..") {
+        return Err(format!("invalid path {p:?}: '.' or '..' between backslashes"));
     }
     for seg in p.split('/') {
         if seg.is_empty() || seg == "." || seg == ".." {
@@ -256,7 +261,10 @@ mod tests {
     #[test]
     fn paths() {
         assert!(check_path("dir with space/ünï cødé [1].txt").is_ok());
+        assert!(check_path("windows\\style.txt").is_ok());
         for bad in [
+            "..\\ddd",
+            "a\\.\\b",
             "",
             "/abs",
             "a/../b",

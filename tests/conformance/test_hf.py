@@ -221,7 +221,7 @@ def test_create_repo(alice, anon, hf_hub, repo_name, repo_type, private):
     assert info.id == repo_id
     assert info.private is private
     assert len(info.sha) == 40
-    # A new repo holds the system "initial commit" with only .gitattributes.
+    # A new repo holds its creator's "initial commit" with only .gitattributes.
     assert alice.list_repo_files(repo_id, repo_type=repo_type) == [".gitattributes"]
     assert alice.repo_exists(repo_id, repo_type=repo_type)
     assert anon.repo_exists(repo_id, repo_type=repo_type) is (not private)
@@ -533,9 +533,10 @@ def test_commit_with_stale_parent_commit_fails(alice, repo_name):
     alice.create_repo(repo_id)
     base = alice.upload_file(path_or_fileobj=b"1\n", path_in_repo="f.txt", repo_id=repo_id).oid
     head = alice.upload_file(path_or_fileobj=b"2\n", path_in_repo="f.txt", repo_id=repo_id, parent_commit=base).oid
-    with pytest.raises(HfHubHTTPError):
+    with pytest.raises(HfHubHTTPError, match="The branch was updated since you opened this page") as exc:
         alice.create_commit(repo_id, operations=[CommitOperationAdd("g.txt", b"3\n")], commit_message="stale",
                             parent_commit=base)
+    assert exc.value.response.status_code == 412
     assert alice.repo_info(repo_id).sha == head
     assert "g.txt" not in alice.list_repo_files(repo_id)
 
@@ -656,7 +657,7 @@ def test_list_repo_commits(alice, repo_name, tmp_path):
     assert [c.title for c in commits] == ["upload two files", "initial commit"]
     assert commits[0].commit_id == commit.oid == alice.repo_info(repo_id).sha
     assert commits[0].authors == ["alice"]
-    assert commits[-1].authors == ["system"]
+    assert commits[-1].authors == ["alice"]  # the creator's
     # The initial commit holds only the default .gitattributes, which routes *.bin/*.safetensors to LFS.
     initial = commits[-1].commit_id
     assert alice.list_repo_files(repo_id, revision=initial) == [".gitattributes"]
@@ -1130,6 +1131,13 @@ def test_refs_errors(alice, repo_name):
         alice.delete_branch(repo_id, branch="never-created")
     with pytest.raises(RevisionNotFoundError):
         alice.upload_file(path_or_fileobj=b"y\n", path_in_repo="y.txt", repo_id=repo_id, revision="never-created")
+    alice.create_branch(repo_id, branch="dev")
+    with pytest.raises(HfHubHTTPError, match="Reference refs/heads/dev already exists") as exc:
+        alice.create_branch(repo_id, branch="dev")
+    assert exc.value.response.status_code == 409
+    alice.delete_branch(repo_id, branch="dev")
+    with pytest.raises(RevisionNotFoundError, match="Invalid rev id: no-such-rev"):
+        alice.create_tag(repo_id, tag="v0", revision="no-such-rev")
     alice.create_tag(repo_id, tag="v1")
     with pytest.raises(HfHubHTTPError) as exc:
         alice.create_tag(repo_id, tag="v1")
@@ -1333,3 +1341,77 @@ def test_keep_alive_survives_answers_that_ignore_the_body(alice, hf_hub, repo_na
             raise AssertionError(f"{method} {path}: connection dropped after request {attempt}: {exc!r}") from exc
         finally:
             conn.close()
+
+
+def test_move_repo_and_old_urls_redirect(alice, bob, anon, hf_hub, repo_name, tmp_path):
+    """`move_repo` renames a repo; the old id answers with relative 307s to the new one (the client
+    follows them), a taken name is refused, and a new repo may take the old name."""
+    old, new = f"alice/{repo_name}-old", f"alice/{repo_name}-new"
+    alice.create_repo(old)
+    alice.upload_file(path_or_fileobj=b"moved\n", path_in_repo="m.txt", repo_id=old)
+    alice.create_repo(f"alice/{repo_name}-taken")
+    with pytest.raises(HfHubHTTPError, match="already exists"):
+        alice.move_repo(old, f"alice/{repo_name}-taken")
+    with pytest.raises(HfHubHTTPError):
+        bob.move_repo(old, f"bob/{repo_name}")
+    alice.move_repo(old, new)
+    assert alice.model_info(new).id == new
+    r = raw("GET", f"{hf_hub.url}/api/models/{old}", ALICE)
+    assert r.status_code == 307 and r.headers["Location"] == f"/api/models/{new}", r.headers
+    assert alice.model_info(old).id == new
+    got = anon.hf_hub_download(old, "m.txt", cache_dir=tmp_path / "c")
+    assert pathlib.Path(got).read_bytes() == b"moved\n"
+    alice.create_repo(old)
+    assert alice.model_info(old).id == old
+
+
+def test_backslash_paths_are_names_but_do_not_climb(alice, hf_hub, repo_name, tmp_path):
+    """The Hub stores `a\\b.txt` as a name; `..\\ddd` is refused with 422."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.upload_file(path_or_fileobj=b"bs\n", path_in_repo="win\\dir.txt", repo_id=repo_id)
+    assert "win\\dir.txt" in alice.list_repo_files(repo_id)
+    got = alice.hf_hub_download(repo_id, "win\\dir.txt", cache_dir=tmp_path / "c")
+    assert pathlib.Path(got).read_bytes() == b"bs\n"
+    with pytest.raises(HfHubHTTPError) as exc:
+        alice.upload_file(path_or_fileobj=b"x", path_in_repo="..\\ddd", repo_id=repo_id)
+    assert exc.value.response.status_code == 422
+
+
+def test_pull_requests_from_other_writers_and_against_commit_ids(alice, bob, carol, repo_name):
+    """Anyone whose token may write opens a pull request on a repo they can read (LFS files
+    included); a plain commit still needs write access; a PR against a commit id is RevisionNotFound."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    base = alice.upload_file(path_or_fileobj=b"1\n", path_in_repo="a.txt", repo_id=repo_id).oid
+    ops = [CommitOperationAdd("w.bin", b"w" * 20000), CommitOperationAdd("b.txt", b"bob\n")]
+    info = bob.create_commit(repo_id, ops, commit_message="bob's proposal", create_pr=True)
+    assert info.pr_num == 1
+    assert {"w.bin", "b.txt"} <= set(alice.list_repo_files(repo_id, revision="refs/pr/1"))
+    assert "b.txt" not in alice.list_repo_files(repo_id)
+    with pytest.raises(HfHubHTTPError):
+        bob.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c")], commit_message="not a PR")
+    with pytest.raises(HfHubHTTPError):
+        carol.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c")], commit_message="read token", create_pr=True)
+    with pytest.raises(RevisionNotFoundError):
+        alice.create_commit(repo_id, [CommitOperationAdd("d.txt", b"d")], commit_message="on a commit",
+                            create_pr=True, revision=base)
+
+
+def test_super_squash_leaves_one_commit_on_the_branch(alice, repo_name):
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    for i in range(3):
+        alice.upload_file(path_or_fileobj=f"{i}\n".encode(), path_in_repo=f"f{i}.txt", repo_id=repo_id)
+    alice.create_branch(repo_id, branch="keep")
+    files = sorted(alice.list_repo_files(repo_id))
+    alice.super_squash_history(repo_id, commit_message="squashed")
+    commits = alice.list_repo_commits(repo_id)
+    assert [c.title for c in commits] == ["squashed"]
+    assert sorted(alice.list_repo_files(repo_id)) == files
+    assert len(alice.list_repo_commits(repo_id, revision="keep")) == 4
+    alice.create_tag(repo_id, tag="t1")
+    with pytest.raises(HfHubHTTPError, match="invalid reference for a branch"):
+        alice.super_squash_history(repo_id, branch="t1")
+    with pytest.raises(RevisionNotFoundError):
+        alice.super_squash_history(repo_id, branch="nope")

@@ -139,8 +139,8 @@ pub async fn lfs_batch(ctx: &Ctx, id: &RepoId, parts: &axum::http::request::Part
         verify: false,
         max_object_size: ctx.gl.hub.cfg.max_lfs_object_size,
     };
-    batch_with(&ctx.gl.hub, id, parts, body, policy, |upload| {
-        lfs_access(ctx, id, upload)
+    batch_with(&ctx.gl.hub, id, parts, body, policy, |asked| {
+        lfs_access(ctx, id, asked.upload)
     })
     .await
 }

@@ -61,6 +61,17 @@ struct PreuploadBody {
     git_ignore: Option<String>,
 }
 
+/// A refused path: 422 for one climbing out with backslashes (the Hub's answer to `..\ddd`),
+/// 400 otherwise.
+fn path_error(path: &str, e: String) -> HfError {
+    let status = if path.contains('\\') {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    HfError::new(status, e)
+}
+
 /// Is the revision a ref one can commit to? Returns the full ref (`refs/heads/x` or `refs/pr/N`).
 fn commit_target(rev: &str) -> HfResult<String> {
     if let Some(n) = rev.strip_prefix("refs/pr/")
@@ -104,8 +115,12 @@ fn ignored(gitignore: &str, path: &str) -> bool {
 const MAX_PREUPLOAD_FILES: usize = 256;
 
 /// `POST /api/{t}s/{ns}/{n}/preupload/{rev}`.
-pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResult {
-    ctx.access(id, true).await?;
+pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>, body: Body) -> HfResult {
+    if param_bool(&query_pairs(query), "create_pr") {
+        ctx.access_for_pr(id).await?;
+    } else {
+        ctx.access(id, true).await?;
+    }
     let bytes = read_body(&ctx.hub, body).await?;
     let req: PreuploadBody =
         serde_json::from_slice(&bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
@@ -127,7 +142,7 @@ pub async fn preupload(ctx: &Ctx, id: &RepoId, rev: &str, body: Body) -> HfResul
     };
     let mut files = Vec::with_capacity(req.files.len());
     for f in &req.files {
-        check_path(&f.path).map_err(HfError::bad_request)?;
+        check_path(&f.path).map_err(|e| path_error(&f.path, e))?;
         let sample = f
             .sample
             .as_deref()
@@ -184,7 +199,7 @@ fn parse_line(v: &Value) -> HfResult<Line> {
     let path = || -> HfResult<String> {
         let p = s("path").ok_or_else(|| HfError::bad_request(format!("'{key}' needs a path")))?;
         let p = p.trim_end_matches('/').to_string();
-        check_path(&p).map_err(HfError::bad_request)?;
+        check_path(&p).map_err(|e| path_error(&p, e))?;
         Ok(p)
     };
     Ok(match key {
@@ -238,9 +253,14 @@ fn parse_line(v: &Value) -> HfResult<Line> {
 
 /// `POST /api/{t}s/{ns}/{n}/commit/{rev}[?create_pr=1]` with an NDJSON body.
 pub async fn commit(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>, body: Body) -> HfResult {
-    let meta = ctx.access(id, true).await?;
     let create_pr = param_bool(&query_pairs(query), "create_pr");
-    let target = commit_target(rev)?;
+    let meta = if create_pr {
+        ctx.access_for_pr(id).await?
+    } else {
+        ctx.access(id, true).await?
+    };
+    // A pull request opens against a branch: a commit id is no revision to open it on.
+    let target = commit_target(rev).map_err(|e| if create_pr { HfError::revision_not_found(rev) } else { e })?;
     let bytes = read_body(&ctx.hub, body).await?;
     let text = std::str::from_utf8(&bytes).map_err(|_| HfError::bad_request("The commit body must be UTF-8 NDJSON"))?;
     let mut lines = Vec::new();
@@ -276,7 +296,7 @@ pub async fn commit(ctx: &Ctx, id: &RepoId, rev: &str, query: Option<&str>, body
     {
         return Err(HfError::new(
             StatusCode::PRECONDITION_FAILED,
-            "A commit has happened since. Please refresh and try again.",
+            "The branch was updated since you opened this page. Please refresh and try again.",
         ));
     }
     let tree = ctx.hub.store.tree(id, &head).await?;

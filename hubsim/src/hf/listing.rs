@@ -268,7 +268,7 @@ pub async fn branch(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: B
     if existing.is_some() {
         return Err(HfError::new(
             StatusCode::CONFLICT,
-            format!("Reference already exists: {refname}"),
+            format!("Reference {refname} already exists"),
         ));
     }
     let req = optional_json(&bytes)?;
@@ -283,6 +283,47 @@ pub async fn branch(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: B
         .map_err(HfError::internal)?;
     tracing::info!(repo = %id, branch = name, "created branch");
     Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /api/{t}s/{ns}/{n}/super-squash/{branch}` (body `{"message"}`): the branch becomes one
+/// commit holding its head's tree; other branches keep their history. Answers `{"commitId"}`.
+pub async fn super_squash(ctx: &Ctx, id: &RepoId, branch: &str, body: Body) -> HfResult {
+    ctx.access(id, true).await?;
+    let bytes = read_body(&ctx.hub, body).await?;
+    let req = optional_json(&bytes)?;
+    let message = req
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("Super-squash commit")
+        .to_string();
+    if message.chars().count() > 500 {
+        return Err(HfError::bad_request(
+            "* Too big: expected string to have <=500 characters * at message",
+        ));
+    }
+    let dir = ctx.hub.store.repo_dir(id);
+    let _guard = ctx.hub.store.lock(id).await;
+    let Some(head) = ctx.hub.store.branch_head(id, branch).await? else {
+        let is_tag = git::resolve_commit(&dir, &format!("refs/tags/{branch}"))
+            .await
+            .map_err(HfError::internal)?
+            .is_some();
+        if is_tag {
+            return Err(HfError::bad_request(format!(
+                "invalid reference for a branch: {branch}"
+            )));
+        }
+        return Err(HfError::revision_not_found(branch));
+    };
+    let who = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
+    let squashed = git::squash(&dir, &head, &who, &message)
+        .await
+        .map_err(HfError::internal)?;
+    git::update_ref(&dir, &format!("refs/heads/{branch}"), &squashed, Some(&head))
+        .await
+        .map_err(HfError::internal)?;
+    tracing::info!(repo = %id, branch, commit = %squashed, "super-squashed");
+    Ok(Json(json!({"commitId": squashed})).into_response())
 }
 
 /// `POST /api/{t}s/{ns}/{n}/tag/{rev}` (body `{"tag", "message"}`) and
@@ -319,7 +360,11 @@ pub async fn tag(ctx: &Ctx, id: &RepoId, name: &str, method: &Method, body: Body
         .map_err(HfError::internal)?
         .is_some()
     {
-        return Err(HfError::new(StatusCode::CONFLICT, format!("Tag {tag} already exists")));
+        // The branch text's shape (the Hub's text for tags is unrecorded).
+        return Err(HfError::new(
+            StatusCode::CONFLICT,
+            format!("Reference refs/tags/{tag} already exists"),
+        ));
     }
     let who = ctx.caller.principal().map(|p| p.name.clone()).unwrap_or_default();
     let message = req.get("message").and_then(Value::as_str).unwrap_or("");

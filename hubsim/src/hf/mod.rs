@@ -62,6 +62,18 @@ impl Ctx {
         Ok(meta)
     }
 
+    /// The repo's metadata if the caller may propose a change to it (a pull request): write
+    /// access, or, with a token that may write, read access to the repo's files (the Hub lets
+    /// any such user open a pull request).
+    pub async fn access_for_pr(&self, id: &RepoId) -> HfResult<RepoMeta> {
+        match self.access(id, true).await {
+            Err(e) if e.status == StatusCode::FORBIDDEN && self.caller.principal().is_some_and(|p| p.can_write) => {
+                self.read_files(id).await
+            }
+            verdict => verdict,
+        }
+    }
+
     /// The repo's metadata if the caller may read its files: [`Ctx::access`], then a gated
     /// repo's gate. Its namespace's members and the users granted access pass; others get the
     /// Hub's `GatedRepo` answer, 401 when anonymous, 403 otherwise, naming the repo.
@@ -134,6 +146,7 @@ enum Route {
     Whoami,
     CreateRepo,
     DeleteRepo,
+    MoveRepo,
     ValidateYaml,
     CompleteMultipart,
     ListRepos(RepoKind),
@@ -147,6 +160,7 @@ enum Route {
     Commit { id: RepoId, rev: String },
     Branch { id: RepoId, name: String },
     Tag { id: RepoId, name: String },
+    SuperSquash { id: RepoId, branch: String },
     Resolve { id: RepoId, rev: String, path: String },
     LfsBatch(RepoId),
     LfsVerify(RepoId),
@@ -169,6 +183,7 @@ fn parse(method: &Method, raw_path: &str) -> Result<Route, StatusCode> {
         ["api", "whoami-v2"] if m == Method::GET => Ok(Route::Whoami),
         ["api", "repos", "create"] if m == Method::POST => Ok(Route::CreateRepo),
         ["api", "repos", "delete"] if m == Method::DELETE => Ok(Route::DeleteRepo),
+        ["api", "repos", "move"] if m == Method::POST => Ok(Route::MoveRepo),
         ["api", "validate-yaml"] if m == Method::POST => Ok(Route::ValidateYaml),
         ["api", "complete_multipart"] if m == Method::POST => Ok(Route::CompleteMultipart),
         ["api", kind] if m == Method::GET && RepoKind::from_plural(kind).is_some() => {
@@ -223,6 +238,10 @@ fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> 
         (Method::POST, ["commit", rev]) => Route::Commit { id, rev: decode(rev) },
         (Method::POST | Method::DELETE, ["branch", name]) => Route::Branch { id, name: decode(name) },
         (Method::POST | Method::DELETE, ["tag", name]) => Route::Tag { id, name: decode(name) },
+        (Method::POST, ["super-squash", branch]) => Route::SuperSquash {
+            id,
+            branch: decode(branch),
+        },
         _ => return Err(StatusCode::NOT_FOUND),
     })
 }
@@ -262,6 +281,7 @@ impl Route {
             | Route::Commit { id, .. }
             | Route::Branch { id, .. }
             | Route::Tag { id, .. }
+            | Route::SuperSquash { id, .. }
             | Route::Resolve { id, .. }
             | Route::LfsBatch(id)
             | Route::LfsVerify(id)
@@ -271,6 +291,7 @@ impl Route {
             Route::Whoami
             | Route::CreateRepo
             | Route::DeleteRepo
+            | Route::MoveRepo
             | Route::ValidateYaml
             | Route::CompleteMultipart
             | Route::ListRepos(_)
@@ -279,17 +300,29 @@ impl Route {
     }
 }
 
-/// A 307 to the same URL with the repo's stored id in place of `asked` (a relative `Location`,
-/// as the Hub sends).
-fn moved(raw_path: &str, asked: &RepoId, found: &RepoId) -> Response {
+/// A 307 to the same URL (query included) with the repo's stored id in place of `asked` (a
+/// relative `Location`, as the Hub sends).
+fn moved(raw_path: &str, query: Option<&str>, asked: &RepoId, found: &RepoId) -> Response {
     let mut segs: Vec<String> = raw_path.split('/').map(str::to_string).collect();
-    let at = if asked.kind == RepoKind::Model { 1 } else { 2 };
+    // `/api/{type}s/NS/NAME/...`, `/NS/NAME/...` (models), `/{type}s/NS/NAME/...`.
+    let at = if segs.get(1).is_some_and(|s| s == "api") {
+        3
+    } else if asked.kind == RepoKind::Model {
+        1
+    } else {
+        2
+    };
     if segs.len() > at + 1 {
+        let git = if segs[at + 1].ends_with(".git") { ".git" } else { "" };
         segs[at] = found.ns.clone();
-        segs[at + 1] = found.name.clone();
+        segs[at + 1] = format!("{}{git}", found.name);
+    }
+    let mut location = segs.join("/");
+    if let Some(q) = query {
+        location = format!("{location}?{q}");
     }
     let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&segs.join("/")) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
         resp.headers_mut().insert(axum::http::header::LOCATION, v);
     }
     resp
@@ -323,6 +356,7 @@ async fn dispatch(state: State<Arc<Hub>>, req: Request) -> Response {
 async fn answer(State(hub): State<Arc<Hub>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let route = match parse(&method, &path) {
         Ok(r) => r,
         Err(status) => {
@@ -336,14 +370,20 @@ async fn answer(State(hub): State<Arc<Hub>>, req: Request) -> Response {
         return crate::http::closing(HfError::invalid_token().into_response());
     }
     // Repo ids ignore case: an API route answers for the stored repo, a web route is sent
-    // there (a relative 307, as the Hub answers `/resolve` in the wrong case).
+    // there (a relative 307, as the Hub answers `/resolve` in the wrong case). A moved repo's
+    // old id sends every route to the new one.
     let mut route = route;
     let web = matches!(route, Route::Resolve { .. });
     if let Some(id) = route.id_mut() {
-        match hub.store.canonical(id).await {
-            Ok(Some(found)) if found != *id => {
-                if web {
-                    return moved(&path, id, &found);
+        let found = match hub.store.canonical(id).await {
+            Ok(Some(found)) => Ok(Some((found, web))),
+            Ok(None) => hub.store.moved_to(id).await.map(|to| to.map(|to| (to, true))),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(Some((found, redirect))) if found != *id => {
+                if redirect {
+                    return moved(&path, query.as_deref(), id, &found);
                 }
                 *id = found;
             }
@@ -374,6 +414,7 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
         Route::Whoami => repos::whoami(ctx),
         Route::CreateRepo => repos::create(ctx, body).await,
         Route::DeleteRepo => repos::delete(ctx, body).await,
+        Route::MoveRepo => repos::move_repo(ctx, body).await,
         Route::Settings(id) => repos::settings(ctx, &id, body).await,
         Route::ListRepos(kind) => repos::list(ctx, kind, query).await,
         Route::Info { id, rev } => repos::info(ctx, &id, rev.as_deref(), query).await,
@@ -390,7 +431,8 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
         Route::Commits { id, rev } => listing::commits(ctx, &id, &rev, query).await,
         Route::Branch { id, name } => listing::branch(ctx, &id, &name, &parts.method, body).await,
         Route::Tag { id, name } => listing::tag(ctx, &id, &name, &parts.method, body).await,
-        Route::Preupload { id, rev } => commit::preupload(ctx, &id, &rev, body).await,
+        Route::SuperSquash { id, branch } => listing::super_squash(ctx, &id, &branch, body).await,
+        Route::Preupload { id, rev } => commit::preupload(ctx, &id, &rev, query, body).await,
         Route::Commit { id, rev } => commit::commit(ctx, &id, &rev, query, body).await,
         Route::Resolve { id, rev, path } => resolve::resolve(ctx, &id, &rev, &path, parts).await,
         Route::LfsBatch(id) => crate::lfs_api::batch(ctx, &id, parts, body).await,

@@ -229,6 +229,59 @@ pub async fn grant_access(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     Ok(Json(json!({})).into_response())
 }
 
+/// `POST /api/repos/move {"fromRepo", "toRepo", "type"}`: renames or transfers a repo. The
+/// caller writes to both namespaces; a taken name is refused as the Hub does, and the old id's
+/// URLs are sent to the new one afterwards.
+pub async fn move_repo(ctx: &Ctx, body: Body) -> HfResult {
+    let req: Value = parse_json(&read_body(&ctx.hub, body).await?)?;
+    let kind = RepoKind::from_singular(req.get("type").and_then(Value::as_str).unwrap_or("model"))
+        .ok_or_else(|| HfError::bad_request("Invalid repo type"))?;
+    let id_of = |key: &str| -> HfResult<RepoId> {
+        let full = req.get(key).and_then(Value::as_str).ok_or_else(|| {
+            HfError::bad_request(format!(
+                "* Invalid input: expected string, received undefined * at {key}"
+            ))
+        })?;
+        let (ns, name) = full
+            .split_once('/')
+            .ok_or_else(|| HfError::bad_request(format!("Invalid repo id: {full}")))?;
+        RepoId::new(kind, ns, name).map_err(HfError::bad_request)
+    };
+    let (asked, to) = (id_of("fromRepo")?, id_of("toRepo")?);
+    let from = ctx.hub.store.canonical(&asked).await?.unwrap_or(asked);
+    ctx.access(&from, true).await?;
+    if !ctx.hub.users.can_write(&ctx.caller, &to.ns) {
+        return Err(HfError::forbidden(format!(
+            "You don't have the rights to create a {} under the namespace \"{}\"",
+            kind.as_str(),
+            to.ns
+        )));
+    }
+    let taken = || {
+        HfError::new(
+            StatusCode::CONFLICT,
+            format!("A {} repository called {} already exists", kind.as_str(), to.full()),
+        )
+    };
+    if from.full().eq_ignore_ascii_case(&to.full()) {
+        return Err(taken());
+    }
+    // Both locks, always in the same order.
+    let (first, second) = if from.full() < to.full() {
+        (&from, &to)
+    } else {
+        (&to, &from)
+    };
+    let _a = ctx.hub.store.lock(first).await;
+    let _b = ctx.hub.store.lock(second).await;
+    if ctx.hub.store.canonical(&to).await?.is_some() {
+        return Err(taken());
+    }
+    ctx.hub.store.rename(&from, &to).await?;
+    tracing::info!(from = %from, to = %to, "moved repo");
+    Ok(Json(json!({})).into_response())
+}
+
 /// `POST /api/validate-yaml {"content", "repoType"}`: a card's metadata checked as a commit
 /// writing it would be (see [`super::card`]).
 pub async fn validate_yaml(ctx: &Ctx, parts: &axum::http::request::Parts, body: Body) -> HfResult {

@@ -59,6 +59,16 @@ pub async fn run(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     Ok(out.stdout)
 }
 
+/// A new root commit holding `commit`'s tree, by `who`, with `message`: a branch's whole history
+/// squashed into one commit.
+pub async fn squash(repo: &Path, commit: &str, who: &str, message: &str) -> Result<String, GitError> {
+    let tree = format!("{commit}^{{tree}}");
+    let name = format!("user.name={who}");
+    let email = format!("user.email={who}@users.noreply.huggingface.co");
+    let out = run(repo, &["-c", &name, "-c", &email, "commit-tree", "-m", message, &tree]).await?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
 /// Creates a bare repository with `branch` as its default branch.
 pub async fn init_bare(repo: &Path, branch: &str) -> Result<(), GitError> {
     let out = Command::new("git")

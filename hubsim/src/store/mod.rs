@@ -370,7 +370,50 @@ impl Store {
     }
 }
 
+/// The file left where a moved repo was, naming where it went.
+const MOVED: &str = "hubsim-moved";
+
 impl Store {
+    /// Moves repo `from` to `to` (its git data, LFS membership and metadata), leaving a note
+    /// at the old place so that its URLs can be sent to the new one until a repo takes the name.
+    /// The caller holds both repos' locks.
+    pub async fn rename(&self, from: &RepoId, to: &RepoId) -> Result<(), StoreError> {
+        let (old, new) = (self.repo_dir(from), self.repo_dir(to));
+        if let Some(parent) = new.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let _ = tokio::fs::remove_dir_all(&new).await; // an earlier move's note
+        tokio::fs::rename(&old, &new).await?;
+        tokio::fs::create_dir_all(&old).await?;
+        tokio::fs::write(old.join(MOVED), format!("{}/{}", to.ns, to.name)).await?;
+        Ok(())
+    }
+
+    /// Where the repo once at `id` was moved, if it was (and no repo took its name since);
+    /// a repo moved on again is followed, a few moves at most.
+    pub async fn moved_to(&self, id: &RepoId) -> Result<Option<RepoId>, StoreError> {
+        let mut at = id.clone();
+        for _ in 0..8 {
+            let note = match tokio::fs::read_to_string(self.repo_dir(&at).join(MOVED)).await {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(to) = note
+                .trim()
+                .rsplit_once('/')
+                .and_then(|(ns, name)| RepoId::new(id.kind, ns, name).ok())
+            else {
+                return Ok(None);
+            };
+            if self.meta(&to).await?.is_some() {
+                return Ok(Some(to));
+            }
+            at = to;
+        }
+        Ok(None)
+    }
+
     /// The stored repo whose id is `id` ignoring ASCII case (the Hub's repo ids are
     /// case-insensitive): `id` itself when it is stored.
     pub async fn canonical(&self, id: &RepoId) -> Result<Option<RepoId>, StoreError> {
