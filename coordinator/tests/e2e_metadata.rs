@@ -164,24 +164,7 @@ fn a_moved_source_and_one_named_in_another_case_are_found() {
     let hf = Hubsim::start_in("hf", src, &[]);
     let body = r#"{"fromRepo": "alice/old", "toRepo": "alice/renamed", "type": "model"}"#;
     let url = format!("{}/api/repos/move", hf.url);
-    let out = curl(
-        &[
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            body,
-            &url,
-        ],
-        Some(ALICE),
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "the move");
+    assert_eq!(post(&url, "application/json", body, ALICE), 200, "the move");
     for (name, source) in [("by-old-id", "hf:alice/old"), ("by-case", "hf:ALICE/Renamed")] {
         let ms = Hubsim::start("ms", &[]);
         let dest = format!("ms:alice/{name}");

@@ -143,6 +143,12 @@ pub fn served_sha256(url: &str, token: &str) -> String {
 /// `token`; returns the HTTP status.
 pub fn hf_commit(hub: &Hubsim, repo: &str, ndjson: &str, token: &str) -> u16 {
     let url = format!("{}/api/{repo}/commit/main", hub.url);
+    post(&url, "application/x-ndjson", ndjson, token)
+}
+
+/// POSTs `body` of `content_type` to `url` as `token`; returns the HTTP status.
+pub fn post(url: &str, content_type: &str, body: &str, token: &str) -> u16 {
+    let header = format!("Content-Type: {content_type}");
     let out = curl(
         &[
             "-s",
@@ -153,10 +159,10 @@ pub fn hf_commit(hub: &Hubsim, repo: &str, ndjson: &str, token: &str) -> u16 {
             "-X",
             "POST",
             "-H",
-            "Content-Type: application/x-ndjson",
+            &header,
             "--data-binary",
-            ndjson,
-            &url,
+            body,
+            url,
         ],
         Some(token),
     );
