@@ -1415,3 +1415,27 @@ def test_super_squash_leaves_one_commit_on_the_branch(alice, repo_name):
         alice.super_squash_history(repo_id, branch="t1")
     with pytest.raises(RevisionNotFoundError):
         alice.super_squash_history(repo_id, branch="nope")
+
+
+def test_list_and_permanently_delete_lfs_files(alice, bob, repo_name):
+    """`list_lfs_files` shows each LFS object of the repo with a path using it;
+    `permanently_delete_lfs_files` removes them from the branches and the repo's storage."""
+    from huggingface_hub.errors import RemoteEntryNotFoundError as Gone
+
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    alice.create_commit(repo_id, [CommitOperationAdd("a.bin", b"a" * 3000), CommitOperationAdd("b.bin", b"b" * 3000),
+                                  CommitOperationAdd("keep.txt", b"keep\n")], commit_message="lfs")
+    alice.create_branch(repo_id, branch="other")
+    alice.upload_file(path_or_fileobj=b"c" * 3000, path_in_repo="c.bin", repo_id=repo_id, revision="other")
+    files = {f.filename: f for f in alice.list_lfs_files(repo_id)}
+    assert set(files) == {"a.bin", "b.bin", "c.bin"}, files
+    assert files["a.bin"].file_oid == hashlib.sha256(b"a" * 3000).hexdigest() and files["a.bin"].size == 3000
+    with pytest.raises(HfHubHTTPError):
+        list(bob.list_lfs_files(repo_id))
+    alice.permanently_delete_lfs_files(repo_id, [files["a.bin"], files["b.bin"]])
+    assert {f.filename for f in alice.list_lfs_files(repo_id)} == {"c.bin"}
+    assert set(alice.list_repo_files(repo_id)) == {".gitattributes", "keep.txt"}
+    with pytest.raises(Gone):
+        alice.hf_hub_download(repo_id, "a.bin")
+    assert "c.bin" in alice.list_repo_files(repo_id, revision="other")

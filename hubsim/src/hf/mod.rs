@@ -6,6 +6,7 @@
 mod card;
 pub(crate) mod commit;
 mod error;
+mod lfs_files;
 mod listing;
 mod repos;
 mod resolve;
@@ -167,6 +168,8 @@ enum Route {
     Git { id: RepoId, service: String },
     AuthCheck(RepoId),
     GrantAccess(RepoId),
+    LfsFiles(RepoId),
+    DeleteLfsFiles(RepoId),
     NoRepo,
 }
 
@@ -232,6 +235,8 @@ fn parse_api(m: Method, id: RepoId, rest: &[&str]) -> Result<Route, StatusCode> 
         (Method::POST, ["paths-info", rev]) => Route::PathsInfo { id, rev: decode(rev) },
         (Method::GET, ["refs"]) => Route::Refs(id),
         (Method::GET, ["auth-check"]) => Route::AuthCheck(id),
+        (Method::GET, ["lfs-files"]) => Route::LfsFiles(id),
+        (Method::POST, ["lfs-files", "batch"]) => Route::DeleteLfsFiles(id),
         (Method::POST, ["user-access-request", "grant"]) => Route::GrantAccess(id),
         (Method::GET, ["commits", rev]) => Route::Commits { id, rev: decode(rev) },
         (Method::POST, ["preupload", rev]) => Route::Preupload { id, rev: decode(rev) },
@@ -287,7 +292,9 @@ impl Route {
             | Route::LfsVerify(id)
             | Route::Git { id, .. }
             | Route::AuthCheck(id)
-            | Route::GrantAccess(id) => Some(id),
+            | Route::GrantAccess(id)
+            | Route::LfsFiles(id)
+            | Route::DeleteLfsFiles(id) => Some(id),
             Route::Whoami
             | Route::CreateRepo
             | Route::DeleteRepo
@@ -428,6 +435,8 @@ async fn handle(ctx: &Ctx, route: Route, parts: &axum::http::request::Parts, bod
             Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], "OK").into_response())
         }
         Route::GrantAccess(id) => repos::grant_access(ctx, &id, body).await,
+        Route::LfsFiles(id) => lfs_files::list(ctx, &id).await,
+        Route::DeleteLfsFiles(id) => lfs_files::delete(ctx, &id, body).await,
         Route::Commits { id, rev } => listing::commits(ctx, &id, &rev, query).await,
         Route::Branch { id, name } => listing::branch(ctx, &id, &name, &parts.method, body).await,
         Route::Tag { id, name } => listing::tag(ctx, &id, &name, &parts.method, body).await,

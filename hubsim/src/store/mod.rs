@@ -361,6 +361,36 @@ impl Store {
             && self.lfs.size(oid).await.is_some()
     }
 
+    /// The LFS objects this repo may reference, with when each was linked (seconds since the
+    /// epoch), sorted by oid.
+    pub async fn objects_of(&self, id: &RepoId) -> Result<Vec<(String, u64)>, StoreError> {
+        let dir = self.repo_dir(id).join("hubsim-lfs");
+        let mut out = Vec::new();
+        for oid in read_names(&dir).await? {
+            let at = tokio::fs::metadata(dir.join(&oid))
+                .await?
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            out.push((oid, at));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Forgets that this repo may reference LFS object `oid` (the store keeps the bytes for
+    /// other repos).
+    pub async fn unlink_object(&self, id: &RepoId, oid: &str) -> Result<(), StoreError> {
+        if crate::util::is_hex(oid, 64) {
+            match tokio::fs::remove_file(self.repo_dir(id).join("hubsim-lfs").join(oid)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Records that this repo may reference LFS object `oid`.
     pub async fn link_object(&self, id: &RepoId, oid: &str) -> Result<(), StoreError> {
         let dir = self.repo_dir(id).join("hubsim-lfs");
