@@ -132,6 +132,17 @@ fn a_license_travels_under_the_destinations_name_for_it() {
     let notes = report["metadata"].to_string();
     assert!(notes.contains("README.md rewritten"), "{report}");
     assert!(notes.contains("license MIT -> mit"), "{report}");
+    // `verify` (listing and contents) holds the copy to what the migration wrote: the card as
+    // rewritten, every other byte the source's.
+    for content in [&[][..], &["--content"][..]] {
+        let args = ["verify", "--source", "ms:alice/mit", "--dest", "hf:alice/mit"];
+        let ends = ["--source-endpoint", &ms.url, "--dest-endpoint", &hf.url];
+        let verify = reported(
+            &[&args[..], content, &ends[..]].concat(),
+            &[("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
+        );
+        assert_code(&verify, 0);
+    }
 }
 
 #[test]

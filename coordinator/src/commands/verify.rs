@@ -52,6 +52,8 @@ pub async fn check(sides: &mut Sides, revision: Option<&str>, content: bool, rep
     report.dest_commit = Some(dest.commit.clone());
     report.files = src.files.len();
     report.bytes = src.total_bytes();
+    // What a migration writes: the card as rewritten for the destination, where it is.
+    let src = crate::flow::verify::as_migrated(sides, &src).await?;
     let mut mismatches = crate::flow::verify::repos(sides, &src, &dest).await?;
     if content {
         let listed: HashSet<String> = mismatches.iter().map(|m| m.path.clone()).collect();

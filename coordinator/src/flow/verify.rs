@@ -128,6 +128,43 @@ pub async fn against(
     compare(&expected, listing, source, dest, Extras::Allowed).await
 }
 
+/// The source's files as a migration leaves them at the destination: README.md pointed at the
+/// license the destination reads, where a migration rewrites it (flow::metadata), so that
+/// `verify` and `cleanup` hold a copy to what was written.
+pub async fn as_migrated(sides: &Sides, src: &Manifest) -> Result<Manifest> {
+    let mut out = src.clone();
+    let carried = crate::flow::metadata::carried(src, sides.source.repo.platform, sides.dest.repo.platform);
+    let card = crate::flow::metadata::CARD;
+    let Some(entry) = out.files.iter_mut().find(|f| f.path == card && !f.lfs) else {
+        return Ok(out);
+    };
+    if carried.card.is_none() {
+        return Ok(out);
+    }
+    let at = At {
+        side: &sides.source,
+        commit: &src.commit,
+        inline: None,
+    };
+    let content = content(&at, entry).await?;
+    let mut results = HashMap::from([(
+        card.to_string(),
+        pb::FileResult {
+            path: card.into(),
+            size: content.len() as u64,
+            content,
+            ..Default::default()
+        },
+    )]);
+    if crate::flow::metadata::rewrite_card(&carried, &mut results).is_some() {
+        let r = &results[card];
+        entry.size = r.size;
+        entry.sha256 = Some(r.sha256.clone());
+        entry.git_oid = Some(r.git_oid.clone());
+    }
+    Ok(out)
+}
+
 /// Two existing repos: `src` (at its commit) against `dest` (at its commit).
 pub async fn repos(sides: &Sides, src: &Manifest, dest: &Manifest) -> Result<Vec<Mismatch>> {
     let source = At {
