@@ -321,8 +321,11 @@ impl HfClient {
             .send(what, || self.auth(self.http.client.get(url)).header(RANGE, "bytes=0-0"))
             .await?;
         let at = resp.url().to_string();
-        // The one byte asked for: read, so the connection goes back to the pool.
-        let _ = resp.bytes().await;
+        // The one byte asked for is read, so the connection goes back to the pool; a store that
+        // ignores the range gets its connection closed instead of being read whole.
+        if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+            let _ = resp.bytes().await;
+        }
         if !crate::http::same_origin(&at, &self.endpoint) {
             return Ok(crate::lfs::Download {
                 href: at,
