@@ -127,6 +127,24 @@ def test_private_clone_requires_credentials(hf_hub, alice, repo_name, tmp_path):
     assert (ok / "secret.txt").read_bytes() == b"secret\n"
 
 
+def test_gated_clone_needs_access(hf_hub, alice, repo_name, tmp_path):
+    """git reads a gated repo only for its namespace's members and users granted access."""
+    repo_id = f"alice/{repo_name}"
+    alice.create_repo(repo_id)
+    upload(alice, repo_id, tmp_path, {"gated.txt": b"gated\n"})
+    alice.update_repo_settings(repo_id, gated="manual")
+    url = f"{hf_hub.url}/{repo_id}"
+    for who, token in (("anonymous", None), ("bob", BOB)):
+        target = tmp_path / f"clone-{who}"
+        proc = git("clone", url, str(target), env=git_env(tmp_path / f"home-{who}", token), check=False, timeout=60)
+        assert proc.returncode != 0, f"{who} cloned a gated repo"
+        assert not (target / "gated.txt").exists()
+    alice.grant_access(repo_id, "bob")
+    ok = tmp_path / "clone-bob-granted"
+    git("clone", url, str(ok), env=git_env(tmp_path / "home-bob2", BOB))
+    assert (ok / "gated.txt").read_bytes() == b"gated\n"
+
+
 def test_push_new_lfs_file_is_visible_through_api(hf_hub, alice, anon, repo_name, tmp_path):
     repo_id = f"alice/{repo_name}"
     alice.create_repo(repo_id)
