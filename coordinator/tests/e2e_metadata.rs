@@ -64,6 +64,30 @@ fn a_gated_source_arrives_private_and_only_with_a_token_that_has_access() {
         "a byte moved"
     );
 
+    // A public repo that exists already would publish the files: refused before any write.
+    let public = format!("{}/api/v1/models", dest.url);
+    let body = r#"{"Path": "alice", "Name": "public", "Visibility": 5, "License": "Other"}"#;
+    assert_eq!(post(&public, "application/json", body, ALICE), 200);
+    let into_public = migrate(
+        &[
+            &["run", "--source", "hf:alice/gated", "--dest", "ms:alice/public"][..],
+            &flags,
+        ]
+        .concat(),
+        &[("HUBMIGRATE_SOURCE_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
+    );
+    assert_code(&into_public, 2);
+    assert!(
+        into_public.output().contains("exists and is public"),
+        "{}",
+        into_public.output()
+    );
+    assert_eq!(
+        answered(&source, "resolve") + answered(&source, "download"),
+        0,
+        "a byte moved"
+    );
+
     // The owner's token reads it: the copy is private, and says why.
     let run = migrate(
         &[

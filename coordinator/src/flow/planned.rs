@@ -110,6 +110,14 @@ pub async fn plan_migration(args: &RunArgs, env: &Env) -> Result<Result<Planned,
         let multipart = sides.dest.hub.capabilities().multipart_parts;
         (manifest, tasks, None, branch, moved, multipart)
     };
+    // A gated source's files stay behind a gate or private: never into a public repo.
+    if manifest.gated && dest_exists.is_some_and(|d| !d.private) {
+        return Err(Error::Input(format!(
+            "{} is gated and {} exists and is public: its files would be readable by anyone; make the \
+             destination private first, or migrate to a new repo (created private); nothing was written",
+            sides.source.repo, sides.dest.repo
+        )));
+    }
     // What the destination would refuse stops the run here, before anything is written.
     let objects: Vec<(&str, u64)> = moved
         .iter()
