@@ -90,7 +90,7 @@ fn license_ok(l: &Value) -> bool {
 
 /// The answer of `POST /api/validate-yaml`: JSON `{errors, warnings}` (400 when there are
 /// errors), or, for clients asking `text/plain` (`RepoCard.validate`), one `- Error: ` line each.
-pub fn answer(verdict: &Verdict, plain: bool) -> (axum::http::StatusCode, axum::response::Response) {
+pub fn answer(verdict: &Verdict, plain: bool) -> axum::response::Response {
     use axum::response::IntoResponse;
     let status = if verdict.errors.is_empty() {
         axum::http::StatusCode::OK
@@ -104,14 +104,14 @@ pub fn answer(verdict: &Verdict, plain: bool) -> (axum::http::StatusCode, axum::
             .map(|e| format!("- Error: {e}\n"))
             .chain(verdict.warnings.iter().map(|w| format!("- Warning: {w}\n")))
             .collect();
-        return (status, (status, text).into_response());
+        return (status, text).into_response();
     }
     let help = "https://huggingface.co/docs/hub/model-cards#model-card-metadata";
     let body = json!({
         "errors": verdict.errors.iter().map(|m| json!({"message": m, "type": "error"})).collect::<Vec<_>>(),
         "warnings": verdict.warnings.iter().map(|m| json!({"message": m, "help": help})).collect::<Vec<_>>(),
     });
-    (status, (status, axum::Json(body)).into_response())
+    (status, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -42,6 +42,13 @@ impl HfError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// 400 for a body field that is missing or of another type, in the Hub's validator's words.
+    pub fn invalid_input(expected: &str, at: &str) -> Self {
+        Self::bad_request(format!(
+            "* Invalid input: expected {expected}, received undefined * at {at}"
+        ))
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message)
     }

@@ -64,11 +64,10 @@ pub async fn list(ctx: &Ctx, id: &RepoId) -> HfResult {
 /// `POST /api/{type}s/{id}/lfs-files/batch {"deletions": {"sha": [...], "rewriteHistory"}}`.
 pub async fn delete(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     let meta = ctx.access(id, true).await?;
-    let req: Value = serde_json::from_slice(&read_body(&ctx.hub, body).await?)
-        .map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))?;
+    let req: Value = super::repos::parse_json(&read_body(&ctx.hub, body).await?)?;
     let shas: BTreeSet<String> = req["deletions"]["sha"]
         .as_array()
-        .ok_or_else(|| HfError::bad_request("* Invalid input: expected array, received undefined * at deletions.sha"))?
+        .ok_or_else(|| HfError::invalid_input("array", "deletions.sha"))?
         .iter()
         .filter_map(|s| s.as_str().map(str::to_string))
         .collect();

@@ -49,7 +49,7 @@ struct CreateBody {
     sdk: Option<String>,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> HfResult<T> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> HfResult<T> {
     serde_json::from_slice(bytes).map_err(|e| HfError::bad_request(format!("Invalid JSON body: {e}")))
 }
 
@@ -217,7 +217,7 @@ pub async fn grant_access(ctx: &Ctx, id: &RepoId, body: Body) -> HfResult {
     let user = req
         .get("user")
         .and_then(Value::as_str)
-        .ok_or_else(|| HfError::bad_request("* Invalid input: expected string, received undefined * at user"))?;
+        .ok_or_else(|| HfError::invalid_input("string", "user"))?;
     if !ctx.hub.users.is_user(user) {
         return Err(HfError::new(StatusCode::NOT_FOUND, "User not found"));
     }
@@ -237,11 +237,10 @@ pub async fn move_repo(ctx: &Ctx, body: Body) -> HfResult {
     let kind = RepoKind::from_singular(req.get("type").and_then(Value::as_str).unwrap_or("model"))
         .ok_or_else(|| HfError::bad_request("Invalid repo type"))?;
     let id_of = |key: &str| -> HfResult<RepoId> {
-        let full = req.get(key).and_then(Value::as_str).ok_or_else(|| {
-            HfError::bad_request(format!(
-                "* Invalid input: expected string, received undefined * at {key}"
-            ))
-        })?;
+        let full = req
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| HfError::invalid_input("string", key))?;
         let (ns, name) = full
             .split_once('/')
             .ok_or_else(|| HfError::bad_request(format!("Invalid repo id: {full}")))?;
@@ -289,13 +288,13 @@ pub async fn validate_yaml(ctx: &Ctx, parts: &axum::http::request::Parts, body: 
     let content = req
         .get("content")
         .and_then(Value::as_str)
-        .ok_or_else(|| HfError::bad_request("* Invalid input: expected string, received undefined * at content"))?;
+        .ok_or_else(|| HfError::invalid_input("string", "content"))?;
     let plain = parts
         .headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/plain"));
-    Ok(super::card::answer(&super::card::validate(content), plain).1)
+    Ok(super::card::answer(&super::card::validate(content), plain))
 }
 
 const LIST_PAGE: usize = 1000;

@@ -33,6 +33,15 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The same request as the Hugging Face flavor sees it: ModelScope's git endpoint (smart
+    /// HTTP and its LFS API) answers through the shared handlers.
+    fn as_hf(&self) -> crate::hf::Ctx {
+        crate::hf::Ctx {
+            hub: self.hub.clone(),
+            caller: self.caller.clone(),
+        }
+    }
+
     /// The repo's metadata when the caller may see it (and write, with `write`).
     pub async fn access(&self, id: &RepoId, write: bool) -> MsResult<RepoMeta> {
         let missing = || {
@@ -249,33 +258,18 @@ async fn handle(ctx: &Ctx, route: Route, parts: axum::http::request::Parts, body
         Route::LfsBatch(id) => upload::batch(ctx, &id, body).await,
         Route::Commit(id, branch) => upload::commit(ctx, &id, &branch, body).await,
         Route::Git(id, service) => {
-            let hctx = crate::hf::Ctx {
-                hub: ctx.hub.clone(),
-                caller: ctx.caller.clone(),
-            };
+            let hctx = ctx.as_hf();
             Ok(crate::githttp::serve(&ctx.hub, &id, &service, &parts, body, |write| {
                 hctx.git_access(&id, write)
             })
             .await)
         }
-        Route::GitLfsBatch(id) => {
-            let hctx = crate::hf::Ctx {
-                hub: ctx.hub.clone(),
-                caller: ctx.caller.clone(),
-            };
-            crate::lfs_api::batch(&hctx, &id, &parts, body)
-                .await
-                .map_err(|e| MsError::new(e.status, e.message))
-        }
-        Route::GitLfsVerify(id) => {
-            let hctx = crate::hf::Ctx {
-                hub: ctx.hub.clone(),
-                caller: ctx.caller.clone(),
-            };
-            crate::lfs_api::verify(&hctx, &id, body)
-                .await
-                .map_err(|e| MsError::new(e.status, e.message))
-        }
+        Route::GitLfsBatch(id) => crate::lfs_api::batch(&ctx.as_hf(), &id, &parts, body)
+            .await
+            .map_err(|e| MsError::new(e.status, e.message)),
+        Route::GitLfsVerify(id) => crate::lfs_api::verify(&ctx.as_hf(), &id, body)
+            .await
+            .map_err(|e| MsError::new(e.status, e.message)),
     }
 }
 

@@ -199,6 +199,12 @@ impl Store {
         }
     }
 
+    /// Whether repo `id` is stored (its metadata file exists): one `stat`, for lookups made on
+    /// every request.
+    pub async fn exists(&self, id: &RepoId) -> Result<bool, StoreError> {
+        Ok(tokio::fs::try_exists(self.repo_dir(id).join("hubsim.json")).await?)
+    }
+
     /// Rewrites the repo's metadata (atomically).
     pub async fn save_meta(&self, id: &RepoId, meta: &RepoMeta) -> Result<(), StoreError> {
         let dir = self.repo_dir(id);
@@ -436,7 +442,7 @@ impl Store {
             else {
                 return Ok(None);
             };
-            if self.meta(&to).await?.is_some() {
+            if self.exists(&to).await? {
                 return Ok(Some(to));
             }
             at = to;
@@ -447,7 +453,7 @@ impl Store {
     /// The stored repo whose id is `id` ignoring ASCII case (the Hub's repo ids are
     /// case-insensitive): `id` itself when it is stored.
     pub async fn canonical(&self, id: &RepoId) -> Result<Option<RepoId>, StoreError> {
-        if self.meta(id).await?.is_some() {
+        if self.exists(id).await? {
             return Ok(Some(id.clone()));
         }
         let base = self.kind_root(id.kind);
@@ -459,7 +465,7 @@ impl Store {
                 if let Some(stem) = name.strip_suffix(".git")
                     && stem.eq_ignore_ascii_case(&id.name)
                     && let Ok(found) = RepoId::new(id.kind, &ns, stem)
-                    && self.meta(&found).await?.is_some()
+                    && self.exists(&found).await?
                 {
                     return Ok(Some(found));
                 }
