@@ -62,7 +62,7 @@ pub fn check_path(p: &str) -> Result<()> {
     let bad = p.is_empty()
         || p.starts_with('/')
         || p.contains('\0')
-        || p.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        || p.split('/').any(str::is_empty)
         || p.split(['/', '\\']).any(|s| s == "." || s == "..");
     if bad {
         return Err(Error::Protocol(format!(

@@ -23,12 +23,21 @@ pub struct Carried {
     pub private: bool,
     /// The destination's `License` field (ModelScope), when it has one.
     pub license: Option<String>,
-    /// The license README.md must name at a Hugging Face destination (`license`, and the
-    /// original's name for `other`), when the source keeps its license elsewhere: `Some(None)`
-    /// when the source names none (a card naming one the Hub refuses is still mapped).
-    pub card: Option<Option<(String, Option<String>)>>,
+    /// The license README.md must name at a Hugging Face destination, when the source keeps
+    /// its license elsewhere.
+    pub card: Option<CardLicense>,
     /// What the plan says of it: how the license travels, or why it cannot.
     pub notes: Vec<String>,
+}
+
+/// The license README.md must name at a Hugging Face destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CardLicense {
+    /// The source's license under the Hub's id (`name`: the original, for `other`).
+    Named { id: String, name: Option<String> },
+    /// The source names none: only a license the card itself names that the Hub refuses is
+    /// mapped.
+    Unnamed,
 }
 
 /// Decides the destination's metadata from the source's manifest.
@@ -69,13 +78,14 @@ pub fn carried(manifest: &Manifest, source: Platform, dest: Platform) -> Carried
                     format!("license {l} -> {value} (license_name {l:?}) in {CARD}'s front matter: {reason}")
                 }
             });
-            c.card = Some(Some(card_license(l, &mapped)));
+            let (id, name) = card_license(l, &mapped);
+            c.card = Some(CardLicense::Named { id, name });
         }
         (Platform::Hf, None) if source != Platform::Hf => {
             c.notes.push(format!(
                 "license not determined: the source names none; {CARD} travels as it is (a license it names that the Hub refuses is mapped)"
             ));
-            c.card = Some(None);
+            c.card = Some(CardLicense::Unnamed);
         }
         _ => {}
     }
@@ -88,26 +98,31 @@ fn card_license(original: &str, mapped: &Mapped) -> (String, Option<String>) {
     (mapped.value().to_string(), name)
 }
 
+/// The card `text` naming the license the destination reads, when it must change: it names no
+/// license the Hub takes, and there is one to name (nothing is invented).
+pub fn rewritten_card(c: &Carried, text: &str) -> Option<String> {
+    let wanted = c.card.as_ref()?;
+    let named = card::license(text);
+    if named.as_deref().is_some_and(license::is_hf_id) {
+        return None;
+    }
+    let (id, name) = match wanted {
+        CardLicense::Named { id, name } => (id.clone(), name.clone()),
+        CardLicense::Unnamed => {
+            let l = named?;
+            card_license(&l, &license::to_hf(&l))
+        }
+    };
+    Some(card::with_license(text, &id, name.as_deref()))
+}
+
 /// Points README.md's front matter at the license the destination must read, when the source's
 /// card names none it takes: the result's content, size and hashes become the rewritten card's
 /// (what the commit writes and verification expects). Returns the source card's sha256 when the
 /// card was rewritten. A source without README.md keeps none.
 pub fn rewrite_card(c: &Carried, results: &mut HashMap<String, pb::FileResult>) -> Option<String> {
-    let wanted = c.card.as_ref()?;
     let r = results.get_mut(CARD)?;
-    let text = String::from_utf8(r.content.clone()).ok()?;
-    let named = card::license(&text);
-    if named.as_deref().is_some_and(license::is_hf_id) {
-        return None;
-    }
-    let (id, name) = match wanted {
-        Some(w) => w.clone(),
-        None => {
-            let l = named?;
-            card_license(&l, &license::to_hf(&l))
-        }
-    };
-    let new = card::with_license(&text, &id, name.as_deref()).into_bytes();
+    let new = rewritten_card(c, std::str::from_utf8(&r.content).ok()?)?.into_bytes();
     let before = std::mem::replace(&mut r.sha256, hubmigrate_hub::hashing::sha256_hex(&new));
     r.git_oid = git_blob_id(&new);
     r.size = new.len() as u64;
@@ -157,9 +172,21 @@ mod tests {
         assert_eq!(c.license, None);
         assert!(c.notes[0].starts_with("license not determined"), "{:?}", c.notes);
         let c = carried(&manifest(false, false, Some("MIT")), Platform::Ms, Platform::Hf);
-        assert_eq!(c.card, Some(Some(("mit".into(), None))));
+        assert_eq!(
+            c.card,
+            Some(CardLicense::Named {
+                id: "mit".into(),
+                name: None
+            })
+        );
         let c = carried(&manifest(false, false, Some("Proprietary")), Platform::Ms, Platform::Hf);
-        assert_eq!(c.card, Some(Some(("other".into(), Some("Proprietary".into())))));
+        assert_eq!(
+            c.card,
+            Some(CardLicense::Named {
+                id: "other".into(),
+                name: Some("Proprietary".into())
+            })
+        );
         // Hugging Face to Hugging Face: the card travels as it is.
         assert_eq!(
             carried(&manifest(false, false, Some("mit")), Platform::Hf, Platform::Hf).card,

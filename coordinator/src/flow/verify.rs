@@ -13,7 +13,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use hubmigrate_hub::hashing::{Digests, Hashing};
 use hubmigrate_hub::manifest::{FileEntry, Manifest};
 use hubmigrate_proto as pb;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::flow::resolve::{Side, Sides};
@@ -146,21 +145,11 @@ pub async fn as_migrated(sides: &Sides, src: &Manifest) -> Result<Manifest> {
         commit: &src.commit,
         inline: None,
     };
-    let content = content(&at, entry).await?;
-    let mut results = HashMap::from([(
-        card.to_string(),
-        pb::FileResult {
-            path: card.into(),
-            size: content.len() as u64,
-            content,
-            ..Default::default()
-        },
-    )]);
-    if crate::flow::metadata::rewrite_card(&carried, &mut results).is_some() {
-        let r = &results[card];
-        entry.size = r.size;
-        entry.sha256 = Some(r.sha256.clone());
-        entry.git_oid = Some(r.git_oid.clone());
+    let text = String::from_utf8(content(&at, entry).await?).unwrap_or_default();
+    if let Some(new) = crate::flow::metadata::rewritten_card(&carried, &text) {
+        entry.size = new.len() as u64;
+        entry.sha256 = Some(hubmigrate_hub::hashing::sha256_hex(new.as_bytes()));
+        entry.git_oid = Some(hubmigrate_hub::hashing::git_blob_id(new.as_bytes()));
     }
     Ok(out)
 }
@@ -293,7 +282,7 @@ async fn sha256_of(at: &At<'_>, f: &FileEntry) -> Result<String> {
     if let Some(s) = &f.sha256 {
         return Ok(s.clone());
     }
-    Ok(hex::encode(Sha256::digest(content(at, f).await?)))
+    Ok(hubmigrate_hub::hashing::sha256_hex(&content(at, f).await?))
 }
 
 /// Hubs append a `filter=lfs` rule to `.gitattributes` for LFS paths no rule covers (the Hugging

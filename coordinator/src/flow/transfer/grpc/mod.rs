@@ -359,7 +359,7 @@ impl Shared {
         // Inline content is hashed here, before the state is locked.
         let inline = match &ev.event {
             Some(pb::worker_event::Event::File(f)) if f.outcome() == pb::FileOutcome::Inline => Some((
-                hex::encode(sha2::Sha256::digest(&f.content)),
+                hubmigrate_hub::hashing::sha256_hex(&f.content),
                 hubmigrate_hub::hashing::git_blob_id(&f.content),
             )),
             _ => None,
