@@ -34,17 +34,18 @@ fn a_gated_source_arrives_private_and_only_with_a_token_that_has_access() {
     );
     let source = Hubsim::start_in("hf", src, &[]);
     let dest = Hubsim::start("ms", &[]);
-    let flags = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
+    // `hf:alice/gated` to `dest` on the ModelScope hub, `token` on both sides.
+    let copy_as = |dest_repo: &str, token: &str| {
+        let args = ["run", "--source", "hf:alice/gated", "--dest", dest_repo];
+        let ends = ["--source-endpoint", &source.url, "--dest-endpoint", &dest.url];
+        migrate(
+            &[&args[..], &ends[..]].concat(),
+            &[("HUBMIGRATE_SOURCE_TOKEN", token), ("MODELSCOPE_TOKEN", token)],
+        )
+    };
 
     // Bob may write to his namespace but was never granted access to the gated source.
-    let refused = migrate(
-        &[
-            &["run", "--source", "hf:alice/gated", "--dest", "ms:bob/gated"][..],
-            &flags,
-        ]
-        .concat(),
-        &[("HUBMIGRATE_SOURCE_TOKEN", BOB), ("MODELSCOPE_TOKEN", BOB)],
-    );
+    let refused = copy_as("ms:bob/gated", BOB);
     assert_code(&refused, 2);
     assert!(
         refused
@@ -68,14 +69,7 @@ fn a_gated_source_arrives_private_and_only_with_a_token_that_has_access() {
     let public = format!("{}/api/v1/models", dest.url);
     let body = r#"{"Path": "alice", "Name": "public", "Visibility": 5, "License": "Other"}"#;
     assert_eq!(post(&public, "application/json", body, ALICE), 200);
-    let into_public = migrate(
-        &[
-            &["run", "--source", "hf:alice/gated", "--dest", "ms:alice/public"][..],
-            &flags,
-        ]
-        .concat(),
-        &[("HUBMIGRATE_SOURCE_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
-    );
+    let into_public = copy_as("ms:alice/public", ALICE);
     assert_code(&into_public, 2);
     assert!(
         into_public.output().contains("exists and is public"),
@@ -89,14 +83,7 @@ fn a_gated_source_arrives_private_and_only_with_a_token_that_has_access() {
     );
 
     // The owner's token reads it: the copy is private, and says why.
-    let run = migrate(
-        &[
-            &["run", "--source", "hf:alice/gated", "--dest", "ms:alice/gated"][..],
-            &flags,
-        ]
-        .concat(),
-        &[("HUBMIGRATE_SOURCE_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
-    );
+    let run = copy_as("ms:alice/gated", ALICE);
     assert_code(&run, 0);
     assert!(summary(&run).2, "{}", run.output());
     let out = run.output();
@@ -202,21 +189,7 @@ fn a_moved_source_and_one_named_in_another_case_are_found() {
     assert_eq!(post(&url, "application/json", body, ALICE), 200, "the move");
     for (name, source) in [("by-old-id", "hf:alice/old"), ("by-case", "hf:ALICE/Renamed")] {
         let ms = Hubsim::start("ms", &[]);
-        let dest = format!("ms:alice/{name}");
-        let run = migrate(
-            &[
-                "run",
-                "--source",
-                source,
-                "--dest",
-                &dest,
-                "--source-endpoint",
-                &hf.url,
-                "--dest-endpoint",
-                &ms.url,
-            ],
-            &[("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
-        );
+        let run = run_between(source, &format!("ms:alice/{name}"), &hf, &ms, &[]);
         assert_code(&run, 0);
         assert!(summary(&run).2, "{source}: {}", run.output());
         // The run verified every file; the listing shows the LFS object by its sha256 too.

@@ -263,21 +263,7 @@ fn a_source_read_over_git_asks_the_batch_api_once_an_object() {
     let source = Hubsim::start_in("hf", src, &[]);
     // Parts of 5 MiB: the object is read in five ranges, one a part.
     let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
-    let run = migrate(
-        &[
-            "run",
-            "--source",
-            "hf:alice/parts",
-            "--dest",
-            "hf:alice/parts-copy",
-            "--parallel",
-            "--source-endpoint",
-            &source.url,
-            "--dest-endpoint",
-            &dest.url,
-        ],
-        &[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)],
-    );
+    let run = run_between("hf:alice/parts", "hf:alice/parts-copy", &source, &dest, &["--parallel"]);
     assert_code(&run, 0);
     assert!(summary(&run).2, "{}", run.output());
     assert!(
@@ -326,22 +312,12 @@ fn a_shared_download_location_is_renewed_when_its_urls_expire() {
         );
         let source = Hubsim::start_in("hf", src, &["--url-ttl", "1s", "--conn-rate", "2MiB"]);
         let dest = Hubsim::start("hf", &["--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
-        let run = migrate(
-            &[
-                "run",
-                "--source",
-                "hf:alice/slow",
-                "--dest",
-                "hf:alice/slow-copy",
-                "--parallel",
-                "--streams",
-                "1",
-                "--source-endpoint",
-                &source.url,
-                "--dest-endpoint",
-                &dest.url,
-            ],
-            &[("HF_TOKEN", ALICE), ("HUBMIGRATE_SOURCE_TOKEN", ALICE)],
+        let run = run_between(
+            "hf:alice/slow",
+            "hf:alice/slow-copy",
+            &source,
+            &dest,
+            &["--parallel", "--streams", "1"],
         );
         assert_code(&run, 0);
         assert!(summary(&run).2, "{files} files: {}", run.output());

@@ -35,21 +35,37 @@ pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Run {
 /// `migrate-coord run --source SOURCE --to HUB` between two hubs (HF_TOKEN and MODELSCOPE_TOKEN
 /// are alice's), plus `extra` flags.
 pub fn run_to(source: &str, to: &str, from: &Hubsim, into: &Hubsim, extra: &[&str]) -> Run {
+    let env = [("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)];
+    run_from(source, ["--to", to], from, into, extra, &env)
+}
+
+/// `migrate-coord run --source SOURCE --dest DEST` between two hubs with alice's token on both
+/// sides (the source's given in `HUBMIGRATE_SOURCE_TOKEN`, so one platform's pair reads it too),
+/// plus `extra` flags.
+pub fn run_between(source: &str, dest: &str, from: &Hubsim, into: &Hubsim, extra: &[&str]) -> Run {
+    let env = [
+        ("HF_TOKEN", ALICE),
+        ("MODELSCOPE_TOKEN", ALICE),
+        ("HUBMIGRATE_SOURCE_TOKEN", ALICE),
+    ];
+    run_from(source, ["--dest", dest], from, into, extra, &env)
+}
+
+/// `migrate-coord run --source SOURCE` to the destination `to` names (`--to HUB` or `--dest
+/// REF`) between two hubs, with `env`.
+fn run_from(source: &str, to: [&str; 2], from: &Hubsim, into: &Hubsim, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let args = [
         "run",
         "--source",
         source,
-        "--to",
-        to,
+        to[0],
+        to[1],
         "--source-endpoint",
         &from.url,
         "--dest-endpoint",
         &into.url,
     ];
-    migrate(
-        &[&args[..], extra].concat(),
-        &[("HF_TOKEN", ALICE), ("MODELSCOPE_TOKEN", ALICE)],
-    )
+    migrate(&[&args[..], extra].concat(), env)
 }
 
 /// Runs `migrate-coord ARGS --report FILE` (commands without workers: verify, cleanup).
